@@ -1,0 +1,170 @@
+"""Fetch Debian packages of any architecture through a private apt state.
+
+apt reads the host's sources (so no mirror is written anywhere) but keeps its
+lists, cache and dpkg status in a directory of ours: the host's dpkg
+configuration is never changed and no root is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class PackageFetchError(RuntimeError):
+    """apt could not resolve or download a package."""
+
+
+@dataclass(frozen=True)
+class DebianPackage:
+    name: str
+    version: str
+    architecture: str
+    sha256: str  # of the .deb file
+    path: Path
+
+    def identity(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "architecture": self.architecture,
+            "sha256": self.sha256,
+        }
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class PrivateApt:
+    """apt-get/apt-cache for one Debian architecture, with state under `root`."""
+
+    def __init__(self, root: Path, debian_arch: str):
+        self.root = root
+        self.debian_arch = debian_arch
+        for sub in ("state/lists/partial", "cache/archives/partial"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        status = root / "state/status"
+        if not status.exists():
+            status.touch()
+
+    def _options(self) -> list[str]:
+        options = {
+            "Dir::State": self.root / "state",
+            "Dir::State::status": self.root / "state/status",
+            "Dir::Cache": self.root / "cache",
+            "APT::Architecture": self.debian_arch,
+            "APT::Architectures": self.debian_arch,
+            "Debug::NoLocking": "1",
+            "Acquire::Retries": "3",
+        }
+        if os.geteuid() == 0:
+            # apt would drop to the _apt user, which cannot write our private dirs.
+            options["APT::Sandbox::User"] = "root"
+        return [arg for key, value in options.items() for arg in ("-o", f"{key}={value}")]
+
+    def _run(self, tool: str, args: list[str], cwd: Path | None = None) -> str:
+        command = [tool, "-q", *self._options(), *args]
+        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+            raise PackageFetchError(
+                f"{tool} {' '.join(args)} failed for Debian arch {self.debian_arch} "
+                f"(exit {result.returncode}): {' / '.join(detail)}"
+            )
+        return result.stdout
+
+    def update(self) -> list[str]:
+        """Refresh the indexes; return warnings for indexes that could not be verified.
+
+        A mirror caught mid-sync can serve one index (say bookworm-security for
+        one arch) whose hash does not match its signed Release file. apt then
+        ignores that index; we go on with the verified ones and say so, rather
+        than fail the whole build. No verified index at all is an error.
+        """
+        command = ["apt-get", "-q", *self._options(), "update"]
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        failed = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("Err:")]
+        lists = [p for p in (self.root / "state/lists").glob("*_Packages*") if p.is_file()]
+        if result.returncode != 0 and (not failed or not lists):
+            detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+            raise PackageFetchError(
+                f"apt-get update failed for Debian arch {self.debian_arch} "
+                f"(exit {result.returncode}): {' / '.join(detail)}"
+            )
+        return [f"index not verified, ignored: {index.strip()}" for index in failed]
+
+    def candidate(self, name: str) -> dict[str, str]:
+        """The fields of the version apt would install."""
+        stanza = self._run("apt-cache", ["show", "--no-all-versions", name])
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            match = re.match(r"^([A-Za-z0-9-]+): (.*)$", line)
+            if match:
+                fields.setdefault(match.group(1), match.group(2))
+        return fields
+
+    def kernel_image_package(self, meta: str) -> str:
+        """linux-image-arm64 -> linux-image-6.1.0-NN-arm64 (the versioned image it depends on)."""
+        depends = self.candidate(meta).get("Depends", "")
+        for alternative in depends.split(","):
+            name = alternative.strip().split(" ")[0]
+            if name.startswith("linux-image-"):
+                return name
+        raise PackageFetchError(f"{meta} ({self.debian_arch}) depends on no linux-image package: {depends!r}")
+
+    def download(self, names: list[str], dest: Path) -> list[DebianPackage]:
+        dest.mkdir(parents=True, exist_ok=True)
+        before = set(dest.glob("*.deb"))
+        self._run("apt-get", ["download", *names], cwd=dest)
+        packages = []
+        for name in names:
+            fields = self.candidate(name)
+            matches = [p for p in dest.glob(f"{name}_*.deb") if p not in before]
+            if len(matches) != 1:
+                raise PackageFetchError(f"apt-get download {name} left {len(matches)} files in {dest}")
+            packages.append(
+                DebianPackage(
+                    name=name,
+                    version=fields["Version"],
+                    architecture=fields.get("Architecture", self.debian_arch),
+                    sha256=sha256_of(matches[0]),
+                    path=matches[0],
+                )
+            )
+        return packages
+
+
+def extract_member(deb: Path, pattern: str, dest: Path) -> str:
+    """Write the one file of `deb` matching glob `pattern` to `dest`; return its path in the package."""
+    # We stop reading at the member we want; dpkg-deb then dies of SIGPIPE, which is expected.
+    with subprocess.Popen(
+        ["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        found = None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+            for member in archive:
+                name = member.name.removeprefix("./")
+                if member.isfile() and Path(name).match(pattern):
+                    source = archive.extractfile(member)
+                    assert source is not None
+                    dest.write_bytes(source.read())
+                    found = name
+                    break
+        proc.stdout.close()
+        errors = proc.stderr.read().decode(errors="replace").strip()
+        if proc.wait() != 0 and found is None:
+            raise PackageFetchError(f"dpkg-deb could not read {deb}: {errors}")
+    if found is None:
+        raise PackageFetchError(f"{deb.name} holds no file matching {pattern!r}")
+    return found

@@ -1,0 +1,122 @@
+"""Domain XML from a small spec, and the lifecycle of a transient domain.
+
+The XML is built with xml.etree, never by formatting strings, so no name or
+kernel argument can inject elements. Every domain carries a metadata tag
+naming the harness run that owns it, so leftovers can be told from domains
+that are not ours.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Iterator
+
+from harness.arches import LibvirtConsole
+
+if TYPE_CHECKING:
+    import libvirt
+
+METADATA_NAMESPACE = "urn:emulation-verifier:harness:1"
+QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
+METADATA_PREFIX = "emuv"
+DOMAIN_NAME_PREFIX = "emuv-"
+
+
+@dataclass(frozen=True)
+class DomainSpec:
+    name: str
+    domain_type: str  # "qemu" (TCG) or "kvm"
+    arch: str
+    machine: str
+    emulator: str
+    cpu_model: str | None  # None: leave the CPU to the machine's default
+    cpu_via_qemu_args: bool  # libvirt has no CPU driver for this arch: pass -cpu to QEMU
+    memory_mib: int
+    kernel: str
+    initrd: str | None
+    cmdline: str
+    console: LibvirtConsole
+    console_log: str  # file the console is written to
+    run_id: str
+    cell_id: str
+
+
+def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
+    element = ET.SubElement(parent, tag, attributes)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def domain_xml(spec: DomainSpec) -> str:
+    domain = ET.Element("domain", type=spec.domain_type)
+    _sub(domain, "name", spec.name)
+    metadata = _sub(domain, "metadata")
+    ET.SubElement(
+        metadata,
+        f"{{{METADATA_NAMESPACE}}}harness",
+        {"run": spec.run_id, "cell": spec.cell_id},
+    )
+    _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
+    _sub(domain, "vcpu", "1")
+
+    os_element = _sub(domain, "os")
+    _sub(os_element, "type", "hvm", arch=spec.arch, machine=spec.machine)
+    _sub(os_element, "kernel", spec.kernel)
+    if spec.initrd:
+        _sub(os_element, "initrd", spec.initrd)
+    _sub(os_element, "cmdline", spec.cmdline)
+
+    if spec.cpu_model and not spec.cpu_via_qemu_args:
+        cpu = _sub(domain, "cpu", mode="custom", match="exact")
+        _sub(cpu, "model", spec.cpu_model, fallback="forbid")
+
+    # Any stop of the guest (power-off, reboot after a panic, crash) ends the domain,
+    # so a dead guest is seen at once instead of at the timeout.
+    for event in ("on_poweroff", "on_reboot", "on_crash"):
+        _sub(domain, event, "destroy")
+
+    devices = _sub(domain, "devices")
+    _sub(devices, "emulator", spec.emulator)
+    console = _sub(devices, spec.console.element, type="file")
+    _sub(console, "source", path=spec.console_log)
+    target = _sub(console, "target", port="0")
+    if spec.console.target_type:
+        target.set("type", spec.console.target_type)
+    # Nothing the checks do not need: fewer devices, faster and more comparable boots.
+    _sub(devices, "controller", type="usb", model="none")
+    _sub(devices, "memballoon", model="none")
+
+    if spec.cpu_model and spec.cpu_via_qemu_args:
+        commandline = _sub(domain, f"{{{QEMU_NAMESPACE}}}commandline")
+        for value in ("-cpu", spec.cpu_model):
+            _sub(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=value)
+
+    ET.register_namespace(METADATA_PREFIX, METADATA_NAMESPACE)
+    ET.register_namespace("qemu", QEMU_NAMESPACE)
+    ET.indent(domain)
+    return ET.tostring(domain, encoding="unicode") + "\n"
+
+
+def harness_tag(xml_text: str) -> dict[str, str] | None:
+    """The run and cell a domain's XML says it belongs to, or None if it is not ours."""
+    root = ET.fromstring(xml_text)
+    tag = root.find(f"metadata/{{{METADATA_NAMESPACE}}}harness")
+    return dict(tag.attrib) if tag is not None else None
+
+
+@contextmanager
+def running_domain(conn: "libvirt.virConnect", spec: DomainSpec) -> Iterator["libvirt.virDomain"]:
+    """Start a transient domain; destroy it on the way out, whatever happened."""
+    import libvirt
+
+    domain = conn.createXML(domain_xml(spec), 0)
+    try:
+        yield domain
+    finally:
+        try:
+            domain.destroy()
+        except libvirt.libvirtError:
+            pass  # already gone: it powered off, rebooted after a panic, or crashed

@@ -1,0 +1,99 @@
+"""Does KVM really work here? Boot the host arch's own small guest with KVM and see.
+
+Run once per run (through the RunStore), bounded by --kvm-probe-timeout.
+The answer is one of: works, claimed-but-broken (with where the guest
+stopped), not-offered (with libvirt's reason), no-dev-kvm.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from harness.arches import ARCHES
+from harness.images import Image
+from harness.observe import Observation, boot_and_observe
+from harness.plan import make_plan
+from harness.probe import (
+    KVM_BROKEN,
+    KVM_NOT_OFFERED,
+    KVM_WORKS,
+    HostCapabilities,
+    KvmVerdict,
+    kvm_precondition,
+)
+
+if TYPE_CHECKING:
+    import libvirt
+
+QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")
+QEMU_LOG_HINTS = ("KVM", "error", "failed", "emulation failure")
+
+
+def probe_kvm(
+    conn: "libvirt.virConnect",
+    host: HostCapabilities,
+    host_image: Callable[[], Image],
+    run_dir: Path,
+    run_id: str,
+    timeout_s: float,
+    host_is_local: bool,
+) -> KvmVerdict:
+    precondition = kvm_precondition(host)
+    if precondition:
+        return precondition
+    arch = ARCHES.get(host.host_arch)
+    if arch is None or not arch.has_builtin_image:
+        return KvmVerdict(KVM_BROKEN, f"unproven: no built-in image of the host arch {host.host_arch} to probe with")
+    tcg_plan = make_plan(arch, "tcg", host, None)
+    offer = host.offer_for(arch.name)
+    assert offer is not None
+    plan = dataclasses.replace(
+        tcg_plan,
+        cell_id="kvm-probe",
+        accel="kvm",
+        domain_type="kvm",
+        emulator=offer.domain_emulators["kvm"],
+        expected_emulator=offer.domain_emulators["kvm"],
+        cpu_model=None,
+        timeout_s=timeout_s,
+    )
+    observation = boot_and_observe(conn, plan, host_image(), run_dir, run_id, host_is_local)
+    return verdict_from(observation, timeout_s, _qemu_log_hints(run_id, host_is_local))
+
+
+def verdict_from(observation: Observation, timeout_s: float, qemu_log: str) -> KvmVerdict:
+    if observation.start_error:
+        return KvmVerdict(KVM_NOT_OFFERED, f"libvirt refused a KVM guest: {observation.start_error}")
+    kvm_on = bool((observation.qemu or {}).get("kvm_enabled"))
+    if observation.banner and kvm_on:
+        return KvmVerdict(KVM_WORKS, f"a KVM guest reached its banner in {observation.banner_s:.2f} s")
+    if not kvm_on:
+        return KvmVerdict(KVM_BROKEN, f"QEMU reports KVM not enabled in a KVM domain ({observation.qmp_error})")
+    tail = [line for line in observation.console_tail.splitlines() if line.strip()]
+    where = (
+        f"its console stopped at: {tail[-1].strip()!r}"
+        if tail
+        else "the kernel printed nothing (the guest stopped before or in the kernel's decompressor)"
+    )
+    reason = (
+        f"/dev/kvm exists and libvirt offers <domain type='kvm'>, but a KVM guest did not boot "
+        f"within {timeout_s:.0f} s: {where}"
+    )
+    if qemu_log:
+        reason += f"; QEMU said: {qemu_log}"
+    return KvmVerdict(KVM_BROKEN, reason)
+
+
+def _qemu_log_hints(run_id: str, host_is_local: bool) -> str:
+    """QEMU's own complaints from libvirt's per-domain log (internal errors, aborts)."""
+    if not host_is_local:
+        return ""
+    path = QEMU_LOG_DIR / f"emuv-{run_id}-kvm-probe.log"
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    hints = [line.strip() for line in lines if any(h in line for h in QEMU_LOG_HINTS) and "-accel" not in line]
+    return " / ".join(hints[-3:])

@@ -1,0 +1,68 @@
+"""Cells and verdicts: pure aggregation of what each check's test reported."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from harness.arches import ACCELERATORS, ARCHES
+
+# A cell's status is its worst check: a harness fault outranks a guest failure,
+# which outranks "this host cannot run it".
+STATUS_ORDER = ("error", "fail", "unsupported", "pass")
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """One check of one cell, as its test ended."""
+
+    arch: str
+    accel: str
+    check: str
+    outcome: str  # "pass", "fail", "unsupported", "error"
+    detail: str = ""  # the verdict or skip reason
+    facts: dict = field(default_factory=dict)  # what the cell's boot observed
+
+
+@dataclass(frozen=True)
+class Cell:
+    arch: str
+    accel: str
+    status: str
+    reason: str
+    checks: dict[str, dict]
+    facts: dict
+
+    @property
+    def id(self) -> str:
+        return f"{self.arch}-{self.accel}"
+
+
+def cell_status(outcomes: list[str]) -> str:
+    for status in STATUS_ORDER:
+        if status in outcomes:
+            return status
+    return "unsupported"
+
+
+def aggregate(records: list[CheckRecord]) -> list[Cell]:
+    grouped: dict[tuple[str, str], list[CheckRecord]] = {}
+    for record in records:
+        grouped.setdefault((record.arch, record.accel), []).append(record)
+    cells = []
+    for (arch, accel), group in sorted(grouped.items(), key=lambda item: _order(*item[0])):
+        status = cell_status([r.outcome for r in group])
+        reason = next((r.detail for r in group if r.outcome == status and status != "pass"), "")
+        facts: dict = {}
+        for record in group:
+            facts.update(record.facts)
+        checks = {r.check: {"outcome": r.outcome, "detail": r.detail} for r in group}
+        cells.append(Cell(arch, accel, status, reason, checks, facts))
+    return cells
+
+
+def _order(arch: str, accel: str) -> tuple[int, int]:
+    arches = list(ARCHES)
+    return (
+        arches.index(arch) if arch in arches else len(arches),
+        ACCELERATORS.index(accel) if accel in ACCELERATORS else len(ACCELERATORS),
+    )

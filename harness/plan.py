@@ -1,0 +1,119 @@
+"""Guest-arch-driven decisions: domain type, emulator, machine, CPU, console.
+
+Everything is decided from the *guest* arch against the host's libvirt
+capabilities, never from the host's own arch alone (the Nova blueprint
+"pick guest arch based on host arch").
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from harness.arches import Arch, LibvirtConsole
+from harness.probe import HostCapabilities, KvmVerdict, kvm_offered_for
+
+
+class CellUnsupported(Exception):
+    """This host cannot run the cell; the message says why and what would fix it."""
+
+
+class PlanError(ValueError):
+    """The user asked for something this host's emulator does not have."""
+
+
+@dataclass(frozen=True)
+class Plan:
+    cell_id: str
+    arch: str
+    accel: str
+    domain_type: str  # "qemu" for TCG, "kvm"
+    emulator: str  # path the domain is started with
+    expected_emulator: str  # path libvirt lists for the guest arch and domain type
+    expected_emulator_name: str  # the qemu-system-* the catalog says the guest arch needs
+    machine: str  # what the domain asks for (an alias such as "virt")
+    machine_canonical: str  # what the alias resolves to (e.g. "virt-7.2")
+    machine_family: str  # what a correct machine's name starts with
+    cpu_model: str | None
+    cpu_via_qemu_args: bool
+    kernel_console: str
+    libvirt_console: LibvirtConsole
+    uname_machine: str
+    byte_order: str
+    memory_mib: int
+    timeout_s: float
+
+    def summary(self) -> str:
+        cpu = self.cpu_model or "machine default"
+        return (
+            f"plan {self.cell_id}: domain type {self.domain_type}, emulator {self.emulator}, "
+            f"machine {self.machine} ({self.machine_canonical}), cpu {cpu}, console {self.kernel_console}"
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CellKey:
+    """One (guest arch, accelerator) cell of the matrix; its id is the test id part."""
+
+    arch: str
+    accel: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.arch}-{self.accel}"
+
+
+def make_plan(
+    arch: Arch,
+    accel: str,
+    host: HostCapabilities,
+    kvm: KvmVerdict | None,
+    machine: str | None = None,
+    timeout_factor: float = 1.0,
+) -> Plan:
+    offer = host.offer_for(arch.name)
+    if offer is None:
+        raise CellUnsupported(
+            f"libvirt lists no emulator for {arch.name} guests: install the Debian package "
+            f"{arch.qemu_package} (it ships {arch.emulator}) and restart libvirtd"
+        )
+    if accel == "kvm":
+        refusal = kvm_offered_for(host, arch.name)
+        if refusal:
+            raise CellUnsupported(refusal)
+        if kvm is None or not kvm.works:
+            status = kvm.status if kvm else "not probed"
+            reason = kvm.reason if kvm else "no KVM probe ran"
+            raise CellUnsupported(f"KVM {status}: {reason}")
+    domain_type = "kvm" if accel == "kvm" else "qemu"
+    emulator = offer.domain_emulators.get(domain_type) or offer.emulator
+
+    requested = machine or arch.machine_family
+    if requested not in offer.machines:
+        raise PlanError(
+            f"machine type {requested!r} does not exist for {arch.name} guests in {emulator}; "
+            f"valid: {', '.join(offer.machine_family_names())}"
+        )
+    return Plan(
+        cell_id=CellKey(arch.name, accel).id,
+        arch=arch.name,
+        accel=accel,
+        domain_type=domain_type,
+        emulator=emulator,
+        expected_emulator=emulator,
+        expected_emulator_name=arch.emulator,
+        machine=requested,
+        machine_canonical=offer.machines[requested],
+        machine_family=requested if machine else arch.machine_family,
+        # Under KVM the model that TCG needs is irrelevant: the host's CPU is used.
+        cpu_model=arch.tcg_cpu if accel == "tcg" else None,
+        cpu_via_qemu_args=arch.cpu_via_qemu_args,
+        kernel_console=arch.kernel_console,
+        libvirt_console=arch.libvirt_console,
+        uname_machine=arch.uname_machine,
+        byte_order=arch.byte_order,
+        memory_mib=arch.memory_mib,
+        timeout_s=arch.timeout_for(accel) * timeout_factor,
+    )

@@ -1,0 +1,366 @@
+"""The pytest plugin: options, cell parametrization, fixtures, and the matrix reporter.
+
+Registered through the pytest11 entry point. Every test that takes the
+`cell` fixture is parametrized over (arch, accelerator) with ids such as
+`aarch64-tcg`, from --arch/--accel, else an `arches` marker, else the
+catalog. A cell's guest boots once per run, whichever xdist worker asks
+first (see harness/store.py); the controller alone writes the reports.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import secrets
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from harness.arches import ARCHES, UnknownNameError, arch_named
+from harness.checks import judge
+from harness.images import ImageCache, ImageError, user_image
+from harness.matrix import CheckRecord, aggregate
+from harness.observe import Observation, boot_and_observe
+from harness.options import OptionError, Settings, add_options, redact_uri, settings_from, uri_is_local
+from harness.plan import CellKey, CellUnsupported, Plan, PlanError, make_plan
+from harness.probe import HostCapabilities, KvmVerdict, parse_capabilities
+from harness.report.json_report import matrix_document, write_json
+from harness.report.markdown import write_markdown
+from harness.store import RunStore
+
+SETTINGS = pytest.StashKey[Settings]()
+RUN = pytest.StashKey["RunDir"]()
+CELL_PROPERTY = "emuv_cell"
+FACTS_PROPERTY = "emuv_facts"
+HOST_PROPERTY = "emuv_host"
+VERDICT_PROPERTY = "emuv_verdict"
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """This run's private scratch space: staged images, console logs, shared values.
+
+    Mode 0711: QEMU (running as libvirt-qemu) can reach the files libvirt hands
+    it, but cannot list the directory, and nobody else can either.
+    """
+
+    path: Path
+    run_id: str
+
+    @classmethod
+    def create(cls) -> "RunDir":
+        run_id = secrets.token_hex(4)
+        path = Path(tempfile.mkdtemp(prefix=f"emuv-run-{run_id}-"))
+        path.chmod(0o711)
+        return cls(path, run_id)
+
+
+def pytest_addoption(parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "arches(*names): guest arches a test runs on when --arch is not given")
+    try:
+        settings = settings_from(config.option)
+    except (OptionError, UnknownNameError) as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[SETTINGS] = settings
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        config.stash[RUN] = RunDir(Path(workerinput["emuv_run_dir"]), workerinput["emuv_run_id"])
+        return
+    config.stash[RUN] = RunDir.create()
+    # Keep a cell's checks on one worker, so its one boot is not waited for by others.
+    if getattr(config.option, "dist", "no") == "load":
+        config.option.dist = "loadgroup"
+    config.pluginmanager.register(MatrixReporter(config, settings, config.stash[RUN]), "emuv-matrix-reporter")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    run = node.config.stash[RUN]
+    node.workerinput["emuv_run_dir"] = str(run.path)
+    node.workerinput["emuv_run_id"] = run.run_id
+
+
+def pytest_unconfigure(config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is not None and getattr(config, "workerinput", None) is None:
+        shutil.rmtree(run.path, ignore_errors=True)
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "cell" not in metafunc.fixturenames:
+        return
+    settings = metafunc.config.stash[SETTINGS]
+    marker = metafunc.definition.get_closest_marker("arches")
+    if settings.arches:
+        arches = list(settings.arches)
+    elif marker:
+        arches = [arch_named(name).name for name in marker.args]
+    else:
+        arches = list(ARCHES)
+    params = [
+        pytest.param(CellKey(arch, accel), id=CellKey(arch, accel).id,
+                     marks=pytest.mark.xdist_group(CellKey(arch, accel).id))
+        for arch in arches
+        for accel in settings.accels
+    ]
+    metafunc.parametrize("cell", params)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    callspec = getattr(item, "callspec", None)
+    if callspec is None or "cell" not in callspec.params:
+        return
+    cell: CellKey = callspec.params["cell"]
+    check = item.originalname.removeprefix("test_")
+    item.user_properties.append((CELL_PROPERTY, json.dumps({"arch": cell.arch, "accel": cell.accel, "check": check})))
+
+
+class HarnessError(RuntimeError):
+    """The harness cannot do its job (no libvirt, a build failed): cells end as errors."""
+
+
+@dataclass
+class Host:
+    """The libvirt host of this run, as every fixture sees it."""
+
+    conn: object
+    capabilities: HostCapabilities
+    settings: Settings
+    run: RunDir
+    store: RunStore
+    cache: ImageCache
+    is_local: bool
+
+    def facts(self, kvm: KvmVerdict | None) -> dict:
+        conn = self.conn
+        return {
+            "hostname": platform.node() if self.is_local else conn.getHostname(),
+            "arch": self.capabilities.host_arch,
+            "cpu_model": self.capabilities.cpu_model,
+            "libvirt_uri": redact_uri(self.settings.libvirt_uri),
+            "libvirt_version": _version(conn.getLibVersion()),
+            "hypervisor_version": _version(conn.getVersion()),
+            "kvm": asdict(kvm) if kvm else None,
+        }
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"
+
+
+@pytest.fixture(scope="session")
+def emuv_host(pytestconfig):
+    import libvirt
+
+    settings = pytestconfig.stash[SETTINGS]
+    uri = redact_uri(settings.libvirt_uri)
+    try:
+        conn = libvirt.open(settings.libvirt_uri)
+    except libvirt.libvirtError as error:
+        raise HarnessError(
+            f"cannot connect to libvirt at {uri}: {error}. Start the daemons "
+            f"(as root: virtlogd -d && libvirtd -d, which ./run does) or pass another --libvirt-uri"
+        ) from None
+    capabilities = parse_capabilities(conn.getCapabilities())
+    for arch, machine in settings.machines.items():
+        offer = capabilities.offer_for(arch)
+        if offer is not None and machine not in offer.machines:
+            conn.close()
+            pytest.exit(
+                f"--machine {arch}={machine}: {offer.emulator} has no such machine type; "
+                f"valid: {', '.join(offer.machine_family_names())}",
+                returncode=pytest.ExitCode.USAGE_ERROR,
+            )
+    run = pytestconfig.stash[RUN]
+    host = Host(conn, capabilities, settings, run, RunStore(run.path), ImageCache(settings.image_cache),
+                uri_is_local(settings.libvirt_uri))
+    yield host
+    conn.close()
+
+
+@pytest.fixture(scope="session")
+def kvm_verdict(emuv_host: Host) -> KvmVerdict:
+    from harness.kvm_probe import probe_kvm
+
+    def probe() -> dict:
+        host_arch = ARCHES.get(emuv_host.capabilities.host_arch)
+        verdict = probe_kvm(
+            emuv_host.conn,
+            emuv_host.capabilities,
+            lambda: emuv_host.cache.get_or_build(host_arch),
+            emuv_host.run.path,
+            emuv_host.run.run_id,
+            emuv_host.settings.kvm_probe_timeout,
+            emuv_host.is_local,
+        )
+        return asdict(verdict)
+
+    return KvmVerdict(**emuv_host.store.get_or_compute("kvm-probe", probe))
+
+
+@pytest.fixture
+def plan(cell: CellKey, emuv_host: Host, request) -> Plan:
+    settings = emuv_host.settings
+    kvm = request.getfixturevalue("kvm_verdict") if cell.accel == "kvm" else None
+    request.node.user_properties.append((HOST_PROPERTY, json.dumps(emuv_host.facts(kvm))))
+    try:
+        return make_plan(ARCHES[cell.arch], cell.accel, emuv_host.capabilities, kvm,
+                         settings.machines.get(cell.arch), settings.timeout_factor)
+    except CellUnsupported as reason:
+        pytest.skip(f"{cell.id} unsupported on this host: {reason}")
+    except PlanError as error:
+        raise HarnessError(str(error)) from None
+
+
+@pytest.fixture
+def image(cell: CellKey, emuv_host: Host):
+    arch = ARCHES[cell.arch]
+    supplied = emuv_host.settings.user_images.get(cell.arch)
+    if supplied:
+        return user_image(arch, *supplied)
+    if not arch.has_builtin_image:
+        pytest.skip(
+            f"{cell.id}: no image: Debian 12 ships no {arch.name} kernel, so there is no built-in image; "
+            f"supply one with --image {arch.name}=KERNEL[,INITRD] (its /init must print the EMUV-BANNER line)"
+        )
+    try:
+        return emuv_host.cache.get_or_build(arch)
+    except ImageError as error:
+        raise HarnessError(f"building the {arch.name} image failed: {error}") from None
+
+
+@pytest.fixture
+def observation(cell: CellKey, plan: Plan, image, emuv_host: Host, request) -> Observation:
+    def boot() -> dict:
+        return boot_and_observe(emuv_host.conn, plan, image, emuv_host.run.path, emuv_host.run.run_id,
+                                emuv_host.is_local).to_dict()
+
+    seen = Observation.from_dict(emuv_host.store.get_or_compute(f"cell-{cell.id}", boot))
+    request.node.user_properties.append((FACTS_PROPERTY, json.dumps(cell_facts(plan, seen))))
+    return seen
+
+
+def cell_facts(plan: Plan, seen: Observation) -> dict:
+    return {
+        "emulator": seen.live_emulator,
+        "emulator_resolved": seen.live_emulator_real,
+        "machine": plan.machine,
+        "machine_canonical": seen.live_machine,
+        "cpu_model": plan.cpu_model,
+        "kernel_console": plan.kernel_console,
+        "banner_s": seen.banner_s,
+        "login_s": seen.login_s,
+        "guest": seen.banner,
+        "image": seen.image,
+        "console_log": seen.console_log,
+        "plan": plan.summary(),
+    }
+
+
+@pytest.fixture
+def verify(plan: Plan, observation: Observation, request):
+    """verify("binary") judges one check of this cell and fails the test with the evidence."""
+
+    def run_check(check: str):
+        verdict = judge(check, plan, observation)
+        request.node.user_properties.append((VERDICT_PROPERTY, json.dumps(asdict(verdict))))
+        if not verdict.passed:
+            pytest.fail(verdict.explain(plan, observation), pytrace=False)
+        return verdict
+
+    return run_check
+
+
+class MatrixReporter:
+    """Controller-only: turns the check reports into the matrix files at session end."""
+
+    def __init__(self, config, settings: Settings, run: RunDir):
+        self.config = config
+        self.settings = settings
+        self.run = run
+        self.records: dict[str, CheckRecord] = {}
+        self.host: dict = {}
+        self.started = time.monotonic()
+        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.written: list[Path] = []
+        self.cells: list = []
+
+    def pytest_runtest_logreport(self, report) -> None:
+        properties = dict(report.user_properties)
+        if CELL_PROPERTY not in properties:
+            return
+        outcome = _outcome(report)
+        if outcome is None:
+            return
+        cell = json.loads(properties[CELL_PROPERTY])
+        if HOST_PROPERTY in properties:
+            self.host = json.loads(properties[HOST_PROPERTY])
+        facts = json.loads(properties.get(FACTS_PROPERTY, "{}"))
+        verdict = json.loads(properties.get(VERDICT_PROPERTY, "null"))
+        detail = verdict["seen"] if verdict else _reason(report)
+        self.records[report.nodeid] = CheckRecord(cell["arch"], cell["accel"], cell["check"], outcome, detail, facts)
+
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        if not self.records:
+            return
+        report_dir = self.settings.report_dir
+        cells = aggregate(list(self.records.values()))
+        cells = [_with_copied_console(cell, report_dir) for cell in cells]
+        complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+        document = matrix_document(cells, self.host, self.started_at, time.monotonic() - self.started, complete)
+        self.cells = cells
+        self.written = [
+            write_json(document, report_dir / "matrix.json"),
+            write_markdown(document, report_dir / "matrix.md"),
+        ]
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        if not self.cells:
+            return
+        terminalreporter.section("support matrix")
+        for cell in self.cells:
+            boot = cell.facts.get("login_s")
+            timing = f"{boot:6.2f} s" if cell.status == "pass" and boot is not None else " " * 8
+            reason = f"  {cell.reason.splitlines()[0][:110]}" if cell.reason else ""
+            terminalreporter.write_line(f"{cell.id:18} {cell.status:12} {timing}{reason}")
+        for path in self.written:
+            terminalreporter.write_line(f"wrote {path}")
+
+
+def _outcome(report) -> str | None:
+    if report.when == "call":
+        return {"passed": "pass", "failed": "fail", "skipped": "unsupported"}[report.outcome]
+    if report.skipped:
+        return "unsupported"
+    if report.failed:
+        return "error"  # setup or teardown broke: a fault of the harness or host, not of the guest
+    return None
+
+
+def _reason(report) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return report.longrepr[2].removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash.message if crash else str(report.longrepr)[-500:]
+
+
+def _with_copied_console(cell, report_dir: Path):
+    """Keep the cell's console log with the reports; the run directory is removed at the end."""
+    source = cell.facts.get("console_log")
+    if not source or not Path(source).is_file():
+        return cell
+    target = report_dir / "consoles" / f"{cell.id}.log"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    facts = dict(cell.facts, console_log=str(target.relative_to(report_dir)))
+    return type(cell)(cell.arch, cell.accel, cell.status, cell.reason, cell.checks, facts)

@@ -1,0 +1,55 @@
+"""Questions asked of a running guest's QEMU through libvirt's monitor passthrough.
+
+QEMU's own answers are the ground truth the domain XML is compared against:
+which target it emulates, which machine it built, whether KVM is on.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import libvirt
+
+
+class QmpError(RuntimeError):
+    """QEMU's monitor did not answer, or answered with an error."""
+
+
+@dataclass(frozen=True)
+class QemuAnswers:
+    target_arch: str  # query-target
+    machine_type: str  # QOM type of /machine, e.g. "virt-7.2-machine"
+    kvm_enabled: bool  # query-kvm
+    kvm_present: bool
+
+
+def ask(domain: "libvirt.virDomain", command: str, arguments: dict | None = None) -> object:
+    import libvirt
+    import libvirt_qemu
+
+    request = {"execute": command}
+    if arguments:
+        request["arguments"] = arguments
+    try:
+        reply = json.loads(libvirt_qemu.qemuMonitorCommand(domain, json.dumps(request), 0))
+    except libvirt.libvirtError as error:
+        raise QmpError(f"QMP {command} failed: {error}") from error
+    if "error" in reply:
+        raise QmpError(f"QMP {command} answered an error: {reply['error']}")
+    return reply["return"]
+
+
+def question_qemu(domain: "libvirt.virDomain") -> QemuAnswers:
+    target = ask(domain, "query-target")
+    kvm = ask(domain, "query-kvm")
+    machine = ask(domain, "qom-get", {"path": "/machine", "property": "type"})
+    assert isinstance(target, dict) and isinstance(kvm, dict) and isinstance(machine, str)
+    return QemuAnswers(
+        target_arch=target["arch"],
+        machine_type=machine,
+        kvm_enabled=bool(kvm["enabled"]),
+        kvm_present=bool(kvm["present"]),
+    )

@@ -1,0 +1,1 @@
+"""One writer per report format; matrix.json is the source the others follow."""

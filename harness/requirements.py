@@ -1,0 +1,50 @@
+"""The Debian packages the harness needs on the host, derived from the catalog.
+
+Run by the bootstrap script with the system Python, before the virtual
+environment exists: `python3 -m harness.requirements --missing` prints one
+missing package per line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+from harness.arches import ARCHES
+
+# Host tools besides the emulators: the libvirt daemon and client, and what
+# pip needs to compile libvirt-python against the host's libvirt.
+HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc")
+
+
+def required_packages() -> list[str]:
+    emulators = sorted({arch.qemu_package for arch in ARCHES.values()})
+    return emulators + list(HOST_PACKAGES)
+
+
+def is_installed(package: str) -> bool:
+    result = subprocess.run(
+        ["dpkg-query", "-W", "-f", "${db:Status-Abbrev}", package],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode == 0 and result.stdout.startswith("ii")
+
+
+def missing_packages() -> list[str]:
+    return [package for package in required_packages() if not is_installed(package)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--missing", action="store_true", help="list only the packages not installed")
+    args = parser.parse_args(argv)
+    packages = missing_packages() if args.missing else required_packages()
+    print("\n".join(packages))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""What each guest really runs on, one check per test, for every (arch, accelerator) cell.
+
+All five checks of a cell judge the same single boot. `pytest -k aarch64`,
+`-k "s390x and console"` or `-k binary` pick cells and checks by id.
+"""
+
+
+def test_binary(verify):
+    """The guest runs on the qemu-system-* its arch needs, and the QEMU process is that binary."""
+    verify("binary")
+
+
+def test_machine(verify):
+    """The machine type is the arch's family, resolved as libvirt says, and QEMU built that machine."""
+    verify("machine")
+
+
+def test_accelerator(verify):
+    """QEMU says KVM is on in a KVM cell and off in a TCG cell, and the domain type agrees."""
+    verify("accelerator")
+
+
+def test_console(verify):
+    """The kernel enabled the arch's console device, and its output reached the log we read."""
+    verify("console")
+
+
+def test_boot(verify):
+    """The guest reached its login prompt and reports the expected arch and byte order."""
+    verify("boot")
