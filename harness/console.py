@@ -62,10 +62,10 @@ class ConsoleLog:
     ) -> ConsoleWait:
         """Wait until `pattern` appears after what earlier waits consumed."""
         deadline = started + timeout_s
+        fresh = bool(self._window)  # what an earlier wait read past its own match counts too
         while True:
-            chunk = self._read_new()
-            if chunk:
-                self._window = (self._window + chunk)[-WINDOW_BYTES:]
+            if fresh:
+                fresh = False
                 found = pattern.search(self._window)
                 if found:
                     # Later waits look only after this match.
@@ -77,6 +77,10 @@ class ConsoleLog:
                 bad = failure.search(self._window)
                 if bad:
                     return self._ended(started, f"failure pattern seen: {bad.group(0).decode(errors='replace')}")
+            chunk = self._read_new()
+            if chunk:
+                self._window = (self._window + chunk)[-WINDOW_BYTES:]
+                fresh = True
                 if time.monotonic() < deadline:
                     continue  # more may be waiting: read again before sleeping
             if time.monotonic() >= deadline:
@@ -85,6 +89,7 @@ class ConsoleLog:
                 chunk = self._read_new()  # the last words may have landed just before it stopped
                 if chunk:
                     self._window = (self._window + chunk)[-WINDOW_BYTES:]
+                    fresh = True
                     continue
                 return self._ended(started, "guest stopped before the pattern appeared")
             time.sleep(POLL_S)

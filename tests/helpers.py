@@ -1,0 +1,26 @@
+"""Recorded real data the offline tests judge: capabilities XML and guest observations."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harness.observe import Observation
+from harness.probe import HostCapabilities, parse_capabilities
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+# This machine (Debian 12, libvirt 9.0, QEMU 7.2, x86_64), recorded with `virsh capabilities`.
+THIS_HOST = "x86_64-debian12-this-ci-host.xml"
+# Written from libvirt's own test data; the files cite their sources.
+AARCH64_KVM_HOST = "aarch64-kvm-host.xml"
+S390X_KVM_HOST = "s390x-kvm-host.xml"
+
+
+def capabilities(name: str) -> HostCapabilities:
+    return parse_capabilities((FIXTURES / "capabilities" / name).read_text())
+
+
+def recorded_observation(name: str) -> Observation:
+    """A real boot's observation, recorded on this machine by harness.observe."""
+    return Observation.from_dict(json.loads((FIXTURES / "observations" / f"{name}.json").read_text()))

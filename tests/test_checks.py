@@ -1,0 +1,94 @@
+"""The five checks, judged on real recorded boots; faults are the recorded facts changed."""
+
+import dataclasses
+
+import pytest
+
+from harness.arches import ARCHES
+from harness.checks import CHECKS, judge
+from harness.plan import make_plan
+from tests.helpers import THIS_HOST, capabilities, recorded_observation
+
+
+def plan_for(arch, **changes):
+    plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None)
+    return dataclasses.replace(plan, **changes)
+
+
+def changed(observation, **changes):
+    return type(observation)(**{**observation.to_dict(), **changes})
+
+
+def failing(plan, observation):
+    return [check for check in CHECKS if not judge(check, plan, observation).passed]
+
+
+@pytest.mark.parametrize("arch", ["aarch64", "s390x"])
+def test_recorded_real_boots_pass_every_check(arch):
+    assert failing(plan_for(arch), recorded_observation(f"{arch}-tcg")) == []
+
+
+def test_other_binary_fails_only_binary():
+    seen = changed(recorded_observation("aarch64-tcg"), live_emulator="/opt/other/qemu-system-aarch64",
+                   live_emulator_real="/opt/other/qemu-system-aarch64", process_exe="/opt/other/qemu-system-aarch64")
+    assert failing(plan_for("aarch64"), seen) == ["binary"]
+    assert "/opt/other/qemu-system-aarch64" in judge("binary", plan_for("aarch64"), seen).seen
+
+
+def test_symlinked_emulator_is_the_same_binary():
+    # Debian: qemu-system-ppc64le -> qemu-system-ppc64. Resolved paths equal: a pass.
+    seen = changed(recorded_observation("aarch64-tcg"), live_emulator="/usr/bin/qemu-system-aarch64-link")
+    assert judge("binary", plan_for("aarch64"), seen).passed
+
+
+def test_remote_host_checks_only_the_xml():
+    seen = changed(recorded_observation("aarch64-tcg"), live_emulator_real=None, expected_emulator_real=None,
+                   process_exe=None, process_note="libvirt host is remote: only the domain XML's <emulator> was checked")
+    verdict = judge("binary", plan_for("aarch64"), seen)
+    assert verdict.passed and "only the domain XML" in verdict.note
+
+
+def test_wrong_machine_family_fails_only_machine():
+    seen = changed(recorded_observation("aarch64-tcg"), live_machine="sbsa-ref",
+                   qemu={**recorded_observation("aarch64-tcg").qemu, "machine_type": "sbsa-ref-machine"})
+    assert failing(plan_for("aarch64"), seen) == ["machine"]
+
+
+def test_kvm_on_in_a_tcg_cell_fails_only_accelerator():
+    seen = changed(recorded_observation("s390x-tcg"), qemu={**recorded_observation("s390x-tcg").qemu, "kvm_enabled": True})
+    assert failing(plan_for("s390x"), seen) == ["accelerator"]
+
+
+def test_other_arch_inside_fails_boot_and_says_what_it_saw():
+    seen = changed(recorded_observation("aarch64-tcg"),
+                   banner={"arch": "x86_64", "release": "6.1.0-56-arm64", "endian": "little"})
+    verdict = judge("boot", plan_for("aarch64"), seen)
+    assert failing(plan_for("aarch64"), seen) == ["boot"] and "arch=x86_64" in verdict.seen
+
+
+def test_big_endian_where_little_expected_fails_boot():
+    seen = changed(recorded_observation("aarch64-tcg"),
+                   banner={**recorded_observation("aarch64-tcg").banner, "endian": "big"})
+    assert failing(plan_for("aarch64"), seen) == ["boot"]
+
+
+def test_wrong_console_fails_console():
+    seen = changed(recorded_observation("s390x-tcg"), kernel_consoles=["ttyS0"])
+    assert failing(plan_for("s390x"), seen) == ["console"]
+
+
+def test_failure_message_has_expected_seen_plan_and_log():
+    seen = changed(recorded_observation("s390x-tcg"), kernel_consoles=["ttyS0"])
+    plan = plan_for("s390x")
+    message = judge("console", plan, seen).explain(plan, seen)
+    for part in ("expected: kernel enables console [ttysclp0]", "seen:     consoles enabled: ttyS0",
+                 "plan s390x-tcg: domain type qemu", "console log: /tmp/emuv-run-RUNID/s390x-tcg/console.log"):
+        assert part in message
+
+
+def test_refused_domain_fails_every_check_with_libvirts_words():
+    seen = changed(recorded_observation("aarch64-tcg"), start_error="unsupported configuration: foo",
+                   banner=None, login_s=None, kernel_consoles=[])
+    for check in CHECKS:
+        verdict = judge(check, plan_for("aarch64"), seen)
+        assert not verdict.passed

@@ -1,0 +1,60 @@
+"""The domain XML builder, against golden files checked by eye once and then kept."""
+
+import os
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.arches import ARCHES
+from harness.domain import QEMU_NAMESPACE, domain_xml, harness_tag
+from harness.observe import domain_spec
+from harness.plan import make_plan
+from tests.helpers import THIS_HOST, capabilities
+
+GOLDEN = Path(__file__).parent / "fixtures" / "golden"
+
+
+def spec_for(arch: str, cmdline_extra: str = ""):
+    plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None)
+    spec = domain_spec(plan, Path("/run/k"), Path("/run/i"), Path("/run/console.log"), "0123abcd")
+    if cmdline_extra:
+        spec = type(spec)(**{**spec.__dict__, "cmdline": spec.cmdline + cmdline_extra})
+    return spec
+
+
+@pytest.mark.parametrize("arch", ["aarch64", "s390x", "mips64el", "ppc64le", "x86_64"])
+def test_domain_xml_matches_golden_file(arch):
+    golden = GOLDEN / f"{arch}-tcg.xml"
+    produced = domain_xml(spec_for(arch))
+    if os.environ.get("EMUV_UPDATE_GOLDEN"):
+        golden.write_text(produced)
+    assert produced == golden.read_text()
+
+
+def test_s390x_console_is_an_sclp_console_not_a_serial():
+    root = ET.fromstring(domain_xml(spec_for("s390x")))
+    assert root.find("devices/serial") is None
+    assert root.find("devices/console/target").get("type") == "sclp"
+
+
+def test_cpu_goes_to_qemu_only_where_libvirt_has_no_cpu_driver():
+    mips = ET.fromstring(domain_xml(spec_for("mips64el")))
+    assert mips.find("cpu") is None
+    args = [a.get("value") for a in mips.find(f"{{{QEMU_NAMESPACE}}}commandline")]
+    assert args == ["-cpu", "5KEc"]
+    aarch64 = ET.fromstring(domain_xml(spec_for("aarch64")))
+    assert aarch64.findtext("cpu/model") == "cortex-a57"
+    assert aarch64.find(f"{{{QEMU_NAMESPACE}}}commandline") is None
+
+
+def test_kernel_arguments_cannot_inject_elements():
+    hostile = " </cmdline></os><devices><disk type='file'/></devices><os><cmdline>"
+    root = ET.fromstring(domain_xml(spec_for("aarch64", hostile)))
+    assert root.find("devices/disk") is None
+    assert root.findtext("os/cmdline").endswith(hostile)
+
+
+def test_metadata_tag_names_run_and_cell():
+    assert harness_tag(domain_xml(spec_for("aarch64"))) == {"run": "0123abcd", "cell": "aarch64-tcg"}
+    assert harness_tag("<domain><name>someone-elses</name></domain>") is None

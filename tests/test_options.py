@@ -1,0 +1,50 @@
+"""Option checking, through real pytest runs of the plugin where it matters."""
+
+import pytest
+
+from harness.options import redact_uri, uri_is_local
+
+pytest_plugins = ["pytester"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--arch", "aarch64,arm64"], "unknown guest arch 'arm64'; valid arches: aarch64, ppc64le, ppc64, s390x"),
+        (["--accel", "hvf"], "unknown accelerator 'hvf'; valid accelerators: tcg, kvm"),
+        (["--image", "aarch64"], "--image 'aarch64' is not of the form ARCH=KERNEL[,INITRD]"),
+        (["--machine", "sparc=virt"], "unknown guest arch 'sparc'"),
+        (["--timeout-factor", "0"], "--timeout-factor must be a positive number"),
+    ],
+)
+def test_bad_option_stops_before_any_test_with_the_valid_names(pytester, args, message):
+    pytester.makepyfile("def test_never(cell):\n    raise AssertionError('ran')\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
+
+
+def test_cells_are_parametrized_with_readable_ids(pytester):
+    pytester.makepyfile("def test_cell(cell):\n    pass\n")
+    result = pytester.runpytest("--collect-only", "-q", "--arch", "s390x", "--arch", "aarch64", "--accel", "tcg")
+    result.stdout.fnmatch_lines(["*test_cell[[]s390x-tcg[]]", "*test_cell[[]aarch64-tcg[]]"])
+
+
+def test_marker_picks_arches_when_no_option_does(pytester):
+    pytester.makepyfile(
+        "import pytest\n@pytest.mark.arches('mipsel')\ndef test_cell(cell):\n    pass\n")
+    result = pytester.runpytest("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*test_cell[[]mipsel-tcg[]]", "*test_cell[[]mipsel-kvm[]]"])
+    assert "aarch64" not in result.stdout.str()
+
+
+def test_k_selects_by_arch(pytester):
+    pytester.makepyfile("def test_boot(cell):\n    pass\n")
+    result = pytester.runpytest("--collect-only", "-q", "-k", "s390x and tcg")
+    result.stdout.fnmatch_lines(["*test_boot[[]s390x-tcg[]]", "*1/16 tests collected*"])
+
+
+def test_uri_locality_and_redaction():
+    assert uri_is_local("qemu:///system") and uri_is_local("qemu+unix:///session")
+    assert not uri_is_local("qemu+tcp://127.0.0.1:16509/system") and not uri_is_local("qemu+ssh://h/system")
+    assert redact_uri("qemu+tcp://alice:s3cret@127.0.0.1:16509/system?x=1") == "qemu+tcp://127.0.0.1:16509/system"

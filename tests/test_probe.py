@@ -1,0 +1,69 @@
+"""The host probe's decisions: capabilities parsing and the KVM verdict."""
+
+from harness.kvm_probe import verdict_from
+from harness.probe import KVM_BROKEN, KVM_NO_DEVICE, KVM_NOT_OFFERED, KVM_WORKS, kvm_offered_for, kvm_precondition
+from tests.helpers import AARCH64_KVM_HOST, THIS_HOST, capabilities, recorded_observation
+
+
+def test_this_host_offers_kvm_only_for_its_own_arches():
+    host = capabilities(THIS_HOST)
+    assert host.host_arch == "x86_64"
+    offered = sorted(arch for arch, offer in host.guests.items() if "kvm" in offer.domain_emulators)
+    assert offered == ["i686", "x86_64"]
+    assert kvm_offered_for(host, "x86_64") is None
+    assert "no KVM for s390x guests" in kvm_offered_for(host, "s390x")
+
+
+def test_aliases_resolve_to_canonical_machines():
+    host = capabilities(THIS_HOST)
+    assert host.offer_for("aarch64").machines["virt"] == "virt-7.2"
+    assert host.offer_for("x86_64").machines["q35"] == "pc-q35-7.2"
+    assert host.offer_for("mipsel").machines["malta"] == "malta"
+
+
+def test_no_dev_kvm_is_decided_without_a_boot(tmp_path):
+    verdict = kvm_precondition(capabilities(THIS_HOST), dev_kvm=str(tmp_path / "kvm"))
+    assert verdict.status == KVM_NO_DEVICE and "does not exist" in verdict.reason
+
+
+def test_claimed_kvm_needs_a_probe_boot(tmp_path):
+    device = tmp_path / "kvm"
+    device.touch()
+    assert kvm_precondition(capabilities(THIS_HOST), dev_kvm=str(device)) is None
+    assert kvm_precondition(capabilities(AARCH64_KVM_HOST), dev_kvm=str(device)) is None
+
+
+def test_host_without_kvm_domain_is_not_offered(tmp_path):
+    device = tmp_path / "kvm"
+    device.touch()
+    host = capabilities(THIS_HOST)
+    host.guests["x86_64"].domain_emulators.pop("kvm")
+    verdict = kvm_precondition(host, dev_kvm=str(device))
+    assert verdict.status == KVM_NOT_OFFERED
+
+
+def test_recorded_hang_on_this_host_is_claimed_but_broken():
+    # Recorded here: QEMU says KVM is enabled, the kernel never prints.
+    observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
+    assert observation.qemu["kvm_enabled"] and observation.banner is None
+    verdict = verdict_from(observation, 20, "")
+    assert verdict.status == KVM_BROKEN
+    assert "the kernel printed nothing" in verdict.reason and "within 20 s" in verdict.reason
+
+
+def test_qemu_internal_error_is_part_of_the_reason():
+    observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
+    verdict = verdict_from(observation, 20, "KVM internal error. Suberror: 1")
+    assert verdict.reason.endswith("QEMU said: KVM internal error. Suberror: 1")
+
+
+def test_libvirt_refusal_is_not_offered():
+    observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
+    refused = type(observation)(**{**observation.to_dict(), "start_error": "the accel 'kvm' is not supported"})
+    assert verdict_from(refused, 20, "").status == KVM_NOT_OFFERED
+
+
+def test_a_kvm_guest_that_boots_works():
+    observation = recorded_observation("aarch64-tcg")
+    booted = type(observation)(**{**observation.to_dict(), "qemu": {**observation.qemu, "kvm_enabled": True}})
+    assert verdict_from(booted, 20, "").status == KVM_WORKS
