@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from harness.observe import Observation
 from harness.plan import Plan
 
+
 @dataclass(frozen=True)
 class Verdict:
     check: str
@@ -86,12 +87,12 @@ def check_accelerator(plan: Plan, observation: Observation) -> Verdict:
 
 
 def check_console(plan: Plan, observation: Observation) -> Verdict:
+    # The kernel's own "console [X] enabled" line, read from the log the harness
+    # follows, proves both that X was enabled and that its output reaches us.
     expected = f"kernel enables console [{plan.kernel_console}] and its output reaches {observation.console_log}"
     enabled = observation.kernel_consoles
-    arrived = observation.banner is not None
-    passed = plan.kernel_console in enabled and arrived
-    seen = f"consoles enabled: {', '.join(enabled) or 'none'}; init's banner {'arrived' if arrived else 'never arrived'}"
-    return Verdict("console", passed, expected, seen)
+    passed = plan.kernel_console in enabled
+    return Verdict("console", passed, expected, f"consoles the kernel enabled: {', '.join(enabled) or 'none seen'}")
 
 
 def check_boot(plan: Plan, observation: Observation) -> Verdict:

@@ -11,14 +11,15 @@ import sys
 import time
 
 from harness.arches import ARCHES, UnknownNameError, arch_named, split_names
-from harness.images import ImageCache, ImageError, Recipe, default_cache_dir
 from harness.debian import PackageFetchError
+from harness.images import ImageCache, ImageError, Recipe, default_cache_dir
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="harness", description="Emulation verifier helper commands.")
     commands = parser.add_subparsers(dest="command", required=True)
-    images = commands.add_parser("images", help="the built-in guest images").add_subparsers(dest="action", required=True)
+    images_parser = commands.add_parser("images", help="the built-in guest images")
+    images = images_parser.add_subparsers(dest="action", required=True)
     builtin = [name for name, arch in ARCHES.items() if arch.has_builtin_image]
     build = images.add_parser("build", help="build (or verify the cache of) the built-in images")
     build.add_argument("--arch", action="append", default=[], metavar="ARCH[,ARCH...]",

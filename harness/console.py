@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 # Kernel messages that mean the guest will not come up: stop waiting at once.
 KERNEL_FAILURE = re.compile(

@@ -9,9 +9,10 @@ that are not ours.
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 from harness.arches import LibvirtConsole
 
@@ -108,7 +109,7 @@ def harness_tag(xml_text: str) -> dict[str, str] | None:
 
 
 @contextmanager
-def running_domain(conn: "libvirt.virConnect", spec: DomainSpec) -> Iterator["libvirt.virDomain"]:
+def running_domain(conn: libvirt.virConnect, spec: DomainSpec) -> Iterator[libvirt.virDomain]:
     """Start a transient domain; destroy it on the way out, whatever happened."""
     import libvirt
 

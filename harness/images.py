@@ -17,15 +17,15 @@ import os
 import shutil
 import tempfile
 import tomllib
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from harness import cpio
 from harness.arches import Arch
-from harness.files import write_atomically
 from harness.debian import DebianPackage, PrivateApt, extract_member, sha256_of
+from harness.files import write_atomically
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "images"
 RECIPE_FILE = RECIPE_DIR / "cirros-like.toml"
@@ -71,7 +71,7 @@ class Recipe:
     parsed: dict
 
     @classmethod
-    def load(cls, path: Path = RECIPE_FILE) -> "Recipe":
+    def load(cls, path: Path = RECIPE_FILE) -> Recipe:
         try:
             text = path.read_bytes()
             parsed = tomllib.loads(text.decode())

@@ -8,8 +8,9 @@ stopped), not-offered (with libvirt's reason), no-dev-kvm.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from harness.arches import ARCHES
 from harness.images import Image
@@ -32,7 +33,7 @@ QEMU_LOG_HINTS = ("KVM", "error", "failed", "emulation failure")
 
 
 def probe_kvm(
-    conn: "libvirt.virConnect",
+    conn: libvirt.virConnect,
     host: HostCapabilities,
     host_image: Callable[[], Image],
     run_dir: Path,

@@ -62,7 +62,7 @@ class Observation:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Observation":
+    def from_dict(cls, data: dict) -> Observation:
         return cls(**data)
 
 
@@ -94,8 +94,7 @@ def domain_spec(plan: Plan, kernel: Path, initrd: Path | None, console_log: Path
         memory_mib=plan.memory_mib,
         kernel=str(kernel),
         initrd=str(initrd) if initrd else None,
-        # panic=-1: a panicking kernel reboots at once, and on_reboot=destroy ends the domain.
-        cmdline=f"console={plan.kernel_console} panic=-1",
+        cmdline=plan.kernel_cmdline,
         console=plan.libvirt_console,
         console_log=str(console_log),
         run_id=run_id,
@@ -104,7 +103,7 @@ def domain_spec(plan: Plan, kernel: Path, initrd: Path | None, console_log: Path
 
 
 def boot_and_observe(
-    conn: "libvirt.virConnect", plan: Plan, image: Image, run_dir: Path, run_id: str, host_is_local: bool
+    conn: libvirt.virConnect, plan: Plan, image: Image, run_dir: Path, run_id: str, host_is_local: bool
 ) -> Observation:
     import libvirt
 
@@ -113,7 +112,8 @@ def boot_and_observe(
     console_path = cell_dir / "console.log"
     console_path.touch()
     spec = domain_spec(plan, kernel, initrd, console_path, run_id)
-    base = dict(cell_id=plan.cell_id, plan=plan.to_dict(), image=image.identity(), console_log=str(console_path))
+    base = {"cell_id": plan.cell_id, "plan": plan.to_dict(), "image": image.identity(),
+            "console_log": str(console_path)}
 
     started = time.monotonic()
     try:
@@ -129,7 +129,7 @@ def boot_and_observe(
     return Observation(**base, **facts, kernel_consoles=sorted(set(CONSOLE_ENABLED.findall(text))))
 
 
-def _alive(domain: "libvirt.virDomain") -> bool:
+def _alive(domain: libvirt.virDomain) -> bool:
     import libvirt
 
     try:
@@ -155,7 +155,10 @@ def _while_running(domain, plan: Plan, console_path: Path, started: float, host_
         facts["qmp_error"] = str(error)
 
     console = ConsoleLog(console_path)
-    alive = lambda: _alive(domain)  # noqa: E731
+
+    def alive() -> bool:
+        return _alive(domain)
+
     banner = console.wait_for(BANNER, plan.timeout_s, started, alive)
     if not banner.matched:
         facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail)

@@ -73,9 +73,10 @@ def settings_from(options) -> Settings:
     for arch, files in _pairs(options.image, "--image", "ARCH=KERNEL[,INITRD]").items():
         kernel, _, initrd = files.partition(",")
         images[arch] = (Path(kernel), Path(initrd) if initrd else None)
-    for factor, name in ((options.timeout_factor, "--timeout-factor"), (options.kvm_probe_timeout, "--kvm-probe-timeout")):
-        if factor <= 0:
-            raise OptionError(f"{name} must be a positive number, not {factor}")
+    for value, name in ((options.timeout_factor, "--timeout-factor"),
+                        (options.kvm_probe_timeout, "--kvm-probe-timeout")):
+        if value <= 0:
+            raise OptionError(f"{name} must be a positive number, not {value}")
     return Settings(
         arches=arches,
         accels=accels,

@@ -36,6 +36,7 @@ class Plan:
     cpu_model: str | None
     cpu_via_qemu_args: bool
     kernel_console: str
+    kernel_cmdline: str
     libvirt_console: LibvirtConsole
     uname_machine: str
     byte_order: str
@@ -46,7 +47,7 @@ class Plan:
         cpu = self.cpu_model or "machine default"
         return (
             f"plan {self.cell_id}: domain type {self.domain_type}, emulator {self.emulator}, "
-            f"machine {self.machine} ({self.machine_canonical}), cpu {cpu}, console {self.kernel_console}"
+            f"machine {self.machine} ({self.machine_canonical}), cpu {cpu}, kernel args {self.kernel_cmdline!r}"
         )
 
     def to_dict(self) -> dict:
@@ -111,6 +112,8 @@ def make_plan(
         cpu_model=arch.tcg_cpu if accel == "tcg" else None,
         cpu_via_qemu_args=arch.cpu_via_qemu_args,
         kernel_console=arch.kernel_console,
+        # panic=-1: a panicking kernel reboots at once, and on_reboot=destroy ends the domain.
+        kernel_cmdline=f"console={arch.kernel_console} panic=-1",
         libvirt_console=arch.libvirt_console,
         uname_machine=arch.uname_machine,
         byte_order=arch.byte_order,

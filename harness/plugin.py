@@ -16,7 +16,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -53,7 +53,7 @@ class RunDir:
     run_id: str
 
     @classmethod
-    def create(cls) -> "RunDir":
+    def create(cls) -> RunDir:
         run_id = secrets.token_hex(4)
         path = Path(tempfile.mkdtemp(prefix=f"emuv-run-{run_id}-"))
         path.chmod(0o711)
@@ -291,7 +291,7 @@ class MatrixReporter:
         self.records: dict[str, CheckRecord] = {}
         self.host: dict = {}
         self.started = time.monotonic()
-        self.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.written: list[Path] = []
         self.cells: list = []
 
@@ -319,6 +319,7 @@ class MatrixReporter:
         complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         document = matrix_document(cells, self.host, self.started_at, time.monotonic() - self.started, complete)
         self.cells = cells
+        _collect_qemu_logs(self.run.run_id, report_dir)
         self.written = [
             write_json(document, report_dir / "matrix.json"),
             write_markdown(document, report_dir / "matrix.md"),
@@ -352,6 +353,24 @@ def _reason(report) -> str:
         return report.longrepr[2].removeprefix("Skipped: ")
     crash = getattr(report.longrepr, "reprcrash", None)
     return crash.message if crash else str(report.longrepr)[-500:]
+
+
+LIBVIRT_QEMU_LOGS = Path("/var/log/libvirt/qemu")
+
+
+def _collect_qemu_logs(run_id: str, report_dir: Path) -> None:
+    """Move libvirt's per-domain QEMU logs of this run next to the console logs.
+
+    They hold QEMU's own complaints (the KVM probe's internal errors), and left in
+    /var/log they would pile up, one file per cell and run.
+    """
+    for log in LIBVIRT_QEMU_LOGS.glob(f"emuv-{run_id}-*.log"):
+        target = report_dir / "qemu-logs" / log.name.removeprefix(f"emuv-{run_id}-")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.move(log, target)
+        except OSError:
+            return  # not ours to move (libvirt host of another user): leave them
 
 
 def _with_copied_console(cell, report_dir: Path):

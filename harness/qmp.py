@@ -26,7 +26,7 @@ class QemuAnswers:
     kvm_present: bool
 
 
-def ask(domain: "libvirt.virDomain", command: str, arguments: dict | None = None) -> object:
+def ask(domain: libvirt.virDomain, command: str, arguments: dict | None = None) -> object:
     import libvirt
     import libvirt_qemu
 
@@ -42,7 +42,7 @@ def ask(domain: "libvirt.virDomain", command: str, arguments: dict | None = None
     return reply["return"]
 
 
-def question_qemu(domain: "libvirt.virDomain") -> QemuAnswers:
+def question_qemu(domain: libvirt.virDomain) -> QemuAnswers:
     target = ask(domain, "query-target")
     kvm = ask(domain, "query-kvm")
     machine = ask(domain, "qom-get", {"path": "/machine", "property": "type"})

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from harness.files import write_atomically
 

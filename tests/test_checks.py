@@ -42,8 +42,9 @@ def test_symlinked_emulator_is_the_same_binary():
 
 
 def test_remote_host_checks_only_the_xml():
+    note = "libvirt host is remote: only the domain XML's <emulator> was checked"
     seen = changed(recorded_observation("aarch64-tcg"), live_emulator_real=None, expected_emulator_real=None,
-                   process_exe=None, process_note="libvirt host is remote: only the domain XML's <emulator> was checked")
+                   process_exe=None, process_note=note)
     verdict = judge("binary", plan_for("aarch64"), seen)
     assert verdict.passed and "only the domain XML" in verdict.note
 
@@ -55,7 +56,8 @@ def test_wrong_machine_family_fails_only_machine():
 
 
 def test_kvm_on_in_a_tcg_cell_fails_only_accelerator():
-    seen = changed(recorded_observation("s390x-tcg"), qemu={**recorded_observation("s390x-tcg").qemu, "kvm_enabled": True})
+    recorded = recorded_observation("s390x-tcg")
+    seen = changed(recorded, qemu={**recorded.qemu, "kvm_enabled": True})
     assert failing(plan_for("s390x"), seen) == ["accelerator"]
 
 
@@ -81,7 +83,7 @@ def test_failure_message_has_expected_seen_plan_and_log():
     seen = changed(recorded_observation("s390x-tcg"), kernel_consoles=["ttyS0"])
     plan = plan_for("s390x")
     message = judge("console", plan, seen).explain(plan, seen)
-    for part in ("expected: kernel enables console [ttysclp0]", "seen:     consoles enabled: ttyS0",
+    for part in ("expected: kernel enables console [ttysclp0]", "seen:     consoles the kernel enabled: ttyS0",
                  "plan s390x-tcg: domain type qemu", "console log: /tmp/emuv-run-RUNID/s390x-tcg/console.log"):
         assert part in message
 

@@ -6,7 +6,6 @@ import stat
 
 import pytest
 
-from harness import cpio
 from harness.arches import ARCHES
 from harness.images import ImageCache, ImageError, Recipe, user_image
 

@@ -5,7 +5,7 @@ from harness.report.markdown import matrix_markdown
 
 def records(arch, accel, outcomes, detail="", facts=None):
     return [CheckRecord(arch, accel, check, outcome, detail, facts or {})
-            for check, outcome in zip(("binary", "machine", "accelerator", "console", "boot"), outcomes)]
+            for check, outcome in zip(("binary", "machine", "accelerator", "console", "boot"), outcomes, strict=True)]
 
 
 def test_cell_status_is_its_worst_check_and_cells_follow_the_catalog_order():

@@ -1,0 +1,82 @@
+"""Planted faults: each real boot carries one fault, and the check that owns it must catch it.
+
+These show the checks can fail. They boot real guests with one thing wrong
+and assert which checks fail and which still pass.
+"""
+
+import dataclasses
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from harness.arches import ARCHES
+from harness.checks import CHECKS, judge
+from harness.observe import Observation, boot_and_observe
+from harness.plan import Plan, make_plan
+
+FAULT_TIMEOUT_S = 30.0  # faults that hide the banner would otherwise wait the arch's full timeout
+
+
+def faulty_plan(host, arch: str, fault: str, **changes) -> Plan:
+    plan = make_plan(ARCHES[arch], "tcg", host.capabilities, None)
+    return dataclasses.replace(plan, cell_id=f"fault-{fault}-{arch}", timeout_s=FAULT_TIMEOUT_S, **changes)
+
+
+def boot(host, plan: Plan, image_arch: str | None = None) -> Observation:
+    image = host.cache.get_or_build(ARCHES[image_arch or plan.arch])
+    return boot_and_observe(host.conn, plan, image, host.run.path, host.run.run_id, host.is_local)
+
+
+def failing(plan: Plan, observation: Observation) -> list[str]:
+    return [check for check in CHECKS if not judge(check, plan, observation).passed]
+
+
+@pytest.fixture
+def stray_emulator():
+    """A second copy of qemu-system-aarch64 outside /usr/bin, as a stray local build would be."""
+    directory = Path(tempfile.mkdtemp(prefix="emuv-fault-", dir="/var/tmp"))
+    directory.chmod(0o755)  # QEMU runs as libvirt-qemu and must reach it
+    stray = directory / "qemu-system-aarch64"
+    shutil.copy2("/usr/bin/qemu-system-aarch64", stray)
+    yield stray
+    shutil.rmtree(directory)
+
+
+def test_fault_guest_started_with_another_emulator_fails_binary(emuv_host, stray_emulator):
+    plan = faulty_plan(emuv_host, "aarch64", "binary", emulator=str(stray_emulator))
+    observation = boot(emuv_host, plan)
+    assert failing(plan, observation) == ["binary"]
+    assert str(stray_emulator) in judge("binary", plan, observation).seen
+
+
+def test_fault_machine_of_the_wrong_family_fails_machine(emuv_host):
+    plan = faulty_plan(emuv_host, "x86_64", "machine", machine="pc")  # the cell expects q35
+    observation = boot(emuv_host, plan)
+    assert failing(plan, observation) == ["machine"]
+    assert "pc-i440fx-" in judge("machine", plan, observation).seen
+
+
+def test_fault_kernel_panic_fails_boot_at_once(emuv_host):
+    plan = faulty_plan(emuv_host, "aarch64", "panic", kernel_cmdline="console=ttyAMA0 panic=-1 rdinit=/no-such-init")
+    observation = boot(emuv_host, plan)
+    assert failing(plan, observation) == ["boot"]
+    assert "failure pattern seen: Kernel panic - not syncing" in observation.boot_failure  # not a timeout
+
+
+def test_fault_kernel_of_another_arch_fails_boot(emuv_host):
+    # A 32-bit mipsel kernel runs on the mips64el cell's 64-bit CPU, and says so.
+    plan = faulty_plan(emuv_host, "mips64el", "other-arch")
+    observation = boot(emuv_host, plan, image_arch="mipsel")
+    assert failing(plan, observation) == ["boot"]
+    assert "arch=mips;" in judge("boot", plan, observation).seen + ";"
+
+
+def test_fault_console_on_the_wrong_device_fails_console(emuv_host):
+    plan = faulty_plan(emuv_host, "aarch64", "console", kernel_cmdline="console=ttyS0 panic=-1")
+    observation = boot(emuv_host, plan)
+    failed = failing(plan, observation)
+    assert "console" in failed
+    # A guest whose console goes nowhere cannot be seen to boot either; the rest must hold.
+    assert set(failed) <= {"console", "boot"}
