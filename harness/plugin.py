@@ -304,7 +304,9 @@ class MatrixReporter:
             return
         cell = json.loads(properties[CELL_PROPERTY])
         if HOST_PROPERTY in properties:
-            self.host = json.loads(properties[HOST_PROPERTY])
+            host = json.loads(properties[HOST_PROPERTY])
+            # Only KVM cells ask for the probe: keep its verdict whatever arrives later.
+            self.host = host | {"kvm": host["kvm"] or self.host.get("kvm")}
         facts = json.loads(properties.get(FACTS_PROPERTY, "{}"))
         verdict = json.loads(properties.get(VERDICT_PROPERTY, "null"))
         detail = verdict["seen"] if verdict else _reason(report)
@@ -332,8 +334,9 @@ class MatrixReporter:
         for cell in self.cells:
             boot = cell.facts.get("login_s")
             timing = f"{boot:6.2f} s" if cell.status == "pass" and boot is not None else " " * 8
-            reason = f"  {cell.reason.splitlines()[0][:110]}" if cell.reason else ""
-            terminalreporter.write_line(f"{cell.id:18} {cell.status:12} {timing}{reason}")
+            terminalreporter.write_line(f"{cell.id:18} {cell.status:12} {timing}")
+            if cell.reason:
+                terminalreporter.write_line(f"    {' '.join(cell.reason.split())}")
         for path in self.written:
             terminalreporter.write_line(f"wrote {path}")
 

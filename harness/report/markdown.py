@@ -33,7 +33,7 @@ def matrix_markdown(document: dict) -> str:
         "",
         f"Run started {document['started_at']}, {document['duration_s']} s"
         + ("" if document["complete"] else " — **incomplete run**"),
-        f"KVM: {host.get('kvm', {}).get('status', 'not probed')}",
+        f"KVM: {(host.get('kvm') or {}).get('status', 'not probed')}",
         "",
         "| guest arch | " + " | ".join(accels) + " |",
         "|---|" + "---|" * len(accels),
