@@ -313,15 +313,15 @@ class MatrixReporter:
         self.records[report.nodeid] = CheckRecord(cell["arch"], cell["accel"], cell["check"], outcome, detail, facts)
 
     def pytest_sessionfinish(self, session, exitstatus) -> None:
+        report_dir = self.settings.report_dir
+        _collect_qemu_logs(self.run.run_id, report_dir)  # planted faults boot outside the matrix too
         if not self.records:
             return
-        report_dir = self.settings.report_dir
         cells = aggregate(list(self.records.values()))
         cells = [_with_copied_console(cell, report_dir) for cell in cells]
         complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         document = matrix_document(cells, self.host, self.started_at, time.monotonic() - self.started, complete)
         self.cells = cells
-        _collect_qemu_logs(self.run.run_id, report_dir)
         self.written = [
             write_json(document, report_dir / "matrix.json"),
             write_markdown(document, report_dir / "matrix.md"),
