@@ -2,6 +2,10 @@
 
   harness images build [--arch ARCH ...] [--image-cache DIR]
   harness images list  [--image-cache DIR]
+  harness report diff OLD.json NEW.json     exit 1 on a regression
+  harness report merge A.json B.json ... [--output-dir DIR]
+  harness report merge-junit OUT.xml A.xml B.xml ...
+  harness report validate matrix.json
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from harness.arches import ARCHES, UnknownNameError, arch_named, split_names
 from harness.debian import PackageFetchError
@@ -28,7 +33,55 @@ def _parser() -> argparse.ArgumentParser:
     for sub in (build, listing):
         sub.add_argument("--image-cache", default=None, metavar="DIR",
                          help=f"image cache directory (default: {default_cache_dir()})")
+
+    report = commands.add_parser("report", help="compare, merge and check matrix reports")
+    reports = report.add_subparsers(dest="action", required=True)
+    diff = reports.add_parser("diff", help="what changed between two runs; exit 1 on a regression")
+    diff.add_argument("old", type=Path)
+    diff.add_argument("new", type=Path)
+    diff.add_argument("--slower-ratio", type=float, default=1.5, metavar="R",
+                      help="a boot this many times slower counts as a regression (default 1.5)")
+    diff.add_argument("--slower-min-s", type=float, default=1.0, metavar="S",
+                      help="...and only when at least this many seconds slower (default 1.0)")
+    merge = reports.add_parser("merge", help="combine runs (e.g. of several hosts) into one matrix")
+    merge.add_argument("inputs", type=Path, nargs="+", metavar="MATRIX.json")
+    merge.add_argument("--output-dir", type=Path, default=Path("reports/merged"), metavar="DIR",
+                       help="where the merged matrix.json, junit.xml, matrix.md and matrix.html go "
+                            "(default: reports/merged)")
+    merge_junit = reports.add_parser("merge-junit", help="merge JUnit files into one")
+    merge_junit.add_argument("output", type=Path)
+    merge_junit.add_argument("inputs", type=Path, nargs="+")
+    validate = reports.add_parser("validate", help="check a matrix.json against its JSON schema")
+    validate.add_argument("matrix", type=Path)
     return parser
+
+
+def report_command(args) -> int:
+    from harness.report import compare, html, json_report, junit, markdown
+
+    if args.action == "merge-junit":
+        print(f"wrote {junit.merge_junit(args.inputs, args.output)}")
+        return 0
+    if args.action == "validate":
+        problems = json_report.schema_problems(json_report.load_matrix(args.matrix))
+        for problem in problems:
+            print(f"{args.matrix}: {problem}", file=sys.stderr)
+        return 1 if problems else 0
+    if args.action == "diff":
+        old, new = json_report.load_matrix(args.old), json_report.load_matrix(args.new)
+        changes = compare.diff(old, new, args.slower_ratio, args.slower_min_s)
+        for change in changes:
+            print(f"{change.kind:10} {change.cell:28} {change.detail}")
+        regressions = [c for c in changes if c.is_regression]
+        print(f"{len(changes)} changes, {len(regressions)} regressions")
+        return 1 if regressions else 0
+    document = compare.merge([json_report.load_matrix(path) for path in args.inputs])
+    out = args.output_dir
+    written = [json_report.write_json(document, out / "matrix.json"), junit.write_junit(document, out / "junit.xml"),
+               markdown.write_markdown(document, out / "matrix.md"), html.write_html(document, out / "matrix.html")]
+    for path in written:
+        print(f"wrote {path}")
+    return 0
 
 
 def build_images(arch_names: list[str], cache: ImageCache) -> int:
@@ -60,6 +113,14 @@ def list_images(cache: ImageCache) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "report":
+        from harness.report.json_report import SchemaError
+
+        try:
+            return report_command(args)
+        except SchemaError as error:
+            print(f"harness: {error}", file=sys.stderr)
+            return 2
     cache = ImageCache(args.image_cache)
     try:
         if args.action == "build":

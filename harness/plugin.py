@@ -28,8 +28,10 @@ from harness.matrix import CheckRecord, aggregate
 from harness.observe import Observation, boot_and_observe
 from harness.options import OptionError, Settings, add_options, redact_uri, settings_from, uri_is_local
 from harness.plan import CellKey, CellUnsupported, Plan, PlanError, make_plan
-from harness.probe import HostCapabilities, KvmVerdict, parse_capabilities
+from harness.probe import HostCapabilities, KvmVerdict, kvm_offered_for, parse_capabilities
+from harness.report.html import write_html
 from harness.report.json_report import matrix_document, write_json
+from harness.report.junit import write_junit
 from harness.report.markdown import write_markdown
 from harness.store import RunStore
 
@@ -80,6 +82,12 @@ def pytest_configure(config) -> None:
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
     config.pluginmanager.register(MatrixReporter(config, settings, config.stash[RUN]), "emuv-matrix-reporter")
+
+
+def pytest_report_header(config) -> str:
+    settings, run = config.stash[SETTINGS], config.stash[RUN]
+    return (f"emulation verifier: run {run.run_id} (domains emuv-{run.run_id}-*), "
+            f"libvirt {redact_uri(settings.libvirt_uri)}, reports to {settings.report_dir}")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -147,11 +155,25 @@ class Host:
             "hostname": platform.node() if self.is_local else conn.getHostname(),
             "arch": self.capabilities.host_arch,
             "cpu_model": self.capabilities.cpu_model,
+            "kernel": platform.release() if self.is_local else None,
+            "distribution": _distribution() if self.is_local else None,
+            "guest_arches": sorted(self.capabilities.guests),
             "libvirt_uri": redact_uri(self.settings.libvirt_uri),
             "libvirt_version": _version(conn.getLibVersion()),
             "hypervisor_version": _version(conn.getVersion()),
             "kvm": asdict(kvm) if kvm else None,
         }
+
+
+def _distribution() -> str | None:
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.partition("=")[2].strip('"')
+    return None
 
 
 def _version(number: int) -> str:
@@ -211,7 +233,9 @@ def kvm_verdict(emuv_host: Host) -> KvmVerdict:
 @pytest.fixture
 def plan(cell: CellKey, emuv_host: Host, request) -> Plan:
     settings = emuv_host.settings
-    kvm = request.getfixturevalue("kvm_verdict") if cell.accel == "kvm" else None
+    # Probe KVM only for a cell libvirt would run with KVM at all: a foreign arch is refused anyway.
+    wants_probe = cell.accel == "kvm" and kvm_offered_for(emuv_host.capabilities, cell.arch) is None
+    kvm = request.getfixturevalue("kvm_verdict") if wants_probe else None
     request.node.user_properties.append((HOST_PROPERTY, json.dumps(emuv_host.facts(kvm))))
     try:
         return make_plan(ARCHES[cell.arch], cell.accel, emuv_host.capabilities, kvm,
@@ -263,6 +287,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "guest": seen.banner,
         "image": seen.image,
         "console_log": seen.console_log,
+        "qemu_version": (seen.qemu or {}).get("qemu_version"),
         "plan": plan.summary(),
     }
 
@@ -322,10 +347,10 @@ class MatrixReporter:
         complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         document = matrix_document(cells, self.host, self.started_at, time.monotonic() - self.started, complete)
         self.cells = cells
-        self.written = [
-            write_json(document, report_dir / "matrix.json"),
-            write_markdown(document, report_dir / "matrix.md"),
-        ]
+        # matrix.json first: it is the source of truth, and the one that must survive.
+        self.written = [write_json(document, report_dir / "matrix.json")]
+        for writer, name in ((write_junit, "junit.xml"), (write_markdown, "matrix.md"), (write_html, "matrix.html")):
+            self.written.append(writer(document, report_dir / name))
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.cells:

@@ -24,6 +24,7 @@ class QemuAnswers:
     machine_type: str  # QOM type of /machine, e.g. "virt-7.2-machine"
     kvm_enabled: bool  # query-kvm
     kvm_present: bool
+    qemu_version: str  # query-version, e.g. "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
 
 
 def ask(domain: libvirt.virDomain, command: str, arguments: dict | None = None) -> object:
@@ -46,10 +47,15 @@ def question_qemu(domain: libvirt.virDomain) -> QemuAnswers:
     target = ask(domain, "query-target")
     kvm = ask(domain, "query-kvm")
     machine = ask(domain, "qom-get", {"path": "/machine", "property": "type"})
+    version = ask(domain, "query-version")
     assert isinstance(target, dict) and isinstance(kvm, dict) and isinstance(machine, str)
+    assert isinstance(version, dict)
+    numbers = version["qemu"]
+    release = f"{numbers['major']}.{numbers['minor']}.{numbers['micro']}"
     return QemuAnswers(
         target_arch=target["arch"],
         machine_type=machine,
         kvm_enabled=bool(kvm["enabled"]),
         kvm_present=bool(kvm["present"]),
+        qemu_version=f"{release} ({version['package'].strip()})" if version.get("package") else release,
     )

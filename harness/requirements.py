@@ -16,11 +16,13 @@ from harness.arches import ARCHES
 # Host tools besides the emulators: the libvirt daemon and client, and what
 # pip needs to compile libvirt-python against the host's libvirt.
 HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc")
+# Only the harness's own tests need these: a real browser checks matrix.html.
+TEST_PACKAGES = ("chromium",)
 
 
-def required_packages() -> list[str]:
+def required_packages(purpose: str = "matrix") -> list[str]:
     emulators = sorted({arch.qemu_package for arch in ARCHES.values()})
-    return emulators + list(HOST_PACKAGES)
+    return emulators + list(HOST_PACKAGES) + (list(TEST_PACKAGES) if purpose == "test" else [])
 
 
 def is_installed(package: str) -> bool:
@@ -33,15 +35,17 @@ def is_installed(package: str) -> bool:
     return result.returncode == 0 and result.stdout.startswith("ii")
 
 
-def missing_packages() -> list[str]:
-    return [package for package in required_packages() if not is_installed(package)]
+def missing_packages(purpose: str = "matrix") -> list[str]:
+    return [package for package in required_packages(purpose) if not is_installed(package)]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--missing", action="store_true", help="list only the packages not installed")
+    parser.add_argument("--for", dest="purpose", choices=("matrix", "test"), default="matrix",
+                        help="what the packages are for: the main job, or also the harness's own tests")
     args = parser.parse_args(argv)
-    packages = missing_packages() if args.missing else required_packages()
+    packages = missing_packages(args.purpose) if args.missing else required_packages(args.purpose)
     print("\n".join(packages))
     return 0
 

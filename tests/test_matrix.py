@@ -24,7 +24,8 @@ def test_cell_status_is_its_worst_check_and_cells_follow_the_catalog_order():
 def test_markdown_puts_arches_in_rows_and_reasons_in_footnotes():
     cells = aggregate(records("aarch64", "tcg", ["pass"] * 5, facts={"login_s": 1.84})
                       + records("aarch64", "kvm", ["unsupported"] * 5, "no KVM for aarch64 here"))
-    text = matrix_markdown(matrix_document(cells, {"hostname": "h", "arch": "x86_64"}, "2026-11-23", 9.0, False))
-    assert "| guest arch | tcg | kvm |" in text
-    assert "| aarch64 | ✅ pass 1.8 s | ➖ unsupported [1] |" in text
-    assert "[1]: no KVM for aarch64 here" in text and "incomplete run" in text
+    host = {"hostname": "h", "arch": "x86_64", "guest_arches": ["aarch64"]}
+    text = matrix_markdown(matrix_document(cells, host, "2026-11-23", 9.0, False))
+    assert "| guest arch | tcg | kvm | trait |" in text
+    assert "| aarch64 | ✅ pass 1.8 s | ➖ unsupported [1] | COMPUTE_ARCH_AARCH64 |" in text
+    assert "[1]: no KVM for aarch64 here" in text and "Incomplete run" in text

@@ -48,3 +48,4 @@ def test_uri_locality_and_redaction():
     assert uri_is_local("qemu:///system") and uri_is_local("qemu+unix:///session")
     assert not uri_is_local("qemu+tcp://127.0.0.1:16509/system") and not uri_is_local("qemu+ssh://h/system")
     assert redact_uri("qemu+tcp://alice:s3cret@127.0.0.1:16509/system?x=1") == "qemu+tcp://127.0.0.1:16509/system"
+    assert redact_uri("qemu:///system") == "qemu:///system"

@@ -22,29 +22,44 @@ def _cell_text(cell: dict, footnotes: list[str]) -> str:
 
 
 def matrix_markdown(document: dict) -> str:
-    by_arch: dict[str, dict[str, dict]] = {}
-    for cell in document["cells"]:
-        by_arch.setdefault(cell["arch"], {})[cell["accel"]] = cell
-    accels = [a for a in ACCELERATORS if any(a in row for row in by_arch.values())]
+    """One table per host: a single run has one, a merged matrix one per host."""
     footnotes: list[str] = []
-    host = document["host"]
-    lines = [
-        f"# Support matrix: {host.get('hostname', 'host')} ({host.get('arch', '?')})",
-        "",
-        f"Run started {document['started_at']}, {document['duration_s']} s"
-        + ("" if document["complete"] else " — **incomplete run**"),
-        f"KVM: {(host.get('kvm') or {}).get('status', 'not probed')}",
-        "",
-        "| guest arch | " + " | ".join(accels) + " |",
-        "|---|" + "---|" * len(accels),
-    ]
-    for arch, row in by_arch.items():
-        cells = [_cell_text(row[a], footnotes) if a in row else "" for a in accels]
-        lines.append(f"| {arch} | " + " | ".join(cells) + " |")
+    lines: list[str] = []
+    for host in document["hosts"]:
+        cells = [c for c in document["cells"] if c["host"] == host["hostname"]]
+        lines += _host_section(host, cells, footnotes)
+    if not document["complete"]:
+        lines.insert(0, "**Incomplete run**: interrupted before every cell finished.\n")
     if footnotes:
-        lines.append("")
         lines += [f"[{number}]: {' '.join(note.split())}" for number, note in enumerate(footnotes, start=1)]
     return "\n".join(lines) + "\n"
+
+
+def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[str]:
+    by_arch: dict[str, dict[str, dict]] = {}
+    for cell in cells:
+        by_arch.setdefault(cell["arch"], {})[cell["accel"]] = cell
+    accels = [a for a in ACCELERATORS if any(a in row for row in by_arch.values())]
+    kvm = host.get("kvm") or {}
+    lines = [
+        f"## {host['hostname']} ({host['arch']})",
+        "",
+        f"{host.get('distribution') or ''} · libvirt {host.get('libvirt_version', '?')} · "
+        f"run {host['started_at']}, {host['duration_s']} s · KVM: {kvm.get('status', 'not probed')}",
+        "",
+        "| guest arch | " + " | ".join(accels) + " | trait |",
+        "|---|" + "---|" * len(accels) + "---|",
+    ]
+    traits = {row["arch"]: row for row in host.get("traits", [])}
+    for arch, row in by_arch.items():
+        marks = [_cell_text(row[a], footnotes) if a in row else "" for a in accels]
+        trait = traits.get(arch, {})
+        name = trait.get("trait") or "none"
+        if trait.get("flagged"):
+            name += " ⚠ advertised, not proven"
+        lines.append(f"| {arch} | " + " | ".join(marks) + f" | {name} |")
+    lines += ["", f"Traits this host can honestly claim: {', '.join(host.get('honest_traits', [])) or 'none'}", ""]
+    return lines
 
 
 def write_markdown(document: dict, path: Path) -> Path:

@@ -1,0 +1,134 @@
+"""Report formats, diff and merge, on a matrix.json recorded from a real run on this machine."""
+
+import copy
+import json
+import xml.etree.ElementTree as ET
+
+import pytest
+from junit2htmlreport import parser as junit2html
+from junitparser import JUnitXml
+
+from harness import cli
+from harness.report import compare
+from harness.report.html import matrix_html
+from harness.report.json_report import SchemaError, load_matrix, schema_problems, write_json
+from harness.report.junit import junit_xml, merge_junit, write_junit
+from harness.report.markdown import matrix_markdown
+from tests.helpers import FIXTURES
+
+RECORDED = FIXTURES / "reports" / "matrix-x86_64-debian12.json"
+
+
+@pytest.fixture
+def recorded():
+    return json.loads(RECORDED.read_text())
+
+
+def cell(document, cell_id):
+    return next(c for c in document["cells"] if c["id"] == cell_id)
+
+
+def test_recorded_real_run_validates_against_the_schema(recorded):
+    assert schema_problems(recorded) == []
+
+
+def test_schema_catches_a_broken_document(recorded):
+    cell(recorded, "aarch64-tcg")["status"] = "passed"
+    recorded["hosts"][0]["libvirt_uri"] = "qemu+tcp://alice:pw@10.0.0.1/system"
+    problems = "\n".join(schema_problems(recorded))
+    assert "'passed' is not one of" in problems and "libvirt_uri" in problems
+
+
+def test_traits_separate_advertised_from_proved(recorded):
+    traits = {row["arch"]: row for row in recorded["hosts"][0]["traits"]}
+    assert traits["aarch64"]["trait"] == "COMPUTE_ARCH_AARCH64" and traits["aarch64"]["proved"]
+    assert traits["aarch64"]["runs_with"] == "tcg only" and traits["x86_64"]["runs_with"] == "tcg only"
+    # libvirt offers riscv64 here, so Nova would advertise it; nothing proved it boots.
+    assert traits["riscv64"]["advertised_by_nova_tcg"] and traits["riscv64"]["flagged"]
+    assert "COMPUTE_ARCH_RISCV64" not in recorded["hosts"][0]["honest_traits"]
+
+
+def test_junit_parses_with_junitparser_and_junit2html(recorded, tmp_path):
+    path = write_junit(recorded, tmp_path / "junit.xml")
+    parsed = JUnitXml.fromfile(str(path))
+    suites = {suite.name: suite for suite in parsed}
+    aarch64 = suites[f"{recorded['hosts'][0]['hostname']}/aarch64"]
+    assert aarch64.tests == 10 and aarch64.skipped == 5 and aarch64.failures == 0
+    case = next(c for c in aarch64 if c.name == "binary[aarch64-tcg]")
+    assert case.is_passed
+    props = {p.get("name"): p.get("value") for p in ET.fromstring(case.tostring()).iter("property")}
+    assert props["emulator"] == "/usr/bin/qemu-system-aarch64" and props["machine_canonical"] == "virt-7.2"
+    # A second consumer, the one CI jobs use to render JUnit as a page.
+    report = junit2html.Junit(str(path))
+    assert sum(len(suite.all()) for suite in report.suites) == sum(len(c["checks"]) for c in recorded["cells"])
+    assert sum(len(suite.skipped()) for suite in report.suites) == len(
+        [1 for c in recorded["cells"] for v in c["checks"].values() if v["outcome"] == "unsupported"])
+    assert "binary[aarch64-tcg]" in report.html()
+
+
+def test_junit_marks_failures(recorded):
+    cell(recorded, "s390x-tcg")["checks"]["console"] = {"outcome": "fail", "detail": "consoles: none seen"}
+    suite = next(s for s in junit_xml(recorded) if s.name.endswith("/s390x"))
+    assert suite.failures == 1
+
+
+def test_merge_junit_of_two_runs(recorded, tmp_path):
+    other = copy.deepcopy(recorded)
+    for host in other["hosts"]:
+        host["hostname"] = "second-host"
+    for c in other["cells"]:
+        c["host"] = "second-host"
+    merged = merge_junit([write_junit(recorded, tmp_path / "a.xml"), write_junit(other, tmp_path / "b.xml")],
+                         tmp_path / "merged.xml")
+    assert JUnitXml.fromfile(str(merged)).tests == 2 * sum(len(c["checks"]) for c in recorded["cells"])
+
+
+def test_markdown_table(recorded):
+    text = matrix_markdown(recorded)
+    assert "| guest arch | tcg | kvm | trait |" in text
+    assert "| aarch64 | ✅ pass" in text and "COMPUTE_ARCH_AARCH64 |" in text
+    assert "⚠ advertised, not proven" not in text.split("| aarch64 |")[1].splitlines()[0]
+    assert "Traits this host can honestly claim: COMPUTE_ARCH_AARCH64" in text
+
+
+def test_html_escapes_what_it_shows(recorded, tmp_path):
+    cell(recorded, "aarch64-tcg")["reason"] = "<script>alert(1)</script>"
+    page = matrix_html(recorded, tmp_path)
+    assert "<script>" not in page and "&lt;script&gt;" in page
+
+
+def test_diff_finds_a_planted_regression(recorded, tmp_path):
+    regressed = copy.deepcopy(recorded)
+    cell(regressed, "mipsel-tcg")["status"] = "fail"
+    cell(regressed, "mipsel-tcg")["reason"] = "no banner: timeout after 120 s"
+    cell(regressed, "aarch64-tcg")["facts"]["login_s"] *= 3
+    cell(regressed, "s390x-tcg")["facts"]["qemu_version"] = "8.0.0"
+    kinds = {(c.cell.split("/")[1], c.kind) for c in compare.diff(recorded, regressed)}
+    assert {("mipsel-tcg", "regression"), ("aarch64-tcg", "slower"), ("s390x-tcg", "changed")} <= kinds
+    old, new = write_json(recorded, tmp_path / "old.json"), write_json(regressed, tmp_path / "new.json")
+    assert cli.main(["report", "diff", str(old), str(new)]) == 1
+    assert cli.main(["report", "diff", str(old), str(old)]) == 0
+
+
+def test_diff_refuses_an_unknown_schema_version(recorded, tmp_path, capsys):
+    recorded["schema_version"] = 99
+    path = write_json(recorded, tmp_path / "future.json")
+    with pytest.raises(SchemaError, match="schema_version 99; this harness reads schema_version 1 only"):
+        load_matrix(path)
+    assert cli.main(["report", "diff", str(path), str(RECORDED)]) == 2
+    assert "schema_version 99" in capsys.readouterr().err
+
+
+def test_merge_gives_one_matrix_with_a_host_column(recorded, tmp_path):
+    other = copy.deepcopy(recorded)
+    other["hosts"][0]["hostname"] = "second-host"
+    for c in other["cells"]:
+        c["host"] = "second-host"
+    a, b = write_json(recorded, tmp_path / "a.json"), write_json(other, tmp_path / "b.json")
+    assert cli.main(["report", "merge", str(a), str(b), "--output-dir", str(tmp_path / "out")]) == 0
+    merged = load_matrix(tmp_path / "out" / "matrix.json")
+    assert schema_problems(merged) == []
+    assert {c["host"] for c in merged["cells"]} == {recorded["hosts"][0]["hostname"], "second-host"}
+    assert len(merged["cells"]) == 2 * len(recorded["cells"])
+    assert (tmp_path / "out" / "matrix.html").is_file() and (tmp_path / "out" / "junit.xml").is_file()
+    assert "## second-host" in (tmp_path / "out" / "matrix.md").read_text()
