@@ -42,6 +42,7 @@ class DomainSpec:
     console_log: str  # file the console is written to
     run_id: str
     cell_id: str
+    owner: dict[str, str]  # pid and pidstart of the process that starts it (harness.leftovers)
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
@@ -58,7 +59,7 @@ def domain_xml(spec: DomainSpec) -> str:
     ET.SubElement(
         metadata,
         f"{{{METADATA_NAMESPACE}}}harness",
-        {"run": spec.run_id, "cell": spec.cell_id},
+        {"run": spec.run_id, "cell": spec.cell_id, **spec.owner},
     )
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "vcpu", "1")

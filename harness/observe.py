@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from harness.console import ConsoleLog, read_capped
 from harness.domain import DomainSpec, running_domain
 from harness.images import Image
+from harness.leftovers import owner_token
 from harness.plan import Plan
 from harness.qmp import QmpError, question_qemu
 
@@ -53,6 +54,7 @@ class Observation:
     boot_failure: str = ""
     console_tail: str = ""
     kernel_consoles: list[str] = field(default_factory=list)
+    console_dropped_bytes: int = 0  # cut from the log by the console cap
 
     @property
     def booted(self) -> bool:
@@ -99,6 +101,7 @@ def domain_spec(plan: Plan, kernel: Path, initrd: Path | None, console_log: Path
         console_log=str(console_log),
         run_id=run_id,
         cell_id=plan.cell_id,
+        owner=owner_token(os.getpid()),
     )
 
 
@@ -154,20 +157,22 @@ def _while_running(domain, plan: Plan, console_path: Path, started: float, host_
     except QmpError as error:
         facts["qmp_error"] = str(error)
 
-    console = ConsoleLog(console_path)
+    console = ConsoleLog(console_path, plan.console_cap_bytes)
 
     def alive() -> bool:
         return _alive(domain)
 
     banner = console.wait_for(BANNER, plan.timeout_s, started, alive)
     if not banner.matched:
-        facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail)
+        facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail,
+                     console_dropped_bytes=console.dropped_bytes)
         return facts
     arch, release, endian = banner.match
     facts["banner"] = {"arch": arch, "release": release, "endian": endian}
     facts["banner_s"] = round(banner.elapsed_s, 3)
     login = console.wait_for(LOGIN_PROMPT, plan.timeout_s, started, alive)
     facts["console_tail"] = login.tail
+    facts["console_dropped_bytes"] = console.dropped_bytes
     if login.matched:
         facts["login_s"] = round(login.elapsed_s, 3)
     else:

@@ -28,6 +28,12 @@ class Settings:
     machines: dict[str, str] = field(default_factory=dict)
     kvm_probe_timeout: float = 20.0
     timeout_factor: float = 1.0
+    boot_timeouts: dict[str, float] = field(default_factory=dict)  # "arch" or "arch-accel" -> seconds
+    kernel_args: dict[str, str] = field(default_factory=dict)
+    console_cap_mib: float = 64.0
+
+    def boot_timeout(self, arch: str, accel: str) -> float | None:
+        return self.boot_timeouts.get(f"{arch}-{accel}", self.boot_timeouts.get(arch))
 
 
 def add_options(parser) -> None:
@@ -51,6 +57,14 @@ def add_options(parser) -> None:
                     help="how long the KVM probe guest may take to print its banner (default: 20)")
     group.addoption("--timeout-factor", type=float, default=1.0, metavar="FACTOR",
                     help="multiply every per-arch boot timeout, for slow hosts (default: 1.0)")
+    group.addoption("--boot-timeout", action="append", default=[], metavar="ARCH[-ACCEL]=SECONDS",
+                    help="boot timeout for an arch (or one cell), instead of the catalog's; "
+                         "--timeout-factor still applies")
+    group.addoption("--kernel-args", action="append", default=[], metavar="ARCH=ARGS",
+                    help="extra kernel command line arguments for ARCH's guests (printable ASCII, no <>&)")
+    group.addoption("--console-cap", type=float, default=64.0, metavar="MIB",
+                    help="a guest's console log is cut back when it grows past this size, with a note of "
+                         "what was dropped (default: 64)")
     group.addoption("--report-dir", default="reports", metavar="DIR",
                     help="where matrix.json, matrix.md and console logs go (default: reports)")
 
@@ -77,6 +91,19 @@ def settings_from(options) -> Settings:
                         (options.kvm_probe_timeout, "--kvm-probe-timeout")):
         if value <= 0:
             raise OptionError(f"{name} must be a positive number, not {value}")
+    timeouts = {}
+    for key, value in _cell_pairs(options.boot_timeout).items():
+        try:
+            timeouts[key] = float(value)
+        except ValueError:
+            timeouts[key] = -1.0
+        if timeouts[key] <= 0:
+            raise OptionError(f"--boot-timeout {key}={value}: the timeout must be a positive number of seconds")
+    kernel_args = _pairs(options.kernel_args, "--kernel-args", "ARCH=ARGS")
+    for arch, args in kernel_args.items():
+        check_kernel_args(arch, args)
+    if options.console_cap <= 0:
+        raise OptionError(f"--console-cap must be a positive number of MiB, not {options.console_cap}")
     return Settings(
         arches=arches,
         accels=accels,
@@ -87,7 +114,37 @@ def settings_from(options) -> Settings:
         machines=_pairs(options.machine, "--machine", "ARCH=MACHINE"),
         kvm_probe_timeout=options.kvm_probe_timeout,
         timeout_factor=options.timeout_factor,
+        boot_timeouts=timeouts,
+        kernel_args=kernel_args,
+        console_cap_mib=options.console_cap,
     )
+
+
+KERNEL_ARGS_MAX = 1024
+
+
+def check_kernel_args(arch: str, args: str) -> str:
+    """Refuse kernel arguments that are not plain printable ASCII or could read as markup."""
+    bad = sorted({c for c in args if not (" " <= c <= "~") or c in "<>&"})
+    if bad:
+        raise OptionError(f"--kernel-args {arch}=...: characters not allowed in kernel arguments: "
+                          f"{', '.join(repr(c) for c in bad)}; use printable ASCII without < > &")
+    if len(args) > KERNEL_ARGS_MAX:
+        raise OptionError(f"--kernel-args {arch}=...: {len(args)} characters, more than {KERNEL_ARGS_MAX}")
+    return args
+
+
+def _cell_pairs(values: list[str]) -> dict[str, str]:
+    """ARCH[-ACCEL]=VALUE pairs, with ARCH and ACCEL checked against the catalog."""
+    pairs = {}
+    for value in values:
+        key, sep, rest = value.partition("=")
+        if not sep or not rest:
+            raise OptionError(f"--boot-timeout {value!r} is not of the form ARCH[-ACCEL]=SECONDS")
+        arch, _, accel = key.partition("-")
+        name = arch_named(arch).name + (f"-{check_accelerator(accel)}" if accel else "")
+        pairs[name] = rest
+    return pairs
 
 
 def uri_is_local(uri: str) -> bool:

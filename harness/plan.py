@@ -42,6 +42,7 @@ class Plan:
     byte_order: str
     memory_mib: int
     timeout_s: float
+    console_cap_bytes: int
 
     def summary(self) -> str:
         cpu = self.cpu_model or "machine default"
@@ -73,6 +74,9 @@ def make_plan(
     kvm: KvmVerdict | None,
     machine: str | None = None,
     timeout_factor: float = 1.0,
+    timeout_s: float | None = None,
+    extra_kernel_args: str = "",
+    console_cap_mib: float = 64.0,
 ) -> Plan:
     offer = host.offer_for(arch.name)
     if offer is None:
@@ -113,10 +117,11 @@ def make_plan(
         cpu_via_qemu_args=arch.cpu_via_qemu_args,
         kernel_console=arch.kernel_console,
         # panic=-1: a panicking kernel reboots at once, and on_reboot=destroy ends the domain.
-        kernel_cmdline=f"console={arch.kernel_console} panic=-1",
+        kernel_cmdline=" ".join(filter(None, (f"console={arch.kernel_console} panic=-1", extra_kernel_args))),
         libvirt_console=arch.libvirt_console,
         uname_machine=arch.uname_machine,
         byte_order=arch.byte_order,
         memory_mib=arch.memory_mib,
-        timeout_s=arch.timeout_for(accel) * timeout_factor,
+        timeout_s=(timeout_s or arch.timeout_for(accel)) * timeout_factor,
+        console_cap_bytes=int(console_cap_mib * 1024 * 1024),
     )

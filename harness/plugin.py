@@ -10,11 +10,14 @@ first (see harness/store.py); the controller alone writes the reports.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import secrets
 import shutil
+import signal
 import tempfile
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +27,15 @@ import pytest
 from harness.arches import ARCHES, UnknownNameError, arch_named
 from harness.checks import judge
 from harness.images import ImageCache, ImageError, user_image
+from harness.leftovers import (
+    OWNER_FILE,
+    RUN_DIR_PREFIX,
+    owner_token,
+    sweep_abandoned_domains,
+    sweep_abandoned_run_dirs,
+    sweep_own_domains,
+    sweep_run_domains,
+)
 from harness.matrix import CheckRecord, aggregate
 from harness.observe import Observation, boot_and_observe
 from harness.options import OptionError, Settings, add_options, redact_uri, settings_from, uri_is_local
@@ -57,8 +69,10 @@ class RunDir:
     @classmethod
     def create(cls) -> RunDir:
         run_id = secrets.token_hex(4)
-        path = Path(tempfile.mkdtemp(prefix=f"emuv-run-{run_id}-"))
+        path = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{run_id}-"))
         path.chmod(0o711)
+        owner = owner_token(os.getpid())
+        (path / OWNER_FILE).write_text(f"{owner['pid']} {owner['pidstart']}\n")
         return cls(path, run_id)
 
 
@@ -66,8 +80,14 @@ def pytest_addoption(parser) -> None:
     add_options(parser)
 
 
+def _interrupt_on_sigterm(signum, frame) -> None:
+    # A CI timeout sends SIGTERM: end like Ctrl-C, so domains are destroyed and reports written.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "arches(*names): guest arches a test runs on when --arch is not given")
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         settings = settings_from(config.option)
     except (OptionError, UnknownNameError) as error:
@@ -137,6 +157,14 @@ class HarnessError(RuntimeError):
     """The harness cannot do its job (no libvirt, a build failed): cells end as errors."""
 
 
+class HarnessWarning(UserWarning):
+    """Something the harness cleaned up or worked around, that a user should know of."""
+
+
+USES_LIBVIRT = "uses-libvirt"  # marker in the run directory: this run started domains
+RECONNECT_S = 60  # how long a restarting libvirtd may take before cells end as errors
+
+
 @dataclass
 class Host:
     """The libvirt host of this run, as every fixture sees it."""
@@ -149,8 +177,38 @@ class Host:
     cache: ImageCache
     is_local: bool
 
+    def alive(self) -> bool:
+        import libvirt
+
+        try:
+            self.conn.getLibVersion()  # a round trip: isAlive() trusts a socket not yet read
+            return True
+        except libvirt.libvirtError:
+            return False
+
+    def connection(self):
+        """The libvirt connection, reopened if the daemon died or restarted since the last use."""
+        import libvirt
+
+        if self.alive():
+            return self.conn
+        deadline = time.monotonic() + RECONNECT_S
+        while True:
+            try:
+                self.conn = libvirt.open(self.settings.libvirt_uri)
+                break
+            except libvirt.libvirtError as error:
+                if time.monotonic() > deadline:
+                    raise HarnessError(f"libvirt at {redact_uri(self.settings.libvirt_uri)} went away and did not "
+                                       f"come back within {RECONNECT_S} s: {error}") from None
+                time.sleep(1)
+        # QEMU outlives libvirtd: the guest this process had in flight is still running.
+        for leftover in sweep_own_domains(self.conn, self.run.run_id, os.getpid()):
+            warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
+        return self.conn
+
     def facts(self, kvm: KvmVerdict | None) -> dict:
-        conn = self.conn
+        conn = self.connection()
         return {
             "hostname": platform.node() if self.is_local else conn.getHostname(),
             "arch": self.capabilities.host_arch,
@@ -193,6 +251,11 @@ def emuv_host(pytestconfig):
             f"cannot connect to libvirt at {uri}: {error}. Start the daemons "
             f"(as root: virtlogd -d && libvirtd -d, which ./run does) or pass another --libvirt-uri"
         ) from None
+    run = pytestconfig.stash[RUN]
+    (run.path / USES_LIBVIRT).touch()
+    if uri_is_local(settings.libvirt_uri):
+        for leftover in sweep_abandoned_domains(conn) + sweep_abandoned_run_dirs():
+            warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
     capabilities = parse_capabilities(conn.getCapabilities())
     for arch, machine in settings.machines.items():
         offer = capabilities.offer_for(arch)
@@ -203,7 +266,6 @@ def emuv_host(pytestconfig):
                 f"valid: {', '.join(offer.machine_family_names())}",
                 returncode=pytest.ExitCode.USAGE_ERROR,
             )
-    run = pytestconfig.stash[RUN]
     host = Host(conn, capabilities, settings, run, RunStore(run.path), ImageCache(settings.image_cache),
                 uri_is_local(settings.libvirt_uri))
     yield host
@@ -217,7 +279,7 @@ def kvm_verdict(emuv_host: Host) -> KvmVerdict:
     def probe() -> dict:
         host_arch = ARCHES.get(emuv_host.capabilities.host_arch)
         verdict = probe_kvm(
-            emuv_host.conn,
+            emuv_host.connection(),
             emuv_host.capabilities,
             lambda: emuv_host.cache.get_or_build(host_arch),
             emuv_host.run.path,
@@ -239,7 +301,10 @@ def plan(cell: CellKey, emuv_host: Host, request) -> Plan:
     request.node.user_properties.append((HOST_PROPERTY, json.dumps(emuv_host.facts(kvm))))
     try:
         return make_plan(ARCHES[cell.arch], cell.accel, emuv_host.capabilities, kvm,
-                         settings.machines.get(cell.arch), settings.timeout_factor)
+                         machine=settings.machines.get(cell.arch), timeout_factor=settings.timeout_factor,
+                         timeout_s=settings.boot_timeout(cell.arch, cell.accel),
+                         extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
+                         console_cap_mib=settings.console_cap_mib)
     except CellUnsupported as reason:
         pytest.skip(f"{cell.id} unsupported on this host: {reason}")
     except PlanError as error:
@@ -266,10 +331,25 @@ def image(cell: CellKey, emuv_host: Host):
 @pytest.fixture
 def observation(cell: CellKey, plan: Plan, image, emuv_host: Host, request) -> Observation:
     def boot() -> dict:
-        return boot_and_observe(emuv_host.conn, plan, image, emuv_host.run.path, emuv_host.run.run_id,
-                                emuv_host.is_local).to_dict()
+        import libvirt
 
-    seen = Observation.from_dict(emuv_host.store.get_or_compute(f"cell-{cell.id}", boot))
+        try:
+            seen = boot_and_observe(emuv_host.connection(), plan, image, emuv_host.run.path,
+                                    emuv_host.run.run_id, emuv_host.is_local)
+        except libvirt.libvirtError as error:
+            seen, failure = None, error
+        if not emuv_host.alive():
+            # Whatever the boot saw, libvirt vanished under it: a fault of the host, not of the guest.
+            return {"harness_error": f"the libvirt connection to {redact_uri(emuv_host.settings.libvirt_uri)} "
+                                     f"was lost while {cell.id} booted (libvirtd died or restarted)"}
+        if seen is None:
+            raise HarnessError(f"libvirt failed while {cell.id} booted: {failure}")
+        return seen.to_dict()
+
+    recorded = emuv_host.store.get_or_compute(f"cell-{cell.id}", boot)
+    if "harness_error" in recorded:
+        raise HarnessError(recorded["harness_error"])
+    seen = Observation.from_dict(recorded)
     request.node.user_properties.append((FACTS_PROPERTY, json.dumps(cell_facts(plan, seen))))
     return seen
 
@@ -319,6 +399,7 @@ class MatrixReporter:
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.written: list[Path] = []
         self.cells: list = []
+        self.leaks: list = []
 
     def pytest_runtest_logreport(self, report) -> None:
         properties = dict(report.user_properties)
@@ -338,6 +419,9 @@ class MatrixReporter:
         self.records[report.nodeid] = CheckRecord(cell["arch"], cell["accel"], cell["check"], outcome, detail, facts)
 
     def pytest_sessionfinish(self, session, exitstatus) -> None:
+        self.leaks = self._sweep_this_run()
+        if self.leaks and exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a domain outlived its test: a harness bug
         report_dir = self.settings.report_dir
         _collect_qemu_logs(self.run.run_id, report_dir)  # planted faults boot outside the matrix too
         if not self.records:
@@ -352,7 +436,24 @@ class MatrixReporter:
         for writer, name in ((write_junit, "junit.xml"), (write_markdown, "matrix.md"), (write_html, "matrix.html")):
             self.written.append(writer(document, report_dir / name))
 
+    def _sweep_this_run(self) -> list:
+        """Destroy any domain of this run still running: a killed worker's, or a leak."""
+        if not (self.run.path / USES_LIBVIRT).exists():
+            return []
+        import libvirt
+
+        try:
+            conn = libvirt.open(self.settings.libvirt_uri)
+        except libvirt.libvirtError:
+            return []  # the daemon is gone; the next run's sweep will find them
+        try:
+            return sweep_run_domains(conn, self.run.run_id, "still running when its run ended")
+        finally:
+            conn.close()
+
     def pytest_terminal_summary(self, terminalreporter) -> None:
+        for leak in self.leaks:
+            terminalreporter.write_line(f"emulation verifier: {leak.describe()}", red=True)
         if not self.cells:
             return
         terminalreporter.section("support matrix")

@@ -1,5 +1,6 @@
 """The domain XML builder, against golden files checked by eye once and then kept."""
 
+import dataclasses
 import os
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -18,9 +19,10 @@ GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 def spec_for(arch: str, cmdline_extra: str = ""):
     plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None)
     spec = domain_spec(plan, Path("/run/k"), Path("/run/i"), Path("/run/console.log"), "0123abcd")
+    changes = {"owner": {"pid": "4242", "pidstart": "31337"}}
     if cmdline_extra:
-        spec = type(spec)(**{**spec.__dict__, "cmdline": spec.cmdline + cmdline_extra})
-    return spec
+        changes["cmdline"] = spec.cmdline + cmdline_extra
+    return dataclasses.replace(spec, **changes)
 
 
 @pytest.mark.parametrize("arch", ["aarch64", "s390x", "mips64el", "ppc64le", "x86_64"])
@@ -56,5 +58,6 @@ def test_kernel_arguments_cannot_inject_elements():
 
 
 def test_metadata_tag_names_run_and_cell():
-    assert harness_tag(domain_xml(spec_for("aarch64"))) == {"run": "0123abcd", "cell": "aarch64-tcg"}
+    assert harness_tag(domain_xml(spec_for("aarch64"))) == {
+        "run": "0123abcd", "cell": "aarch64-tcg", "pid": "4242", "pidstart": "31337"}
     assert harness_tag("<domain><name>someone-elses</name></domain>") is None
