@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.arches import ACCELERATORS, ARCHES, arch_named, check_accelerator, split_names
 from harness.images import default_cache_dir
+from harness.kernel_arch import kernel_arch
 
 DEFAULT_URI = "qemu:///system"
 
@@ -86,7 +88,7 @@ def settings_from(options) -> Settings:
     images = {}
     for arch, files in _pairs(options.image, "--image", "ARCH=KERNEL[,INITRD]").items():
         kernel, _, initrd = files.partition(",")
-        images[arch] = (Path(kernel), Path(initrd) if initrd else None)
+        images[arch] = check_user_image(arch, Path(kernel), Path(initrd) if initrd else None)
     for value, name in ((options.timeout_factor, "--timeout-factor"),
                         (options.kvm_probe_timeout, "--kvm-probe-timeout")):
         if value <= 0:
@@ -121,6 +123,31 @@ def settings_from(options) -> Settings:
 
 
 KERNEL_ARGS_MAX = 1024
+
+
+def check_user_image(arch: str, kernel: Path, initrd: Path | None) -> tuple[Path, Path | None]:
+    """A user's kernel must be readable and, where its header tells, built for `arch`."""
+    for label, path in (("kernel", kernel), ("initrd", initrd)):
+        if path is None:
+            continue
+        if not path.is_file() or not os.access(path, os.R_OK):
+            raise OptionError(f"--image {arch}=...: the {label} {path} is missing or unreadable")
+    built_for = kernel_arch(kernel)
+    if built_for is not None and built_for != arch:
+        raise OptionError(f"--image {arch}=...: the kernel {kernel} is built for {built_for}, not {arch} "
+                          f"(read from its header)")
+    return kernel, initrd
+
+
+def check_report_dir(path: Path) -> Path:
+    """The report directory must exist or be creatable, and be writable, before anything boots."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as error:
+        raise OptionError(f"--report-dir {path} cannot be written: {error.strerror or error}") from None
+    return path
 
 
 def check_kernel_args(arch: str, args: str) -> str:

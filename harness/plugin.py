@@ -38,7 +38,15 @@ from harness.leftovers import (
 )
 from harness.matrix import CheckRecord, aggregate
 from harness.observe import Observation, boot_and_observe
-from harness.options import OptionError, Settings, add_options, redact_uri, settings_from, uri_is_local
+from harness.options import (
+    OptionError,
+    Settings,
+    add_options,
+    check_report_dir,
+    redact_uri,
+    settings_from,
+    uri_is_local,
+)
 from harness.plan import CellKey, CellUnsupported, Plan, PlanError, make_plan
 from harness.probe import HostCapabilities, KvmVerdict, kvm_offered_for, parse_capabilities
 from harness.report.html import write_html
@@ -97,6 +105,10 @@ def pytest_configure(config) -> None:
     if workerinput is not None:
         config.stash[RUN] = RunDir(Path(workerinput["emuv_run_dir"]), workerinput["emuv_run_id"])
         return
+    try:
+        check_report_dir(settings.report_dir)
+    except OptionError as error:
+        raise pytest.UsageError(str(error)) from None
     config.stash[RUN] = RunDir.create()
     # Keep a cell's checks on one worker, so its one boot is not waited for by others.
     if getattr(config.option, "dist", "no") == "load":

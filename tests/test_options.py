@@ -49,3 +49,39 @@ def test_uri_locality_and_redaction():
     assert not uri_is_local("qemu+tcp://127.0.0.1:16509/system") and not uri_is_local("qemu+ssh://h/system")
     assert redact_uri("qemu+tcp://alice:s3cret@127.0.0.1:16509/system?x=1") == "qemu+tcp://127.0.0.1:16509/system"
     assert redact_uri("qemu:///system") == "qemu:///system"
+
+
+def test_wrong_arch_user_kernel_is_refused_before_anything_runs(pytester, tmp_path):
+    elf = bytearray(64)
+    elf[:6] = b"\x7fELF\x01\x01"  # 32-bit, little endian
+    elf[18:20] = (8).to_bytes(2, "little")  # EM_MIPS: a mipsel kernel
+    kernel = tmp_path / "vmlinux"
+    kernel.write_bytes(bytes(elf))
+    pytester.makepyfile("def test_never(cell):\n    raise AssertionError('ran')\n")
+    result = pytester.runpytest("--image", f"mips={kernel}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"the kernel {kernel} is built for mipsel, not mips (read from its header)" in result.stderr.str()
+    result = pytester.runpytest("--image", f"mipsel={kernel},{tmp_path / 'no-initrd'}")
+    assert "the initrd" in result.stderr.str() and "is missing or unreadable" in result.stderr.str()
+
+
+def test_unwritable_report_dir_is_refused(pytester, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    pytester.makepyfile("def test_never(cell):\n    raise AssertionError('ran')\n")
+    result = pytester.runpytest("--report-dir", str(blocker / "reports"))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"--report-dir {blocker / 'reports'} cannot be written: Not a directory" in result.stderr.str()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--kernel-args", "aarch64=quiet </cmdline><devices>"], "characters not allowed in kernel arguments: '<', '>'"),
+    (["--kernel-args", "aarch64=init=/bin/sh\ninjected"], "'\\n'"),
+    (["--boot-timeout", "aarch64-hvf=10"], "unknown accelerator 'hvf'"),
+    (["--boot-timeout", "s390x=soon"], "--boot-timeout s390x=soon: the timeout must be a positive number"),
+])
+def test_bad_kernel_args_and_timeouts_are_refused(pytester, args, message):
+    pytester.makepyfile("def test_never(cell):\n    raise AssertionError('ran')\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert message in result.stderr.str()
