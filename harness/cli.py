@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from harness.arches import ARCHES, UnknownNameError, arch_named, split_names
-from harness.debian import PackageFetchError
 from harness.images import ImageCache, ImageError, Recipe, default_cache_dir
 
 
@@ -29,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     build = images.add_parser("build", help="build (or verify the cache of) the built-in images")
     build.add_argument("--arch", action="append", default=[], metavar="ARCH[,ARCH...]",
                        help=f"arches to build, repeatable (default: all with a built-in image: {', '.join(builtin)})")
+    build.add_argument("--apt-timeout", type=float, default=600.0, metavar="SECONDS",
+                       help="bound on each apt command; apt can stall on a full disk (default: 600)")
     listing = images.add_parser("list", help="show the cached image of each arch, if any")
     for sub in (build, listing):
         sub.add_argument("--image-cache", default=None, metavar="DIR",
@@ -92,7 +93,7 @@ def build_images(arch_names: list[str], cache: ImageCache) -> int:
         started = time.monotonic()
         try:
             image = cache.get_or_build(arch, recipe)
-        except (ImageError, PackageFetchError) as error:
+        except ImageError as error:
             print(f"{arch.name:10} FAILED  {error}", file=sys.stderr)
             failed += 1
             continue
@@ -121,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         except SchemaError as error:
             print(f"harness: {error}", file=sys.stderr)
             return 2
-    cache = ImageCache(args.image_cache)
+    cache = ImageCache(args.image_cache, getattr(args, "apt_timeout", 600.0))
     try:
         if args.action == "build":
             return build_images(split_names(args.arch), cache)

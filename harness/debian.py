@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import tarfile
 from dataclasses import dataclass
@@ -48,9 +49,10 @@ def sha256_of(path: Path) -> str:
 class PrivateApt:
     """apt-get/apt-cache for one Debian architecture, with state under `root`."""
 
-    def __init__(self, root: Path, debian_arch: str):
+    def __init__(self, root: Path, debian_arch: str, timeout_s: float = 600.0):
         self.root = root
         self.debian_arch = debian_arch
+        self.timeout_s = timeout_s
         for sub in ("state/lists/partial", "cache/archives/partial"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         status = root / "state/status"
@@ -72,9 +74,27 @@ class PrivateApt:
             options["APT::Sandbox::User"] = "root"
         return [arg for key, value in options.items() for arg in ("-o", f"{key}={value}")]
 
+    def _bounded(self, command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """Run apt with a time bound; on expiry kill it and its download methods (own process group).
+
+        apt does not always fail when it cannot go on: on a full disk its store method was seen to wait forever.
+        """
+        process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        try:
+            stdout, stderr = process.communicate(timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise PackageFetchError(
+                f"{command[0]} {command[-1]} for Debian arch {self.debian_arch} did not finish within "
+                f"{self.timeout_s:.0f} s (a stalled mirror, or a full disk under {self.root}?)"
+            ) from None
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
     def _run(self, tool: str, args: list[str], cwd: Path | None = None) -> str:
         command = [tool, "-q", *self._options(), *args]
-        result = subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+        result = self._bounded(command, cwd)
         if result.returncode != 0:
             detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
             raise PackageFetchError(
@@ -91,15 +111,15 @@ class PrivateApt:
         ignores that index; we go on with the verified ones and say so, rather
         than fail the whole build. No verified index at all is an error.
         """
-        command = ["apt-get", "-q", *self._options(), "update"]
-        result = subprocess.run(command, capture_output=True, text=True, check=False)
+        result = self._bounded(["apt-get", "-q", *self._options(), "update"])
         failed = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("Err:")]
         lists = [p for p in (self.root / "state/lists").glob("*_Packages*") if p.is_file()]
-        if result.returncode != 0 and (not failed or not lists):
-            detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        # apt exits 0 when it could fetch nothing at all (unreachable mirror): no index is the failure.
+        if not lists or (result.returncode != 0 and not failed):
+            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
             raise PackageFetchError(
-                f"apt-get update failed for Debian arch {self.debian_arch} "
-                f"(exit {result.returncode}): {' / '.join(detail)}"
+                f"apt-get update failed for Debian arch {self.debian_arch}: no package index could be fetched "
+                f"from the configured sources (exit {result.returncode}): {' / '.join(detail)}"
             )
         return [f"index not verified, ignored: {index.strip()}" for index in failed]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from harness import cpio
 from harness.arches import Arch
-from harness.debian import DebianPackage, PrivateApt, extract_member, sha256_of
+from harness.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, sha256_of
 from harness.files import write_atomically
 
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "images"
@@ -113,8 +113,9 @@ class Recipe:
 
 
 class ImageCache:
-    def __init__(self, root: Path | None = None):
+    def __init__(self, root: Path | None = None, apt_timeout_s: float = 600.0):
         self.root = Path(root) if root else default_cache_dir()
+        self.apt_timeout_s = apt_timeout_s
         for sub in ("objects", "manifests", "locks", "tmp", "apt"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
@@ -134,10 +135,9 @@ class ImageCache:
     def store(self, data_path: Path) -> str:
         """Move a finished file into the object store by its hash; return the hash."""
         sha256 = sha256_of(data_path)
-        target = self.object_path(sha256)
-        if not target.exists():
+        if self.verified(sha256) is None:  # absent, or damaged: the new copy takes its place
             os.chmod(data_path, 0o444)
-            os.replace(data_path, target)
+            os.replace(data_path, self.object_path(sha256))
         return sha256
 
     def verified(self, sha256: str) -> Path | None:
@@ -180,14 +180,20 @@ class ImageCache:
         with self._lock(arch.name):
             image = self.lookup(arch, recipe)
             if image is None:
-                image = self._build(arch, recipe)
+                try:
+                    image = self._build(arch, recipe)
+                except OSError as error:  # a full disk, a vanished directory: one clear line
+                    raise ImageError(f"building the {arch.name} image in {self.root} failed: "
+                                     f"{error.strerror or error} ({error.filename or 'no file named'})") from None
+                except PackageFetchError as error:
+                    raise ImageError(f"building the {arch.name} image failed: {error}") from None
         return image
 
     def _build(self, arch: Arch, recipe: Recipe) -> Image:
         assert arch.debian_arch and arch.kernel_package and arch.kernel_glob
         workdir = Path(tempfile.mkdtemp(prefix=f"build-{arch.name}-", dir=self.root / "tmp"))
         try:
-            apt = PrivateApt(self.root / "apt" / arch.debian_arch, arch.debian_arch)
+            apt = PrivateApt(self.root / "apt" / arch.debian_arch, arch.debian_arch, self.apt_timeout_s)
             warnings = apt.update()
             kernel_package = apt.kernel_image_package(arch.kernel_package)
             wanted = [kernel_package, *recipe.parsed.get("packages", [])]

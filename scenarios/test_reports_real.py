@@ -2,23 +2,15 @@
 
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harness import cli
 from harness.report.json_report import load_matrix, schema_problems
+from scenarios.runs import domains_of, real_run, run_id_of
 
-ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
-
-
-def real_run(report_dir: Path, *options: str, **popen) -> subprocess.Popen:
-    command = [sys.executable, "-m", "pytest", str(ROOT / "scenarios" / "test_guest.py"), "-p", "no:cacheprovider",
-               "--report-dir", str(report_dir), *options]
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **popen)
 
 
 @pytest.fixture(scope="module")
@@ -79,8 +71,7 @@ def test_interrupted_run_leaves_a_valid_incomplete_matrix_and_no_domain(tmp_path
     process = real_run(tmp_path, "--arch", "aarch64,s390x", "--accel", "tcg", "-v")
     run_id = None
     for line in process.stdout:
-        if line.startswith("emulation verifier: run "):
-            run_id = line.split()[3]
+        run_id = run_id or run_id_of(line)
         if "test_binary[aarch64-tcg] PASSED" in line:
             process.send_signal(signal.SIGINT)  # while s390x boots
             break
@@ -89,6 +80,4 @@ def test_interrupted_run_leaves_a_valid_incomplete_matrix_and_no_domain(tmp_path
     document = load_matrix(tmp_path / "matrix.json")
     assert schema_problems(document) == [] and document["complete"] is False
     assert "aarch64-tcg" in {c["id"] for c in document["cells"]}
-    domains = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
-                             capture_output=True, text=True, check=True).stdout
-    assert run_id and f"emuv-{run_id}-" not in domains
+    assert run_id and domains_of(run_id) == []

@@ -74,3 +74,14 @@ def test_flood_without_newlines_keeps_a_bounded_window(tmp_path):
     wait = console.wait_for(BANNER, 10, time.monotonic(), lambda: True)
     assert wait.matched and wait.match == ("mips",)
     assert len(console._window) <= 64 * 1024
+
+
+def test_console_over_its_cap_is_cut_back_with_a_note(tmp_path):
+    log = tmp_path / "console.log"
+    log.write_bytes(b"x" * 300_000)
+    console = ConsoleLog(log, cap_bytes=100_000)
+    wait = console.wait_for(BANNER, 0.3, time.monotonic(), lambda: True)
+    assert not wait.matched and console.dropped_bytes == 300_000
+    text = log.read_bytes()
+    assert text.startswith(b"\n[emulation verifier: console log over 100000 bytes; 300000 bytes dropped so far]")
+    assert len(text) < 200
