@@ -6,6 +6,7 @@
   harness report merge A.json B.json ... [--output-dir DIR]
   harness report merge-junit OUT.xml A.xml B.xml ...
   harness report validate matrix.json
+  harness audit [--libvirt-uri URI]         exit 1 if a harness run left anything behind
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--image-cache", default=None, metavar="DIR",
                          help=f"image cache directory (default: {default_cache_dir()})")
 
+    audit = commands.add_parser("audit", help="list domains, QEMU processes and scratch files harness runs "
+                                              "left behind; exit 1 if there are any")
+    audit.add_argument("--libvirt-uri", default="qemu:///system", metavar="URI")
     report = commands.add_parser("report", help="compare, merge and check matrix reports")
     reports = report.add_subparsers(dest="action", required=True)
     diff = reports.add_parser("diff", help="what changed between two runs; exit 1 on a regression")
@@ -114,6 +118,14 @@ def list_images(cache: ImageCache) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "audit":
+        from harness.audit import audit
+
+        found = audit(args.libvirt_uri)
+        for leftover in found:
+            print(f"left behind: {leftover}")
+        print(f"harness audit: {len(found)} leftovers")
+        return 1 if found else 0
     if args.command == "report":
         from harness.report.json_report import SchemaError
 

@@ -81,6 +81,9 @@ def stage_image(image: Image, directory: Path) -> tuple[Path, Path | None]:
     directory.mkdir(parents=True, exist_ok=True)
     kernel = Path(shutil.copyfile(image.kernel, directory / "kernel"))
     initrd = Path(shutil.copyfile(image.initrd, directory / "initrd")) if image.initrd else None
+    for staged in (kernel, initrd):
+        if staged:
+            staged.chmod(0o600)  # libvirt hands them to the QEMU user for the guest's lifetime
     return kernel, initrd
 
 
@@ -113,7 +116,7 @@ def boot_and_observe(
     cell_dir = run_dir / plan.cell_id
     kernel, initrd = stage_image(image, cell_dir)
     console_path = cell_dir / "console.log"
-    console_path.touch()
+    console_path.touch(mode=0o600)
     spec = domain_spec(plan, kernel, initrd, console_path, run_id)
     base = {"cell_id": plan.cell_id, "plan": plan.to_dict(), "image": image.identity(),
             "console_log": str(console_path)}

@@ -107,6 +107,7 @@ def pytest_configure(config) -> None:
         return
     try:
         check_report_dir(settings.report_dir)
+        check_machines(settings)
     except OptionError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[RUN] = RunDir.create()
@@ -114,6 +115,28 @@ def pytest_configure(config) -> None:
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
     config.pluginmanager.register(MatrixReporter(config, settings, config.stash[RUN]), "emuv-matrix-reporter")
+
+
+def check_machines(settings: Settings) -> None:
+    """--machine names a machine of that arch's emulator: asked of libvirt once, before any worker starts."""
+    if not settings.machines:
+        return
+    import libvirt
+
+    try:
+        conn = libvirt.open(settings.libvirt_uri)
+    except libvirt.libvirtError as error:
+        raise OptionError(f"--machine needs libvirt to check it, and {redact_uri(settings.libvirt_uri)} "
+                          f"cannot be reached: {error}") from None
+    try:
+        capabilities = parse_capabilities(conn.getCapabilities())
+    finally:
+        conn.close()
+    for arch, machine in settings.machines.items():
+        offer = capabilities.offer_for(arch)
+        if offer is not None and machine not in offer.machines:
+            raise OptionError(f"--machine {arch}={machine}: {offer.emulator} has no such machine type; "
+                              f"valid: {', '.join(offer.machine_family_names())}")
 
 
 def pytest_report_header(config) -> str:
@@ -269,15 +292,6 @@ def emuv_host(pytestconfig):
         for leftover in sweep_abandoned_domains(conn) + sweep_abandoned_run_dirs():
             warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
     capabilities = parse_capabilities(conn.getCapabilities())
-    for arch, machine in settings.machines.items():
-        offer = capabilities.offer_for(arch)
-        if offer is not None and machine not in offer.machines:
-            conn.close()
-            pytest.exit(
-                f"--machine {arch}={machine}: {offer.emulator} has no such machine type; "
-                f"valid: {', '.join(offer.machine_family_names())}",
-                returncode=pytest.ExitCode.USAGE_ERROR,
-            )
     host = Host(conn, capabilities, settings, run, RunStore(run.path), ImageCache(settings.image_cache),
                 uri_is_local(settings.libvirt_uri))
     yield host
@@ -438,6 +452,9 @@ class MatrixReporter:
         _collect_qemu_logs(self.run.run_id, report_dir)  # planted faults boot outside the matrix too
         if not self.records:
             return
+        if not self.host:  # no cell reached libvirt: say what we know of this side
+            self.host = {"hostname": platform.node(), "arch": platform.machine(), "cpu_model": None,
+                         "libvirt_uri": redact_uri(self.settings.libvirt_uri), "kvm": None, "guest_arches": []}
         cells = aggregate(list(self.records.values()))
         cells = [_with_copied_console(cell, report_dir) for cell in cells]
         complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)

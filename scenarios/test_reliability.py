@@ -282,3 +282,25 @@ def test_a_domain_that_outlives_its_test_fails_the_run_and_is_destroyed(tmp_path
     assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
     assert "1 passed" in output and f"destroyed leftover domain emuv-{run_id}-mipsel-tcg" in output
     assert_nothing_left(run_id)
+
+
+def test_unreachable_uri_errors_every_cell_and_never_shows_credentials(tmp_path):
+    process = real_run(tmp_path, "--arch", "aarch64", "--accel", "tcg",
+                       "--libvirt-uri", "qemu+tcp://alice:s3cret@127.0.0.1:1/system")  # nothing listens on port 1
+    output, _ = finish(process)
+    assert process.returncode == pytest.ExitCode.TESTS_FAILED
+    assert "cannot connect to libvirt at qemu+tcp://127.0.0.1:1/system" in output
+    cells = cells_of(tmp_path)
+    assert cells["aarch64-tcg"]["status"] == "error"
+    for path in [*tmp_path.rglob("*")]:
+        if path.is_file():
+            assert b"s3cret" not in path.read_bytes() and b"alice" not in path.read_bytes(), path
+    assert "s3cret" not in output
+
+
+def test_machine_of_another_arch_is_refused_before_any_boot(tmp_path):
+    process = real_run(tmp_path, "--arch", "aarch64", "--accel", "tcg", "--machine", "aarch64=pseries", "-n", "2")
+    output, _ = finish(process)
+    assert process.returncode == pytest.ExitCode.USAGE_ERROR, output
+    assert "--machine aarch64=pseries: /usr/bin/qemu-system-aarch64 has no such machine type; valid:" in output
+    assert "virt-7.2" in output and "INTERNALERROR" not in output

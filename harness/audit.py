@@ -1,0 +1,39 @@
+"""What harness runs left on this machine: domains, QEMU processes, run and scratch directories.
+
+`harness audit` lists them and exits non-zero when there is any; `./run test`
+runs it after the suite, so a leak fails CI.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+from harness.domain import harness_tag
+
+SCRATCH_GLOBS = ((Path(tempfile.gettempdir()), "emuv-run-*"), (Path("/var/tmp"), "emuv-*"))
+
+
+def leftover_domains(uri: str) -> list[str]:
+    import libvirt
+
+    conn = libvirt.open(uri)
+    try:
+        return [f"domain {domain.name()} (run {tag.get('run')})" for domain in conn.listAllDomains()
+                if (tag := harness_tag(domain.XMLDesc(0))) is not None]
+    finally:
+        conn.close()
+
+
+def leftover_processes() -> list[str]:
+    found = subprocess.run(["pgrep", "-af", "guest=emuv-"], capture_output=True, text=True).stdout
+    return [f"process {line}"[:200] for line in found.splitlines()]
+
+
+def leftover_paths() -> list[str]:
+    return [f"path {path}" for parent, pattern in SCRATCH_GLOBS for path in sorted(parent.glob(pattern))]
+
+
+def audit(uri: str) -> list[str]:
+    return leftover_domains(uri) + leftover_processes() + leftover_paths()
