@@ -38,3 +38,21 @@ def domains_of(run_id: str) -> list[str]:
 def qemu_processes_of(run_id: str) -> list[str]:
     result = subprocess.run(["pgrep", "-af", f"guest=emuv-{run_id}-"], capture_output=True, text=True)
     return result.stdout.splitlines()
+
+
+def read_until(process: subprocess.Popen, marker: str | None = None) -> str | None:
+    """Read a run's output until its run id (and then `marker`, if given) appear; return the run id."""
+    run_id = None
+    for line in process.stdout:
+        run_id = run_id or run_id_of(line)
+        if run_id and (marker is None or marker in line):
+            break
+    return run_id
+
+
+def interrupt_mid_run(report_dir: Path, signum: int) -> tuple[subprocess.Popen, str | None]:
+    """An aarch64 + s390x run, signalled once aarch64 has booted, while s390x boots."""
+    process = real_run(report_dir, "--arch", "aarch64,s390x", "--accel", "tcg", "-v")
+    run_id = read_until(process, "test_binary[aarch64-tcg] PASSED")
+    process.send_signal(signum)
+    return process, run_id

@@ -24,7 +24,7 @@ from harness.observe import domain_spec, stage_image
 from harness.plan import make_plan
 from harness.probe import parse_capabilities
 from harness.report.json_report import load_matrix, schema_problems
-from scenarios.runs import ROOT, domains_of, qemu_processes_of, real_run, run_id_of
+from scenarios.runs import ROOT, domains_of, interrupt_mid_run, qemu_processes_of, read_until, real_run, run_id_of
 
 HANG = "aarch64=rdinit=/bin/busybox -- sleep 100000"  # the kernel boots, then nothing prints again
 FLOOD = 'aarch64=rdinit=/bin/busybox -- sh -c "while :; do /bin/busybox cat /bin/busybox; done"'  # binary, no newlines
@@ -79,13 +79,7 @@ def test_flooding_guest_is_capped_and_does_not_grow_the_harness(tmp_path):
 
 
 def test_sigterm_mid_run_destroys_domains_and_leaves_an_incomplete_matrix(tmp_path):
-    process = real_run(tmp_path, "--arch", "aarch64,s390x", "--accel", "tcg", "-v")
-    run_id = None
-    for line in process.stdout:
-        run_id = run_id or run_id_of(line)
-        if "test_binary[aarch64-tcg] PASSED" in line:
-            process.send_signal(signal.SIGTERM)  # as a CI job timeout does, while s390x boots
-            break
+    process, run_id = interrupt_mid_run(tmp_path, signal.SIGTERM)  # as a CI job timeout does
     finish(process)
     assert process.returncode == pytest.ExitCode.INTERRUPTED
     document = load_matrix(tmp_path / "matrix.json")
@@ -95,11 +89,7 @@ def test_sigterm_mid_run_destroys_domains_and_leaves_an_incomplete_matrix(tmp_pa
 
 def test_killed_xdist_worker_leaves_no_domain(tmp_path):
     process = real_run(tmp_path, "--arch", "s390x,ppc64le,mipsel,x86_64", "--accel", "tcg", "-n", "2")
-    run_id = None
-    for line in process.stdout:
-        run_id = run_id or run_id_of(line)
-        if run_id:
-            break
+    run_id = read_until(process)
     killed = None
     deadline = time.monotonic() + 120
     while killed is None and time.monotonic() < deadline:
@@ -169,11 +159,7 @@ def test_libvirtd_dying_mid_boot_errors_that_cell_and_the_run_reconnects(tmp_pat
     if os.geteuid() != 0:
         pytest.skip("restarting libvirtd needs root; run the suite as root (./run test does)")
     process = real_run(tmp_path, "--arch", "ppc64le,aarch64", "--accel", "tcg", "-v")
-    run_id = None
-    for line in process.stdout:
-        run_id = run_id or run_id_of(line)
-        if run_id:
-            break
+    run_id = read_until(process)
     deadline = time.monotonic() + 120
     while not qemu_processes_of(run_id) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -8,7 +8,7 @@ import pytest
 
 from harness import cli
 from harness.report.json_report import load_matrix, schema_problems
-from scenarios.runs import domains_of, real_run, run_id_of
+from scenarios.runs import domains_of, interrupt_mid_run, real_run
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -68,13 +68,7 @@ def test_diff_catches_a_regression_planted_in_a_second_real_run(good_run, tmp_pa
 
 
 def test_interrupted_run_leaves_a_valid_incomplete_matrix_and_no_domain(tmp_path):
-    process = real_run(tmp_path, "--arch", "aarch64,s390x", "--accel", "tcg", "-v")
-    run_id = None
-    for line in process.stdout:
-        run_id = run_id or run_id_of(line)
-        if "test_binary[aarch64-tcg] PASSED" in line:
-            process.send_signal(signal.SIGINT)  # while s390x boots
-            break
+    process, run_id = interrupt_mid_run(tmp_path, signal.SIGINT)
     output, _ = process.communicate(timeout=300)
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
     document = load_matrix(tmp_path / "matrix.json")
