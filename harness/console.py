@@ -40,8 +40,7 @@ class ConsoleLog:
 
     def __init__(self, path: Path, cap_bytes: int = 64 * 1024 * 1024):
         self.path = Path(path)
-        self.cap_bytes = cap_bytes
-        self.dropped_bytes = 0
+        self.cap_bytes = cap_bytes  # a console past this is a flood: the wait ends as a failure
         self._offset = 0
         self._window = b""
 
@@ -53,19 +52,7 @@ class ConsoleLog:
         except FileNotFoundError:
             return b""
         self._offset += len(chunk)
-        if self._offset > self.cap_bytes:
-            self._cut_back()
         return chunk
-
-    def _cut_back(self) -> None:
-        """Empty the log, which QEMU appends to, and say so in it: a flooding guest cannot fill the disk."""
-        size = os.path.getsize(self.path)
-        os.truncate(self.path, 0)
-        self.dropped_bytes += size
-        with open(self.path, "ab") as stream:
-            stream.write(f"\n[emulation verifier: console log over {self.cap_bytes} bytes; "
-                         f"{self.dropped_bytes} bytes dropped so far]\n".encode())
-        self._offset = 0
 
     def wait_for(
         self,
@@ -92,6 +79,9 @@ class ConsoleLog:
                 bad = failure.search(self._window)
                 if bad:
                     return self._ended(started, f"failure pattern seen: {bad.group(0).decode(errors='replace')}")
+                if self._offset > self.cap_bytes:
+                    # Stop the guest now rather than let it fill the disk until the timeout.
+                    return self._ended(started, f"console flood: the log passed {self.cap_bytes} bytes")
             chunk = self._read_new()
             if chunk:
                 self._window = (self._window + chunk)[-WINDOW_BYTES:]
@@ -111,6 +101,22 @@ class ConsoleLog:
 
     def _ended(self, started: float, reason: str) -> ConsoleWait:
         return ConsoleWait(False, (), time.monotonic() - started, reason, _tail(self._window))
+
+
+def copy_capped(source: Path, target: Path, cap_bytes: int) -> None:
+    """Copy a console log; past `cap_bytes`, keep its head and tail with a note of what was dropped."""
+    size = os.path.getsize(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as stream, open(target, "wb") as out:
+        if size <= cap_bytes:
+            out.write(stream.read())
+            return
+        half = cap_bytes // 2
+        out.write(stream.read(half))
+        out.write(f"\n[emulation verifier: {size - 2 * half} bytes of console output dropped here; "
+                  f"the log was {size} bytes, over the {cap_bytes}-byte cap]\n".encode())
+        stream.seek(size - half)
+        out.write(stream.read(half))
 
 
 def read_capped(path: Path, limit: int = 8 * 1024 * 1024) -> str:

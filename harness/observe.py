@@ -54,7 +54,6 @@ class Observation:
     boot_failure: str = ""
     console_tail: str = ""
     kernel_consoles: list[str] = field(default_factory=list)
-    console_dropped_bytes: int = 0  # cut from the log by the console cap
 
     @property
     def booted(self) -> bool:
@@ -167,15 +166,13 @@ def _while_running(domain, plan: Plan, console_path: Path, started: float, host_
 
     banner = console.wait_for(BANNER, plan.timeout_s, started, alive)
     if not banner.matched:
-        facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail,
-                     console_dropped_bytes=console.dropped_bytes)
+        facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail)
         return facts
     arch, release, endian = banner.match
     facts["banner"] = {"arch": arch, "release": release, "endian": endian}
     facts["banner_s"] = round(banner.elapsed_s, 3)
     login = console.wait_for(LOGIN_PROMPT, plan.timeout_s, started, alive)
     facts["console_tail"] = login.tail
-    facts["console_dropped_bytes"] = console.dropped_bytes
     if login.matched:
         facts["login_s"] = round(login.elapsed_s, 3)
     else:

@@ -65,8 +65,8 @@ def add_options(parser) -> None:
     group.addoption("--kernel-args", action="append", default=[], metavar="ARCH=ARGS",
                     help="extra kernel command line arguments for ARCH's guests (printable ASCII, no <>&)")
     group.addoption("--console-cap", type=float, default=64.0, metavar="MIB",
-                    help="a guest's console log is cut back when it grows past this size, with a note of "
-                         "what was dropped (default: 64)")
+                    help="a guest whose console log passes this size fails at once as a console flood; "
+                         "report copies keep head and tail with a note of what was dropped (default: 64)")
     group.addoption("--report-dir", default="reports", metavar="DIR",
                     help="where matrix.json, matrix.md and console logs go (default: reports)")
 

@@ -26,6 +26,7 @@ import pytest
 
 from harness.arches import ARCHES, UnknownNameError, arch_named
 from harness.checks import judge
+from harness.console import copy_capped
 from harness.images import ImageCache, ImageError, user_image
 from harness.leftovers import (
     OWNER_FILE,
@@ -456,7 +457,8 @@ class MatrixReporter:
             self.host = {"hostname": platform.node(), "arch": platform.machine(), "cpu_model": None,
                          "libvirt_uri": redact_uri(self.settings.libvirt_uri), "kvm": None, "guest_arches": []}
         cells = aggregate(list(self.records.values()))
-        cells = [_with_copied_console(cell, report_dir) for cell in cells]
+        cap = int(self.settings.console_cap_mib * 1024 * 1024)
+        cells = [_with_copied_console(cell, report_dir, cap) for cell in cells]
         complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
         document = matrix_document(cells, self.host, self.started_at, time.monotonic() - self.started, complete)
         self.cells = cells
@@ -531,13 +533,12 @@ def _collect_qemu_logs(run_id: str, report_dir: Path) -> None:
             return  # not ours to move (libvirt host of another user): leave them
 
 
-def _with_copied_console(cell, report_dir: Path):
+def _with_copied_console(cell, report_dir: Path, cap_bytes: int):
     """Keep the cell's console log with the reports; the run directory is removed at the end."""
     source = cell.facts.get("console_log")
     if not source or not Path(source).is_file():
         return cell
     target = report_dir / "consoles" / f"{cell.id}.log"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, target)
+    copy_capped(Path(source), target, cap_bytes)
     facts = dict(cell.facts, console_log=str(target.relative_to(report_dir)))
     return type(cell)(cell.arch, cell.accel, cell.status, cell.reason, cell.checks, facts)

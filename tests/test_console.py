@@ -4,7 +4,7 @@ import re
 import threading
 import time
 
-from harness.console import ConsoleLog
+from harness.console import ConsoleLog, copy_capped
 
 BANNER = re.compile(rb"EMUV-BANNER arch=(\S+)")
 PROMPT = re.compile(rb"login: ")
@@ -76,12 +76,20 @@ def test_flood_without_newlines_keeps_a_bounded_window(tmp_path):
     assert len(console._window) <= 64 * 1024
 
 
-def test_console_over_its_cap_is_cut_back_with_a_note(tmp_path):
+def test_console_over_its_cap_ends_the_wait_as_a_flood(tmp_path):
     log = tmp_path / "console.log"
-    log.write_bytes(b"x" * 300_000)
-    console = ConsoleLog(log, cap_bytes=100_000)
-    wait = console.wait_for(BANNER, 0.3, time.monotonic(), lambda: True)
-    assert not wait.matched and console.dropped_bytes == 300_000
-    text = log.read_bytes()
-    assert text.startswith(b"\n[emulation verifier: console log over 100000 bytes; 300000 bytes dropped so far]")
-    assert len(text) < 200
+    log.write_bytes(b"\x00\xff" * 150_000)
+    wait = ConsoleLog(log, cap_bytes=100_000).wait_for(BANNER, 30, time.monotonic(), lambda: True)
+    assert not wait.matched and wait.reason == "console flood: the log passed 100000 bytes"
+    assert wait.elapsed_s < 1
+
+
+def test_capped_copy_keeps_head_and_tail_and_says_what_was_dropped(tmp_path):
+    source, target = tmp_path / "console.log", tmp_path / "out" / "console.log"
+    source.write_bytes(b"HEAD" + b"." * 10_000 + b"TAIL")
+    copy_capped(source, target, 1000)
+    text = target.read_bytes()
+    assert text.startswith(b"HEAD") and text.endswith(b"TAIL")
+    assert b"[emulation verifier: 9008 bytes of console output dropped here; the log was 10008 bytes" in text
+    copy_capped(source, target, 20_000)
+    assert target.read_bytes() == source.read_bytes()
