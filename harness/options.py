@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -182,9 +183,5 @@ def uri_is_local(uri: str) -> bool:
 
 
 def redact_uri(uri: str) -> str:
-    """The URI without user name or password, fit for logs and reports."""
-    parts = urlsplit(uri)
-    host = parts.hostname or ""
-    if parts.port:
-        host += f":{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
+    """The URI as given, less any user name and password: fit for logs and reports."""
+    return re.sub(r"//[^/@]*@", "//", uri, count=1)

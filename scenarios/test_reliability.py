@@ -272,6 +272,14 @@ def test_a_domain_that_outlives_its_test_fails_the_run_and_is_destroyed(tmp_path
     assert_nothing_left(run_id)
 
 
+def test_malformed_uri_errors_every_cell_with_libvirts_reason(tmp_path):
+    process = real_run(tmp_path, "--arch", "mipsel", "--accel", "tcg", "--libvirt-uri", "qemu:/not/a//uri")
+    output, _ = finish(process)
+    assert process.returncode == pytest.ExitCode.TESTS_FAILED
+    assert "cannot connect to libvirt at qemu:/not/a//uri: internal error: unexpected qemu URI path" in output
+    assert cells_of(tmp_path)["mipsel-tcg"]["status"] == "error"
+
+
 def test_unreachable_uri_errors_every_cell_and_never_shows_credentials(tmp_path):
     process = real_run(tmp_path, "--arch", "aarch64", "--accel", "tcg",
                        "--libvirt-uri", "qemu+tcp://alice:s3cret@127.0.0.1:1/system")  # nothing listens on port 1

@@ -61,3 +61,11 @@ def test_metadata_tag_names_run_and_cell():
     assert harness_tag(domain_xml(spec_for("aarch64"))) == {
         "run": "0123abcd", "cell": "aarch64-tcg", "pid": "4242", "pidstart": "31337"}
     assert harness_tag("<domain><name>someone-elses</name></domain>") is None
+
+
+@pytest.mark.parametrize("arch", ["aarch64", "s390x", "mips64el", "ppc64le", "x86_64"])
+def test_guests_have_no_network_and_no_display(arch):
+    # Nothing of a guest is reachable from anywhere: no NIC, no VNC/SPICE, no redirected ports.
+    root = ET.fromstring(domain_xml(spec_for(arch)))
+    for device in ("interface", "graphics", "redirdev", "channel"):
+        assert root.find(f"devices/{device}") is None

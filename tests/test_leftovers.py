@@ -38,3 +38,25 @@ def test_only_run_dirs_of_dead_owners_are_removed(tmp_path):
     found = sweep_abandoned_run_dirs(tmp_path)
     assert [leftover.run for leftover in found] == ["bbbb2222"]
     assert live.exists() and not dead.exists() and foreign.exists()  # no owner file: not ours to judge
+
+
+def test_run_dir_and_staged_files_are_private(tmp_path):
+    import stat
+
+    from harness.images import Image
+    from harness.observe import stage_image
+    from harness.plugin import RunDir
+
+    run = RunDir.create()
+    try:
+        assert stat.S_IMODE(run.path.stat().st_mode) == 0o711  # QEMU may reach files, nobody may list
+        kernel, initrd = tmp_path / "k", tmp_path / "i"
+        kernel.write_bytes(b"k")
+        initrd.write_bytes(b"i")
+        image = Image("aarch64", kernel, initrd, "x", "y", "built-in")
+        for staged in stage_image(image, run.path / "cell"):
+            assert stat.S_IMODE(staged.stat().st_mode) == 0o600
+    finally:
+        import shutil
+
+        shutil.rmtree(run.path)

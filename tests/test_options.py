@@ -47,8 +47,9 @@ def test_k_selects_by_arch(pytester):
 def test_uri_locality_and_redaction():
     assert uri_is_local("qemu:///system") and uri_is_local("qemu+unix:///session")
     assert not uri_is_local("qemu+tcp://127.0.0.1:16509/system") and not uri_is_local("qemu+ssh://h/system")
-    assert redact_uri("qemu+tcp://alice:s3cret@127.0.0.1:16509/system?x=1") == "qemu+tcp://127.0.0.1:16509/system"
-    assert redact_uri("qemu:///system") == "qemu:///system"
+    assert redact_uri("qemu+tcp://alice:s3cret@127.0.0.1:16509/system?x=1") == "qemu+tcp://127.0.0.1:16509/system?x=1"
+    assert redact_uri("qemu+ssh://bob@host/system") == "qemu+ssh://host/system"
+    assert redact_uri("qemu:///system") == "qemu:///system" and redact_uri("qemu:/odd//uri") == "qemu:/odd//uri"
 
 
 def test_wrong_arch_user_kernel_is_refused_before_anything_runs(pytester, tmp_path):

@@ -33,6 +33,7 @@ def _facts_table(host: dict) -> str:
         ("kernel", host.get("kernel")), ("distribution", host.get("distribution")),
         ("libvirt", f"{host.get('libvirt_version')} at {host.get('libvirt_uri')}"),
         ("QEMU (libvirt's view)", host.get("hypervisor_version")),
+        ("emulators", "; ".join(f"{path}: {version}" for path, version in host.get("emulator_versions", {}).items())),
         ("KVM", f"{kvm.get('status', 'not probed')}: {kvm.get('reason', '')}"),
         ("run", f"{host['started_at']}, {host['duration_s']} s" + ("" if host["complete"] else " (incomplete)")),
         ("traits it can honestly claim", ", ".join(host.get("honest_traits", [])) or "none"),

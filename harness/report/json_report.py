@@ -27,6 +27,11 @@ def matrix_document(cells: list[Cell], host: dict, started_at: str, duration_s: 
     hostname = host.get("hostname", "")
     host = dict(host, started_at=started_at, duration_s=round(duration_s, 2), complete=complete)
     rows = [asdict(cell) | {"id": cell.id, "host": hostname} for cell in cells]
+    # Each emulator's own version, as the running QEMU reported it (QMP query-version).
+    host["emulator_versions"] = {
+        cell.facts["emulator_resolved"] or cell.facts["emulator"]: cell.facts["qemu_version"]
+        for cell in cells if cell.facts.get("qemu_version") and cell.facts.get("emulator")
+    }
     host["traits"] = trait_rows(host.get("guest_arches", []), rows)
     host["honest_traits"] = honest_traits(host["traits"])
     return {"schema_version": SCHEMA_VERSION, "complete": complete, "hosts": [host], "cells": rows}
