@@ -69,7 +69,8 @@ def add_options(parser) -> None:
                     help="a guest whose console log passes this size fails at once as a console flood; "
                          "report copies keep head and tail with a note of what was dropped (default: 64)")
     group.addoption("--report-dir", default="reports", metavar="DIR",
-                    help="where matrix.json, matrix.md and console logs go (default: reports)")
+                    help="where matrix.json, junit.xml, matrix.md, matrix.html and console logs go "
+                         "(default: reports)")
 
 
 def _pairs(values: list[str], option: str, shape: str) -> dict[str, str]:
