@@ -43,9 +43,9 @@ def test_only_run_dirs_of_dead_owners_are_removed(tmp_path):
 def test_run_dir_and_staged_files_are_private(tmp_path):
     import stat
 
+    from harness.host import RunDir
     from harness.images import Image
     from harness.observe import stage_image
-    from harness.plugin import RunDir
 
     run = RunDir.create()
     try:

@@ -1,0 +1,152 @@
+"""This run's libvirt host and scratch space, as every fixture sees them.
+
+The connection is checked before use and reopened when libvirtd died or
+restarted; the guest this process had in flight is then destroyed (QEMU
+outlives libvirtd). Errors here are the host's or the harness's, never the
+guest's: cells end as `error`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import secrets
+import tempfile
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from harness.images import ImageCache
+from harness.leftovers import OWNER_FILE, RUN_DIR_PREFIX, owner_token, sweep_own_domains
+from harness.options import OptionError, Settings, redact_uri
+from harness.probe import HostCapabilities, KvmVerdict, parse_capabilities
+from harness.store import RunStore
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """This run's private scratch space: staged images, console logs, shared values.
+
+    Mode 0711: QEMU (running as libvirt-qemu) can reach the files libvirt hands
+    it, but cannot list the directory, and nobody else can either.
+    """
+
+    path: Path
+    run_id: str
+
+    @classmethod
+    def create(cls) -> RunDir:
+        run_id = secrets.token_hex(4)
+        path = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{run_id}-"))
+        path.chmod(0o711)
+        owner = owner_token(os.getpid())
+        (path / OWNER_FILE).write_text(f"{owner['pid']} {owner['pidstart']}\n")
+        return cls(path, run_id)
+
+
+def check_machines(settings: Settings) -> None:
+    """--machine names a machine of that arch's emulator: asked of libvirt once, before any worker starts."""
+    if not settings.machines:
+        return
+    import libvirt
+
+    try:
+        conn = libvirt.open(settings.libvirt_uri)
+    except libvirt.libvirtError as error:
+        raise OptionError(f"--machine needs libvirt to check it, and {redact_uri(settings.libvirt_uri)} "
+                          f"cannot be reached: {error}") from None
+    try:
+        capabilities = parse_capabilities(conn.getCapabilities())
+    finally:
+        conn.close()
+    for arch, machine in settings.machines.items():
+        offer = capabilities.offer_for(arch)
+        if offer is not None and machine not in offer.machines:
+            raise OptionError(f"--machine {arch}={machine}: {offer.emulator} has no such machine type; "
+                              f"valid: {', '.join(offer.machine_family_names())}")
+
+
+class HarnessError(RuntimeError):
+    """The harness cannot do its job (no libvirt, a build failed): cells end as errors."""
+
+
+class HarnessWarning(UserWarning):
+    """Something the harness cleaned up or worked around, that a user should know of."""
+
+
+USES_LIBVIRT = "uses-libvirt"  # marker in the run directory: this run started domains
+RECONNECT_S = 60  # how long a restarting libvirtd may take before cells end as errors
+
+
+@dataclass
+class Host:
+    """The libvirt host of this run, as every fixture sees it."""
+
+    conn: object
+    capabilities: HostCapabilities
+    settings: Settings
+    run: RunDir
+    store: RunStore
+    cache: ImageCache
+    is_local: bool
+
+    def alive(self) -> bool:
+        import libvirt
+
+        try:
+            self.conn.getLibVersion()  # a round trip: isAlive() trusts a socket not yet read
+            return True
+        except libvirt.libvirtError:
+            return False
+
+    def connection(self):
+        """The libvirt connection, reopened if the daemon died or restarted since the last use."""
+        import libvirt
+
+        if self.alive():
+            return self.conn
+        deadline = time.monotonic() + RECONNECT_S
+        while True:
+            try:
+                self.conn = libvirt.open(self.settings.libvirt_uri)
+                break
+            except libvirt.libvirtError as error:
+                if time.monotonic() > deadline:
+                    raise HarnessError(f"libvirt at {redact_uri(self.settings.libvirt_uri)} went away and did not "
+                                       f"come back within {RECONNECT_S} s: {error}") from None
+                time.sleep(1)
+        # QEMU outlives libvirtd: the guest this process had in flight is still running.
+        for leftover in sweep_own_domains(self.conn, self.run.run_id, os.getpid()):
+            warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
+        return self.conn
+
+    def facts(self, kvm: KvmVerdict | None) -> dict:
+        conn = self.connection()
+        return {
+            "hostname": platform.node() if self.is_local else conn.getHostname(),
+            "arch": self.capabilities.host_arch,
+            "cpu_model": self.capabilities.cpu_model,
+            "kernel": platform.release() if self.is_local else None,
+            "distribution": _distribution() if self.is_local else None,
+            "guest_arches": sorted(self.capabilities.guests),
+            "libvirt_uri": redact_uri(self.settings.libvirt_uri),
+            "libvirt_version": _version(conn.getLibVersion()),
+            "hypervisor_version": _version(conn.getVersion()),
+            "kvm": asdict(kvm) if kvm else None,
+        }
+
+
+def _distribution() -> str | None:
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("PRETTY_NAME="):
+            return line.partition("=")[2].strip('"')
+    return None
+
+
+def _version(number: int) -> str:
+    return f"{number // 1_000_000}.{number // 1000 % 1000}.{number % 1000}"

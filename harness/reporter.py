@@ -1,0 +1,162 @@
+"""The controller-only reporter: check reports in, matrix files out at session end.
+
+Registered on the pytest controller only (never on xdist workers); fed by
+plain values the workers put in `report.user_properties`.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from harness.console import copy_capped
+from harness.host import USES_LIBVIRT, RunDir
+from harness.leftovers import sweep_run_domains
+from harness.matrix import CheckRecord, aggregate
+from harness.options import Settings, redact_uri
+from harness.report.html import write_html
+from harness.report.json_report import matrix_document, write_json
+from harness.report.junit import write_junit
+from harness.report.markdown import write_markdown
+
+CELL_PROPERTY = "emuv_cell"
+FACTS_PROPERTY = "emuv_facts"
+HOST_PROPERTY = "emuv_host"
+VERDICT_PROPERTY = "emuv_verdict"
+
+
+class MatrixReporter:
+    """Controller-only: turns the check reports into the matrix files at session end."""
+
+    def __init__(self, config, settings: Settings, run: RunDir):
+        self.config = config
+        self.settings = settings
+        self.run = run
+        self.records: dict[str, CheckRecord] = {}
+        self.host: dict = {}
+        self.started = time.monotonic()
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+        self.written: list[Path] = []
+        self.cells: list = []
+        self.leaks: list = []
+
+    def pytest_runtest_logreport(self, report) -> None:
+        properties = dict(report.user_properties)
+        if CELL_PROPERTY not in properties:
+            return
+        outcome = _outcome(report)
+        if outcome is None:
+            return
+        cell = json.loads(properties[CELL_PROPERTY])
+        if HOST_PROPERTY in properties:
+            host = json.loads(properties[HOST_PROPERTY])
+            # Only KVM cells ask for the probe: keep its verdict whatever arrives later.
+            self.host = host | {"kvm": host["kvm"] or self.host.get("kvm")}
+        facts = json.loads(properties.get(FACTS_PROPERTY, "{}"))
+        verdict = json.loads(properties.get(VERDICT_PROPERTY, "null"))
+        detail = verdict["seen"] if verdict else _reason(report)
+        self.records[report.nodeid] = CheckRecord(cell["arch"], cell["accel"], cell["check"], outcome, detail, facts)
+
+    def pytest_sessionfinish(self, session, exitstatus) -> None:
+        self.leaks = self._sweep_this_run()
+        if self.leaks and exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a domain outlived its test: a harness bug
+        report_dir = self.settings.report_dir
+        _collect_qemu_logs(self.run.run_id, report_dir)  # planted faults boot outside the matrix too
+        if not self.records:
+            return
+        if not self.host:  # no cell reached libvirt: say what we know of this side
+            self.host = {"hostname": platform.node(), "arch": platform.machine(), "cpu_model": None,
+                         "libvirt_uri": redact_uri(self.settings.libvirt_uri), "kvm": None, "guest_arches": []}
+        cells = aggregate(list(self.records.values()))
+        cap = int(self.settings.console_cap_mib * 1024 * 1024)
+        cells = [_with_copied_console(cell, report_dir, cap) for cell in cells]
+        complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
+        document = matrix_document(cells, self.host, self.started_at, time.monotonic() - self.started, complete)
+        self.cells = cells
+        # matrix.json first: it is the source of truth, and the one that must survive.
+        self.written = [write_json(document, report_dir / "matrix.json")]
+        for writer, name in ((write_junit, "junit.xml"), (write_markdown, "matrix.md"), (write_html, "matrix.html")):
+            self.written.append(writer(document, report_dir / name))
+
+    def _sweep_this_run(self) -> list:
+        """Destroy any domain of this run still running: a killed worker's, or a leak."""
+        if not (self.run.path / USES_LIBVIRT).exists():
+            return []
+        import libvirt
+
+        try:
+            conn = libvirt.open(self.settings.libvirt_uri)
+        except libvirt.libvirtError:
+            return []  # the daemon is gone; the next run's sweep will find them
+        try:
+            return sweep_run_domains(conn, self.run.run_id, "still running when its run ended")
+        finally:
+            conn.close()
+
+    def pytest_terminal_summary(self, terminalreporter) -> None:
+        for leak in self.leaks:
+            terminalreporter.write_line(f"emulation verifier: {leak.describe()}", red=True)
+        if not self.cells:
+            return
+        terminalreporter.section("support matrix")
+        for cell in self.cells:
+            boot = cell.facts.get("login_s")
+            timing = f"{boot:6.2f} s" if cell.status == "pass" and boot is not None else " " * 8
+            terminalreporter.write_line(f"{cell.id:18} {cell.status:12} {timing}")
+            if cell.reason:
+                terminalreporter.write_line(f"    {' '.join(cell.reason.split())}")
+        for path in self.written:
+            terminalreporter.write_line(f"wrote {path}")
+
+
+def _outcome(report) -> str | None:
+    if report.when == "call":
+        return {"passed": "pass", "failed": "fail", "skipped": "unsupported"}[report.outcome]
+    if report.skipped:
+        return "unsupported"
+    if report.failed:
+        return "error"  # setup or teardown broke: a fault of the harness or host, not of the guest
+    return None
+
+
+def _reason(report) -> str:
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return report.longrepr[2].removeprefix("Skipped: ")
+    crash = getattr(report.longrepr, "reprcrash", None)
+    return crash.message if crash else str(report.longrepr)[-500:]
+
+
+LIBVIRT_QEMU_LOGS = Path("/var/log/libvirt/qemu")
+
+
+def _collect_qemu_logs(run_id: str, report_dir: Path) -> None:
+    """Move libvirt's per-domain QEMU logs of this run next to the console logs.
+
+    They hold QEMU's own complaints (the KVM probe's internal errors), and left in
+    /var/log they would pile up, one file per cell and run.
+    """
+    for log in LIBVIRT_QEMU_LOGS.glob(f"emuv-{run_id}-*.log"):
+        target = report_dir / "qemu-logs" / log.name.removeprefix(f"emuv-{run_id}-")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            shutil.move(log, target)
+        except OSError:
+            return  # not ours to move (libvirt host of another user): leave them
+
+
+def _with_copied_console(cell, report_dir: Path, cap_bytes: int):
+    """Keep the cell's console log with the reports; the run directory is removed at the end."""
+    source = cell.facts.get("console_log")
+    if not source or not Path(source).is_file():
+        return cell
+    target = report_dir / "consoles" / f"{cell.id}.log"
+    copy_capped(Path(source), target, cap_bytes)
+    facts = dict(cell.facts, console_log=str(target.relative_to(report_dir)))
+    return type(cell)(cell.arch, cell.accel, cell.status, cell.reason, cell.checks, facts)
