@@ -12,6 +12,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.arches import LibvirtConsole
@@ -23,6 +24,16 @@ METADATA_NAMESPACE = "urn:emulation-verifier:harness:1"
 QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
 METADATA_PREFIX = "emuv"
 DOMAIN_NAME_PREFIX = "emuv-"
+LIBVIRT_QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")  # libvirt's per-domain QEMU log, <name>.log
+
+
+def run_prefix(run_id: str) -> str:
+    """What every domain name of run `run_id` starts with."""
+    return f"{DOMAIN_NAME_PREFIX}{run_id}-"
+
+
+def domain_name(run_id: str, cell_id: str) -> str:
+    return run_prefix(run_id) + cell_id
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ import secrets
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
-from harness.images import ImageCache
+from harness.arches import Arch
+from harness.images import Image, ImageCache, user_image
 from harness.leftovers import OWNER_FILE, RUN_DIR_PREFIX, owner_token, sweep_own_domains
 from harness.options import OptionError, Settings, redact_uri
 from harness.probe import HostCapabilities, KvmVerdict, parse_capabilities
@@ -90,6 +92,7 @@ class Host:
     store: RunStore
     cache: ImageCache
     is_local: bool
+    _images: dict[str, Image] = field(default_factory=dict)
 
     def alive(self) -> bool:
         import libvirt
@@ -121,7 +124,18 @@ class Host:
             warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
         return self.conn
 
+    def image(self, arch: Arch) -> Image:
+        """The arch's image, user-supplied or built-in, verified once per process (every test asks)."""
+        if arch.name not in self._images:
+            supplied = self.settings.user_images.get(arch.name)
+            self._images[arch.name] = user_image(arch, *supplied) if supplied else self.cache.get_or_build(arch)
+        return self._images[arch.name]
+
     def facts(self, kvm: KvmVerdict | None) -> dict:
+        return self._static_facts | {"kvm": asdict(kvm) if kvm else None}
+
+    @cached_property
+    def _static_facts(self) -> dict:
         conn = self.connection()
         return {
             "hostname": platform.node() if self.is_local else conn.getHostname(),
@@ -133,7 +147,6 @@ class Host:
             "libvirt_uri": redact_uri(self.settings.libvirt_uri),
             "libvirt_version": _version(conn.getLibVersion()),
             "hypervisor_version": _version(conn.getVersion()),
-            "kvm": asdict(kvm) if kvm else None,
         }
 
 

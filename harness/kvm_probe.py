@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.arches import ARCHES
+from harness.domain import LIBVIRT_QEMU_LOG_DIR, domain_name
 from harness.images import Image
 from harness.observe import Observation, boot_and_observe
 from harness.plan import make_plan
@@ -28,7 +29,6 @@ from harness.probe import (
 if TYPE_CHECKING:
     import libvirt
 
-QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")
 QEMU_LOG_HINTS = ("KVM", "error", "failed", "emulation failure")
 
 
@@ -91,7 +91,7 @@ def _qemu_log_hints(run_id: str, host_is_local: bool) -> str:
     """QEMU's own complaints from libvirt's per-domain log (internal errors, aborts)."""
     if not host_is_local:
         return ""
-    path = QEMU_LOG_DIR / f"emuv-{run_id}-kvm-probe.log"
+    path = LIBVIRT_QEMU_LOG_DIR / f"{domain_name(run_id, 'kvm-probe')}.log"
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:

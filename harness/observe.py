@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.console import ConsoleLog, read_capped
-from harness.domain import DomainSpec, running_domain
+from harness.domain import DomainSpec, domain_name, running_domain
 from harness.images import Image
 from harness.leftovers import owner_token
 from harness.plan import Plan
@@ -65,10 +65,6 @@ class Observation:
     @classmethod
     def from_dict(cls, data: dict) -> Observation:
         return cls(**data)
-
-
-def domain_name(run_id: str, cell_id: str) -> str:
-    return f"emuv-{run_id}-{cell_id}"
 
 
 def stage_image(image: Image, directory: Path) -> tuple[Path, Path | None]:

@@ -21,8 +21,9 @@ import pytest
 
 from harness.arches import ARCHES, UnknownNameError, arch_named
 from harness.checks import judge
+from harness.domain import run_prefix
 from harness.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host, RunDir, check_machines
-from harness.images import ImageCache, ImageError, user_image
+from harness.images import ImageCache, ImageError
 from harness.leftovers import sweep_abandoned_domains, sweep_abandoned_run_dirs
 from harness.observe import Observation, boot_and_observe
 from harness.options import (
@@ -41,7 +42,6 @@ from harness.store import RunStore
 
 SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey["RunDir"]()
-
 
 
 def pytest_addoption(parser) -> None:
@@ -74,12 +74,12 @@ def pytest_configure(config) -> None:
     # Keep a cell's checks on one worker, so its one boot is not waited for by others.
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
-    config.pluginmanager.register(MatrixReporter(config, settings, config.stash[RUN]), "emuv-matrix-reporter")
+    config.pluginmanager.register(MatrixReporter(settings, config.stash[RUN]), "emuv-matrix-reporter")
 
 
 def pytest_report_header(config) -> str:
     settings, run = config.stash[SETTINGS], config.stash[RUN]
-    return (f"emulation verifier: run {run.run_id} (domains emuv-{run.run_id}-*), "
+    return (f"emulation verifier: run {run.run_id} (domains {run_prefix(run.run_id)}*), "
             f"libvirt {redact_uri(settings.libvirt_uri)}, reports to {settings.report_dir}")
 
 
@@ -160,7 +160,7 @@ def kvm_verdict(emuv_host: Host) -> KvmVerdict:
         verdict = probe_kvm(
             emuv_host.connection(),
             emuv_host.capabilities,
-            lambda: emuv_host.cache.get_or_build(host_arch),
+            lambda: emuv_host.image(host_arch),
             emuv_host.run.path,
             emuv_host.run.run_id,
             emuv_host.settings.kvm_probe_timeout,
@@ -193,16 +193,13 @@ def plan(cell: CellKey, emuv_host: Host, request) -> Plan:
 @pytest.fixture
 def image(cell: CellKey, emuv_host: Host):
     arch = ARCHES[cell.arch]
-    supplied = emuv_host.settings.user_images.get(cell.arch)
-    if supplied:
-        return user_image(arch, *supplied)
-    if not arch.has_builtin_image:
+    if not arch.has_builtin_image and cell.arch not in emuv_host.settings.user_images:
         pytest.skip(
             f"{cell.id}: no image: Debian 12 ships no {arch.name} kernel, so there is no built-in image; "
             f"supply one with --image {arch.name}=KERNEL[,INITRD] (its /init must print the EMUV-BANNER line)"
         )
     try:
-        return emuv_host.cache.get_or_build(arch)
+        return emuv_host.image(arch)
     except ImageError as error:
         raise HarnessError(f"building the {arch.name} image failed: {error}") from None
 

@@ -6,6 +6,7 @@ plain values the workers put in `report.user_properties`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.console import copy_capped
+from harness.domain import LIBVIRT_QEMU_LOG_DIR, run_prefix
 from harness.host import USES_LIBVIRT, RunDir
 from harness.leftovers import sweep_run_domains
 from harness.matrix import CheckRecord, aggregate
@@ -34,8 +36,7 @@ VERDICT_PROPERTY = "emuv_verdict"
 class MatrixReporter:
     """Controller-only: turns the check reports into the matrix files at session end."""
 
-    def __init__(self, config, settings: Settings, run: RunDir):
-        self.config = config
+    def __init__(self, settings: Settings, run: RunDir):
         self.settings = settings
         self.run = run
         self.records: dict[str, CheckRecord] = {}
@@ -133,17 +134,15 @@ def _reason(report) -> str:
     return crash.message if crash else str(report.longrepr)[-500:]
 
 
-LIBVIRT_QEMU_LOGS = Path("/var/log/libvirt/qemu")
-
-
 def _collect_qemu_logs(run_id: str, report_dir: Path) -> None:
     """Move libvirt's per-domain QEMU logs of this run next to the console logs.
 
     They hold QEMU's own complaints (the KVM probe's internal errors), and left in
     /var/log they would pile up, one file per cell and run.
     """
-    for log in LIBVIRT_QEMU_LOGS.glob(f"emuv-{run_id}-*.log"):
-        target = report_dir / "qemu-logs" / log.name.removeprefix(f"emuv-{run_id}-")
+    prefix = run_prefix(run_id)
+    for log in LIBVIRT_QEMU_LOG_DIR.glob(f"{prefix}*.log"):
+        target = report_dir / "qemu-logs" / log.name.removeprefix(prefix)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
             shutil.move(log, target)
@@ -158,5 +157,4 @@ def _with_copied_console(cell, report_dir: Path, cap_bytes: int):
         return cell
     target = report_dir / "consoles" / f"{cell.id}.log"
     copy_capped(Path(source), target, cap_bytes)
-    facts = dict(cell.facts, console_log=str(target.relative_to(report_dir)))
-    return type(cell)(cell.arch, cell.accel, cell.status, cell.reason, cell.checks, facts)
+    return dataclasses.replace(cell, facts=dict(cell.facts, console_log=str(target.relative_to(report_dir))))

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from harness.domain import run_prefix
+
 ROOT = Path(__file__).resolve().parent.parent
 # Set for the runs the suite starts: they must not take the suite lock (see conftest.py).
 INNER_RUN = "EMUV_INNER_RUN"
@@ -32,11 +34,11 @@ def run_id_of(line: str) -> str | None:
 def domains_of(run_id: str) -> list[str]:
     names = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
                            capture_output=True, text=True, check=True).stdout.split()
-    return [name for name in names if name.startswith(f"emuv-{run_id}-")]
+    return [name for name in names if name.startswith(run_prefix(run_id))]
 
 
 def qemu_processes_of(run_id: str) -> list[str]:
-    result = subprocess.run(["pgrep", "-af", f"guest=emuv-{run_id}-"], capture_output=True, text=True)
+    result = subprocess.run(["pgrep", "-af", f"guest={run_prefix(run_id)}"], capture_output=True, text=True)
     return result.stdout.splitlines()
 
 
