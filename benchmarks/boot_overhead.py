@@ -19,10 +19,10 @@ from pathlib import Path
 import libvirt
 
 from harness.arches import ARCHES
-from harness.images import ImageCache
-from harness.observe import BANNER, boot_and_observe
+from harness.capabilities import parse_capabilities
+from harness.guest.observe import BANNER, boot_and_observe
+from harness.images.cache import ImageCache
 from harness.plan import make_plan
-from harness.probe import parse_capabilities
 
 MACHINE_OPTIONS = {"aarch64": "virt", "ppc64le": "pseries", "s390x": "s390-ccw-virtio", "mips64el": "malta",
                    "mipsel": "malta", "x86_64": "q35"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from harness.observe import Observation
+from harness.observation import Observation
 from harness.plan import Plan
 
 

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from harness.arches import ARCHES, UnknownNameError, arch_named, split_names
-from harness.images import ImageCache, ImageError, Recipe, default_cache_dir
+from harness.images.cache import ImageCache, ImageError, Recipe, default_cache_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -119,7 +119,7 @@ def list_images(cache: ImageCache) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "audit":
-        from harness.audit import audit
+        from harness.hosts.audit import audit
 
         found = audit(args.libvirt_uri)
         for leftover in found:

@@ -10,8 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.arches import ACCELERATORS, ARCHES, arch_named, check_accelerator, split_names
-from harness.images import default_cache_dir
-from harness.kernel_arch import kernel_arch
+from harness.images.cache import default_cache_dir
+from harness.images.kernel_arch import kernel_arch
 
 DEFAULT_URI = "qemu:///system"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from harness.arches import Arch, LibvirtConsole
-from harness.probe import HostCapabilities, KvmVerdict, kvm_offered_for
+from harness.capabilities import HostCapabilities, KvmVerdict, kvm_offered_for
 
 
 class CellUnsupported(Exception):

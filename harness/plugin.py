@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 
 from harness.arches import ARCHES, UnknownNameError, arch_named
+from harness.capabilities import KvmVerdict, kvm_offered_for, parse_capabilities
 from harness.checks import judge
-from harness.domain import run_prefix
-from harness.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host, RunDir, check_machines
-from harness.images import ImageCache, ImageError
-from harness.leftovers import sweep_abandoned_domains, sweep_abandoned_run_dirs
-from harness.observe import Observation, boot_and_observe
+from harness.guest.domain import run_prefix
+from harness.guest.observe import boot_and_observe
+from harness.hosts.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host, RunDir, check_machines
+from harness.hosts.leftovers import sweep_abandoned_domains, sweep_abandoned_run_dirs
+from harness.images.cache import ImageCache, ImageError
+from harness.observation import Observation
 from harness.options import (
     OptionError,
     Settings,
@@ -36,7 +38,6 @@ from harness.options import (
     uri_is_local,
 )
 from harness.plan import CellKey, CellUnsupported, Plan, PlanError, make_plan
-from harness.probe import KvmVerdict, kvm_offered_for, parse_capabilities
 from harness.reporter import CELL_PROPERTY, FACTS_PROPERTY, HOST_PROPERTY, VERDICT_PROPERTY, MatrixReporter
 from harness.store import RunStore
 
@@ -153,7 +154,7 @@ def emuv_host(pytestconfig):
 
 @pytest.fixture(scope="session")
 def kvm_verdict(emuv_host: Host) -> KvmVerdict:
-    from harness.kvm_probe import probe_kvm
+    from harness.hosts.kvm_probe import probe_kvm
 
     def probe() -> dict:
         host_arch = ARCHES.get(emuv_host.capabilities.host_arch)

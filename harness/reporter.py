@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.console import copy_capped
-from harness.domain import LIBVIRT_QEMU_LOG_DIR, run_prefix
-from harness.host import USES_LIBVIRT, RunDir
-from harness.leftovers import sweep_run_domains
+from harness.guest.console import copy_capped
+from harness.guest.domain import LIBVIRT_QEMU_LOG_DIR, run_prefix
+from harness.hosts.host import USES_LIBVIRT, RunDir
+from harness.hosts.leftovers import sweep_run_domains
 from harness.matrix import CheckRecord, aggregate
 from harness.options import Settings, redact_uri
 from harness.report.html import write_html

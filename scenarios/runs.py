@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from harness.domain import run_prefix
+from harness.guest.domain import run_prefix
 
 ROOT = Path(__file__).resolve().parent.parent
 # Set for the runs the suite starts: they must not take the suite lock (see conftest.py).

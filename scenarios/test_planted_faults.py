@@ -13,7 +13,8 @@ import pytest
 
 from harness.arches import ARCHES
 from harness.checks import CHECKS, judge
-from harness.observe import Observation, boot_and_observe
+from harness.guest.observe import boot_and_observe
+from harness.observation import Observation
 from harness.plan import Plan, make_plan
 
 FAULT_TIMEOUT_S = 30.0  # faults that hide the banner would otherwise wait the arch's full timeout

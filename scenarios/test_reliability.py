@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from harness.arches import ARCHES
-from harness.domain import domain_xml
-from harness.images import ImageCache, Recipe
-from harness.observe import domain_spec, stage_image
+from harness.capabilities import parse_capabilities
+from harness.guest.domain import domain_xml
+from harness.guest.observe import domain_spec, stage_image
+from harness.images.cache import ImageCache, Recipe
 from harness.plan import make_plan
-from harness.probe import parse_capabilities
 from harness.report.json_report import load_matrix, schema_problems
 from scenarios.runs import ROOT, domains_of, interrupt_mid_run, qemu_processes_of, read_until, real_run, run_id_of
 
@@ -252,9 +252,9 @@ def test_a_domain_that_outlives_its_test_fails_the_run_and_is_destroyed(tmp_path
     leaky = tmp_path / "test_leaky.py"
     leaky.write_text(
         "from harness.arches import ARCHES\n"
-        "from harness.observe import boot_and_observe\n"
-        "from harness.domain import domain_xml\n"
-        "from harness.observe import domain_spec, stage_image\n"
+        "from harness.guest.observe import boot_and_observe\n"
+        "from harness.guest.domain import domain_xml\n"
+        "from harness.guest.observe import domain_spec, stage_image\n"
         "from harness.plan import make_plan\n\n"
         "def test_forgets_its_domain(emuv_host):\n"
         "    arch = ARCHES['mipsel']\n"

@@ -4,7 +4,7 @@ import re
 import threading
 import time
 
-from harness.console import ConsoleLog, copy_capped
+from harness.guest.console import ConsoleLog, copy_capped
 
 BANNER = re.compile(rb"EMUV-BANNER arch=(\S+)")
 PROMPT = re.compile(rb"login: ")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.arches import ARCHES
-from harness.domain import QEMU_NAMESPACE, domain_xml, harness_tag
-from harness.observe import domain_spec
+from harness.guest.domain import QEMU_NAMESPACE, domain_xml, harness_tag
+from harness.guest.observe import domain_spec
 from harness.plan import make_plan
 from tests.helpers import THIS_HOST, capabilities
 

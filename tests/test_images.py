@@ -7,7 +7,7 @@ import stat
 import pytest
 
 from harness.arches import ARCHES
-from harness.images import ImageCache, ImageError, Recipe, user_image
+from harness.images.cache import ImageCache, ImageError, Recipe, user_image
 
 
 def read_newc(archive: bytes) -> dict[str, tuple[int, bytes, tuple[int, int]]]:

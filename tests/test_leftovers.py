@@ -3,7 +3,7 @@
 import os
 import subprocess
 
-from harness.leftovers import OWNER_FILE, owner_alive, owner_token, process_start, sweep_abandoned_run_dirs
+from harness.hosts.leftovers import OWNER_FILE, owner_alive, owner_token, process_start, sweep_abandoned_run_dirs
 
 
 def dead_pid() -> int:
@@ -43,9 +43,9 @@ def test_only_run_dirs_of_dead_owners_are_removed(tmp_path):
 def test_run_dir_and_staged_files_are_private(tmp_path):
     import stat
 
-    from harness.host import RunDir
-    from harness.images import Image
-    from harness.observe import stage_image
+    from harness.guest.observe import stage_image
+    from harness.hosts.host import RunDir
+    from harness.images.cache import Image
 
     run = RunDir.create()
     try:

@@ -3,8 +3,8 @@
 import pytest
 
 from harness.arches import ARCHES
+from harness.capabilities import KVM_BROKEN, KVM_WORKS, KvmVerdict
 from harness.plan import CellUnsupported, PlanError, make_plan
-from harness.probe import KVM_BROKEN, KVM_WORKS, KvmVerdict
 from tests.helpers import AARCH64_KVM_HOST, S390X_KVM_HOST, THIS_HOST, capabilities
 
 WORKS = KvmVerdict(KVM_WORKS, "a KVM guest reached its banner")

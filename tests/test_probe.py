@@ -1,7 +1,14 @@
 """The host probe's decisions: capabilities parsing and the KVM verdict."""
 
-from harness.kvm_probe import verdict_from
-from harness.probe import KVM_BROKEN, KVM_NO_DEVICE, KVM_NOT_OFFERED, KVM_WORKS, kvm_offered_for, kvm_precondition
+from harness.capabilities import (
+    KVM_BROKEN,
+    KVM_NO_DEVICE,
+    KVM_NOT_OFFERED,
+    KVM_WORKS,
+    kvm_offered_for,
+    kvm_precondition,
+)
+from harness.hosts.kvm_probe import verdict_from
 from tests.helpers import AARCH64_KVM_HOST, THIS_HOST, capabilities, recorded_observation
 
 

@@ -12,16 +12,17 @@ import re
 import shutil
 import time
 import xml.etree.ElementTree as ET
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.console import ConsoleLog, read_capped
-from harness.domain import DomainSpec, domain_name, running_domain
-from harness.images import Image
-from harness.leftovers import owner_token
+from harness.guest.console import ConsoleLog, read_capped
+from harness.guest.domain import DomainSpec, domain_name, running_domain
+from harness.guest.qmp import QmpError, question_qemu
+from harness.hosts.leftovers import owner_token
+from harness.images.cache import Image
+from harness.observation import Observation
 from harness.plan import Plan
-from harness.qmp import QmpError, question_qemu
 
 if TYPE_CHECKING:
     import libvirt
@@ -30,41 +31,6 @@ BANNER = re.compile(rb"EMUV-BANNER arch=(\S+) release=(\S+) endian=(\w+)")
 LOGIN_PROMPT = re.compile(rb"login: ")
 CONSOLE_ENABLED = re.compile(r"\bconsole \[(\w+)\] enabled")
 LIBVIRT_QEMU_PID_DIR = Path("/run/libvirt/qemu")
-
-
-@dataclass(frozen=True)
-class Observation:
-    cell_id: str
-    plan: dict
-    image: dict
-    console_log: str
-    start_error: str = ""  # libvirt refused to start the domain
-    live_emulator: str = ""
-    live_emulator_real: str | None = None  # resolved on this machine, when the host is this machine
-    expected_emulator_real: str | None = None
-    live_machine: str = ""
-    live_domain_type: str = ""
-    process_exe: str | None = None  # real path of the running QEMU, when the host is this machine
-    process_note: str = ""
-    qemu: dict | None = None  # QemuAnswers, as QEMU's monitor gave them
-    qmp_error: str = ""
-    banner: dict | None = None  # arch, release, endian as the guest printed them
-    banner_s: float | None = None  # domain start -> banner
-    login_s: float | None = None  # domain start -> login prompt
-    boot_failure: str = ""
-    console_tail: str = ""
-    kernel_consoles: list[str] = field(default_factory=list)
-
-    @property
-    def booted(self) -> bool:
-        return self.login_s is not None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Observation:
-        return cls(**data)
 
 
 def stage_image(image: Image, directory: Path) -> tuple[Path, Path | None]:

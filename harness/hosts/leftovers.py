@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.domain import harness_tag
+from harness.guest.domain import harness_tag
 
 if TYPE_CHECKING:
     import libvirt

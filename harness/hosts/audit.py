@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from harness.domain import harness_tag
+from harness.guest.domain import harness_tag
 
 SCRATCH_GLOBS = ((Path(tempfile.gettempdir()), "emuv-run-*"), (Path("/var/tmp"), "emuv-*"))
 

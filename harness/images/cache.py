@@ -22,12 +22,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness import cpio
 from harness.arches import Arch
-from harness.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, sha256_of
 from harness.files import write_atomically
+from harness.images import cpio
+from harness.images.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, sha256_of
 
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "images"
+RECIPE_DIR = Path(__file__).resolve().parents[2] / "images"
 RECIPE_FILE = RECIPE_DIR / "cirros-like.toml"
 BUILDER_VERSION = 1  # bump when this module changes what it puts in an image
 

@@ -13,11 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.arches import ARCHES
-from harness.domain import LIBVIRT_QEMU_LOG_DIR, domain_name
-from harness.images import Image
-from harness.observe import Observation, boot_and_observe
-from harness.plan import make_plan
-from harness.probe import (
+from harness.capabilities import (
     KVM_BROKEN,
     KVM_NOT_OFFERED,
     KVM_WORKS,
@@ -25,6 +21,11 @@ from harness.probe import (
     KvmVerdict,
     kvm_precondition,
 )
+from harness.guest.domain import LIBVIRT_QEMU_LOG_DIR, domain_name
+from harness.guest.observe import boot_and_observe
+from harness.images.cache import Image
+from harness.observation import Observation
+from harness.plan import make_plan
 
 if TYPE_CHECKING:
     import libvirt

@@ -53,7 +53,7 @@ class DomainSpec:
     console_log: str  # file the console is written to
     run_id: str
     cell_id: str
-    owner: dict[str, str]  # pid and pidstart of the process that starts it (harness.leftovers)
+    owner: dict[str, str]  # pid and pidstart of the process that starts it (harness.hosts.leftovers)
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:

@@ -19,10 +19,10 @@ from functools import cached_property
 from pathlib import Path
 
 from harness.arches import Arch
-from harness.images import Image, ImageCache, user_image
-from harness.leftovers import OWNER_FILE, RUN_DIR_PREFIX, owner_token, sweep_own_domains
+from harness.capabilities import HostCapabilities, KvmVerdict, parse_capabilities
+from harness.hosts.leftovers import OWNER_FILE, RUN_DIR_PREFIX, owner_token, sweep_own_domains
+from harness.images.cache import Image, ImageCache, user_image
 from harness.options import OptionError, Settings, redact_uri
-from harness.probe import HostCapabilities, KvmVerdict, parse_capabilities
 from harness.store import RunStore
 
 
