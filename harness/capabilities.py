@@ -84,9 +84,9 @@ class KvmVerdict:
         return self.status == KVM_WORKS
 
 
-def kvm_precondition(host: HostCapabilities, dev_kvm: str = "/dev/kvm") -> KvmVerdict | None:
-    """The verdict when no probe boot is needed (or possible), else None."""
-    if not os.path.exists(dev_kvm):
+def kvm_precondition(host: HostCapabilities, dev_kvm: str | None = "/dev/kvm") -> KvmVerdict | None:
+    """The verdict when no probe boot is needed (or possible), else None; dev_kvm None: not looked for."""
+    if dev_kvm is not None and not os.path.exists(dev_kvm):
         return KvmVerdict(KVM_NO_DEVICE, f"{dev_kvm} does not exist: the kernel offers no KVM on this host")
     offer = host.offer_for(host.host_arch)
     if offer is None or "kvm" not in offer.domain_emulators:

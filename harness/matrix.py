@@ -15,6 +15,7 @@ STATUS_ORDER = ("error", "fail", "unsupported", "pass")
 class CheckRecord:
     """One check of one cell, as its test ended."""
 
+    host: str  # the host's label
     arch: str
     accel: str
     check: str
@@ -25,6 +26,7 @@ class CheckRecord:
 
 @dataclass(frozen=True)
 class Cell:
+    host: str
     arch: str
     accel: str
     status: str
@@ -44,25 +46,27 @@ def cell_status(outcomes: list[str]) -> str:
     return "unsupported"
 
 
-def aggregate(records: list[CheckRecord]) -> list[Cell]:
-    grouped: dict[tuple[str, str], list[CheckRecord]] = {}
+def aggregate(records: list[CheckRecord], host_order: list[str] | None = None) -> list[Cell]:
+    grouped: dict[tuple[str, str, str], list[CheckRecord]] = {}
     for record in records:
-        grouped.setdefault((record.arch, record.accel), []).append(record)
+        grouped.setdefault((record.host, record.arch, record.accel), []).append(record)
+    hosts = host_order or sorted({record.host for record in records})
     cells = []
-    for (arch, accel), group in sorted(grouped.items(), key=lambda item: _order(*item[0])):
+    for (host, arch, accel), group in sorted(grouped.items(), key=lambda item: _order(hosts, *item[0])):
         status = cell_status([r.outcome for r in group])
         reason = next((r.detail for r in group if r.outcome == status and status != "pass"), "")
         facts: dict = {}
         for record in group:
             facts.update(record.facts)
         checks = {r.check: {"outcome": r.outcome, "detail": r.detail} for r in group}
-        cells.append(Cell(arch, accel, status, reason, checks, facts))
+        cells.append(Cell(host, arch, accel, status, reason, checks, facts))
     return cells
 
 
-def _order(arch: str, accel: str) -> tuple[int, int]:
+def _order(hosts: list[str], host: str, arch: str, accel: str) -> tuple[int, int, int]:
     arches = list(ARCHES)
     return (
+        hosts.index(host) if host in hosts else len(hosts),
         arches.index(arch) if arch in arches else len(arches),
         ACCELERATORS.index(accel) if accel in ACCELERATORS else len(ACCELERATORS),
     )

@@ -30,6 +30,7 @@ class Observation:
     boot_failure: str = ""
     console_tail: str = ""
     kernel_consoles: list[str] = field(default_factory=list)
+    console_bytes: int = 0  # what the console stream carried in all
 
     @property
     def booted(self) -> bool:

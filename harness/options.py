@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from harness.arches import ACCELERATORS, ARCHES, arch_named, check_accelerator, split_names
+from harness.hosts.spec import (
+    DEFAULT_URI,
+    HostSpec,
+    HostSpecError,
+    check_unique,
+    parse_ssh,
+    spec_for,
+    specs_from_file,
+    specs_from_uris,
+)
 from harness.images.cache import default_cache_dir
 from harness.images.kernel_arch import kernel_arch
 
-DEFAULT_URI = "qemu:///system"
+CONTAINER_RELEASES = ("bookworm", "trixie")  # Debian releases a container host can be built from
 
 
 class OptionError(ValueError):
@@ -24,7 +33,7 @@ class OptionError(ValueError):
 class Settings:
     arches: tuple[str, ...]  # empty: every arch in the catalog (or a test's marker)
     accels: tuple[str, ...]
-    libvirt_uri: str
+    hosts: tuple[HostSpec, ...]  # the libvirt hosts given (or this machine); container hosts come on top
     image_cache: Path
     report_dir: Path
     user_images: dict[str, tuple[Path, Path | None]] = field(default_factory=dict)
@@ -34,6 +43,7 @@ class Settings:
     boot_timeouts: dict[str, float] = field(default_factory=dict)  # "arch" or "arch-accel" -> seconds
     kernel_args: dict[str, str] = field(default_factory=dict)
     console_cap_mib: float = 64.0
+    container_releases: tuple[str, ...] = ()
 
     def boot_timeout(self, arch: str, accel: str) -> float | None:
         return self.boot_timeouts.get(f"{arch}-{accel}", self.boot_timeouts.get(arch))
@@ -46,8 +56,18 @@ def add_options(parser) -> None:
     group.addoption("--accel", action="append", default=[], metavar="ACCEL[,ACCEL...]",
                     help=f"accelerator(s), repeatable; valid: {', '.join(ACCELERATORS)} (default: all; "
                          "KVM cells are skipped with the KVM probe's reason unless KVM really works)")
-    group.addoption("--libvirt-uri", default=os.environ.get("EMUV_LIBVIRT_URI", DEFAULT_URI),
-                    help=f"libvirt connection URI (default: {DEFAULT_URI}, or $EMUV_LIBVIRT_URI)")
+    group.addoption("--libvirt-uri", action="append", default=[], metavar="[LABEL=]URI",
+                    help=f"a libvirt host to verify, repeatable; LABEL names it in test ids and the matrix "
+                         f"(default label: the host name). Default: {DEFAULT_URI}, or $EMUV_LIBVIRT_URI")
+    group.addoption("--hosts-file", default=None, metavar="FILE",
+                    help="TOML file of hosts: [[host]] tables with uri and optional label, ssh (USER@HOST[:PORT]), "
+                         "ssh_key, ssh_fingerprint (SHA256:...), ssh_known_hosts")
+    group.addoption("--host-ssh", action="append", default=[], metavar="LABEL=USER@HOST[:PORT][,key=PATH]...",
+                    help="an SSH way into a host, for its facts and its QEMU processes; settings key=, "
+                         "fingerprint=SHA256:... (pinned host key), known_hosts= (default ~/.ssh/known_hosts)")
+    group.addoption("--container-host", action="append", default=[], metavar="RELEASE[,RELEASE...]",
+                    help=f"also verify a Docker container running libvirtd and QEMU of this Debian release, "
+                         f"built and started by the run; valid: {', '.join(CONTAINER_RELEASES)}")
     group.addoption("--image-cache", default=None, metavar="DIR",
                     help=f"content-addressed image cache (default: {default_cache_dir()})")
     group.addoption("--image", action="append", default=[], metavar="ARCH=KERNEL[,INITRD]",
@@ -111,7 +131,8 @@ def settings_from(options) -> Settings:
     return Settings(
         arches=arches,
         accels=accels,
-        libvirt_uri=options.libvirt_uri,
+        hosts=host_specs(options),
+        container_releases=container_releases(options.container_host),
         image_cache=Path(options.image_cache) if options.image_cache else default_cache_dir(),
         report_dir=Path(options.report_dir),
         user_images=images,
@@ -176,13 +197,31 @@ def _cell_pairs(values: list[str]) -> dict[str, str]:
     return pairs
 
 
-def uri_is_local(uri: str) -> bool:
-    """qemu:///system and qemu:///session name this machine; a host or transport does not."""
-    parts = urlsplit(uri)
-    transport = parts.scheme.partition("+")[2]
-    return not parts.netloc and transport in ("", "unix")
+def host_specs(options) -> tuple[HostSpec, ...]:
+    """The hosts named by --libvirt-uri and --hosts-file, or this machine; with --host-ssh applied."""
+    try:
+        specs = specs_from_uris(options.libvirt_uri)
+        if options.hosts_file:
+            specs += specs_from_file(Path(options.hosts_file))
+        if not specs:
+            specs = [spec_for(os.environ.get("EMUV_LIBVIRT_URI") or DEFAULT_URI,
+                              where="$EMUV_LIBVIRT_URI" if os.environ.get("EMUV_LIBVIRT_URI") else "default")]
+        by_label = {spec.label: spec for spec in check_unique(specs)}
+        for value in options.host_ssh:
+            label, sep, access = value.partition("=")
+            if not sep or label not in by_label:
+                raise HostSpecError(f"--host-ssh {value!r}: the label before '=' must name a host of this run; "
+                                    f"valid: {', '.join(by_label)}")
+            by_label[label] = dataclasses.replace(by_label[label], ssh=parse_ssh(access, f"--host-ssh {label}"))
+    except HostSpecError as error:
+        raise OptionError(str(error)) from None
+    return tuple(by_label.values())
 
 
-def redact_uri(uri: str) -> str:
-    """The URI as given, less any user name and password: fit for logs and reports."""
-    return re.sub(r"//[^/@]*@", "//", uri, count=1)
+def container_releases(values: list[str]) -> tuple[str, ...]:
+    releases = tuple(split_names(values))
+    for release in releases:
+        if release not in CONTAINER_RELEASES:
+            raise OptionError(f"--container-host {release!r}: no such container host; valid: "
+                              f"{', '.join(CONTAINER_RELEASES)}")
+    return releases

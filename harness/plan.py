@@ -57,14 +57,19 @@ class Plan:
 
 @dataclass(frozen=True)
 class CellKey:
-    """One (guest arch, accelerator) cell of the matrix; its id is the test id part."""
+    """One (host, guest arch, accelerator) cell of the matrix."""
 
     arch: str
     accel: str
+    host: str = ""  # the host's label
 
     @property
     def id(self) -> str:
+        """The cell's id within its host: what the matrix and the domain name use."""
         return f"{self.arch}-{self.accel}"
+
+    def test_id(self, with_host: bool) -> str:
+        return f"{self.host}-{self.id}" if with_host else self.id
 
 
 def make_plan(

@@ -20,29 +20,25 @@ from pathlib import Path
 import pytest
 
 from harness.arches import ARCHES, UnknownNameError, arch_named
-from harness.capabilities import KvmVerdict, kvm_offered_for, parse_capabilities
+from harness.capabilities import KvmVerdict, kvm_offered_for
 from harness.checks import judge
 from harness.guest.domain import run_prefix
 from harness.guest.observe import boot_and_observe
-from harness.hosts.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host, RunDir, check_machines
+from harness.hosts.container_hosts import start_container_hosts, stop_container_hosts
+from harness.hosts.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host, RunDir, check_machines, open_host
 from harness.hosts.leftovers import sweep_abandoned_domains, sweep_abandoned_run_dirs
+from harness.hosts.spec import HostSpec, redact_uri
 from harness.images.cache import ImageCache, ImageError
 from harness.observation import Observation
-from harness.options import (
-    OptionError,
-    Settings,
-    add_options,
-    check_report_dir,
-    redact_uri,
-    settings_from,
-    uri_is_local,
-)
+from harness.options import OptionError, Settings, add_options, check_report_dir, settings_from
 from harness.plan import CellKey, CellUnsupported, Plan, PlanError, make_plan
 from harness.reporter import CELL_PROPERTY, FACTS_PROPERTY, HOST_PROPERTY, VERDICT_PROPERTY, MatrixReporter
 from harness.store import RunStore
 
 SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey["RunDir"]()
+HOSTS = pytest.StashKey[list]()  # every HostSpec of the run, container hosts included, in matrix order
+CONTAINERS = pytest.StashKey[list]()  # the container hosts this controller started, to stop at the end
 
 
 def pytest_addoption(parser) -> None:
@@ -65,6 +61,7 @@ def pytest_configure(config) -> None:
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         config.stash[RUN] = RunDir(Path(workerinput["emuv_run_dir"]), workerinput["emuv_run_id"])
+        config.stash[HOSTS] = [HostSpec.from_dict(d) for d in json.loads(workerinput["emuv_hosts"])]
         return
     try:
         check_report_dir(settings.report_dir)
@@ -72,16 +69,23 @@ def pytest_configure(config) -> None:
     except OptionError as error:
         raise pytest.UsageError(str(error)) from None
     config.stash[RUN] = RunDir.create()
+    containers: list[HostSpec] = []
+    if settings.container_releases and not config.option.collectonly:
+        containers, config.stash[CONTAINERS] = start_container_hosts(
+            settings.container_releases, config.stash[RUN].run_id, config.stash[RUN].owner(), settings.image_cache)
+    config.stash[HOSTS] = list(settings.hosts) + containers
     # Keep a cell's checks on one worker, so its one boot is not waited for by others.
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
-    config.pluginmanager.register(MatrixReporter(settings, config.stash[RUN]), "emuv-matrix-reporter")
+    reporter = MatrixReporter(settings, config.stash[RUN], config.stash[HOSTS])
+    config.pluginmanager.register(reporter, "emuv-matrix-reporter")
 
 
-def pytest_report_header(config) -> str:
+def pytest_report_header(config) -> list[str]:
     settings, run = config.stash[SETTINGS], config.stash[RUN]
-    return (f"emulation verifier: run {run.run_id} (domains {run_prefix(run.run_id)}*), "
-            f"libvirt {redact_uri(settings.libvirt_uri)}, reports to {settings.report_dir}")
+    hosts = ", ".join(f"{spec.label} ({redact_uri(spec.uri)})" for spec in config.stash[HOSTS])
+    return [f"emulation verifier: run {run.run_id} (domains {run_prefix(run.run_id)}*), "
+            f"reports to {settings.report_dir}", f"libvirt hosts: {hosts}"]
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -89,11 +93,13 @@ def pytest_configure_node(node) -> None:
     run = node.config.stash[RUN]
     node.workerinput["emuv_run_dir"] = str(run.path)
     node.workerinput["emuv_run_id"] = run.run_id
+    node.workerinput["emuv_hosts"] = json.dumps([spec.to_dict() for spec in node.config.stash[HOSTS]])
 
 
 def pytest_unconfigure(config) -> None:
     run = config.stash.get(RUN, None)
     if run is not None and getattr(config, "workerinput", None) is None:
+        stop_container_hosts(config.stash.get(CONTAINERS, []))
         shutil.rmtree(run.path, ignore_errors=True)
 
 
@@ -101,6 +107,7 @@ def pytest_generate_tests(metafunc) -> None:
     if "cell" not in metafunc.fixturenames:
         return
     settings = metafunc.config.stash[SETTINGS]
+    hosts = metafunc.config.stash[HOSTS]
     marker = metafunc.definition.get_closest_marker("arches")
     if settings.arches:
         arches = list(settings.arches)
@@ -108,12 +115,11 @@ def pytest_generate_tests(metafunc) -> None:
         arches = [arch_named(name).name for name in marker.args]
     else:
         arches = list(ARCHES)
-    params = [
-        pytest.param(CellKey(arch, accel), id=CellKey(arch, accel).id,
-                     marks=pytest.mark.xdist_group(CellKey(arch, accel).id))
-        for arch in arches
-        for accel in settings.accels
-    ]
+    # One host: ids stay <arch>-<accel>; several: <label>-<arch>-<accel>, so -k LABEL picks a host.
+    several = len(hosts) > 1
+    keys = [CellKey(arch, accel, spec.label) for spec in hosts for arch in arches for accel in settings.accels]
+    params = [pytest.param(key, id=key.test_id(several), marks=pytest.mark.xdist_group(key.test_id(True)))
+              for key in keys]
     metafunc.parametrize("cell", params)
 
 
@@ -124,106 +130,141 @@ def pytest_runtest_setup(item) -> None:
         return
     cell: CellKey = callspec.params["cell"]
     check = item.originalname.removeprefix("test_")
-    item.user_properties.append((CELL_PROPERTY, json.dumps({"arch": cell.arch, "accel": cell.accel, "check": check})))
+    item.user_properties.append((CELL_PROPERTY, json.dumps({"host": cell.host, "arch": cell.arch,
+                                                             "accel": cell.accel, "check": check})))
+
+
+class HostRegistry:
+    """The run's hosts in this process, each connected on first use; an unreachable one is remembered."""
+
+    def __init__(self, config):
+        self.settings = config.stash[SETTINGS]
+        self.run = config.stash[RUN]
+        self.specs = {spec.label: spec for spec in config.stash[HOSTS]}
+        self.store = RunStore(self.run.path)
+        self.cache = ImageCache(self.settings.image_cache)
+        self.hosts: dict[str, Host] = {}
+        self.failures: dict[str, str] = {}
+        self.swept = False
+
+    def get(self, label: str) -> Host:
+        if label in self.failures:
+            raise HarnessError(self.failures[label])
+        if label not in self.hosts:
+            try:
+                host = open_host(self.specs[label], self.settings, self.run, self.store, self.cache)
+            except HarnessError as error:
+                self.failures[label] = str(error)
+                raise
+            (self.run.path / USES_LIBVIRT).touch()
+            if host.is_local:
+                for leftover in sweep_abandoned_domains(host.conn) + self._sweep_run_dirs():
+                    warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
+            self.hosts[label] = host
+        return self.hosts[label]
+
+    def _sweep_run_dirs(self) -> list:
+        if self.swept:
+            return []
+        self.swept = True
+        return sweep_abandoned_run_dirs()
+
+    def close(self) -> None:
+        for host in self.hosts.values():
+            host.close()
 
 
 @pytest.fixture(scope="session")
-def emuv_host(pytestconfig):
-    import libvirt
-
-    settings = pytestconfig.stash[SETTINGS]
-    uri = redact_uri(settings.libvirt_uri)
-    try:
-        conn = libvirt.open(settings.libvirt_uri)
-    except libvirt.libvirtError as error:
-        raise HarnessError(
-            f"cannot connect to libvirt at {uri}: {error}. Start the daemons "
-            f"(as root: virtlogd -d && libvirtd -d, which ./run does) or pass another --libvirt-uri"
-        ) from None
-    run = pytestconfig.stash[RUN]
-    (run.path / USES_LIBVIRT).touch()
-    if uri_is_local(settings.libvirt_uri):
-        for leftover in sweep_abandoned_domains(conn) + sweep_abandoned_run_dirs():
-            warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
-    capabilities = parse_capabilities(conn.getCapabilities())
-    host = Host(conn, capabilities, settings, run, RunStore(run.path), ImageCache(settings.image_cache),
-                uri_is_local(settings.libvirt_uri))
-    yield host
-    conn.close()
+def emuv_hosts(pytestconfig):
+    registry = HostRegistry(pytestconfig)
+    yield registry
+    registry.close()
 
 
 @pytest.fixture(scope="session")
-def kvm_verdict(emuv_host: Host) -> KvmVerdict:
-    from harness.hosts.kvm_probe import probe_kvm
-
-    def probe() -> dict:
-        host_arch = ARCHES.get(emuv_host.capabilities.host_arch)
-        verdict = probe_kvm(
-            emuv_host.connection(),
-            emuv_host.capabilities,
-            lambda: emuv_host.image(host_arch),
-            emuv_host.run.path,
-            emuv_host.run.run_id,
-            emuv_host.settings.kvm_probe_timeout,
-            emuv_host.is_local,
-        )
-        return asdict(verdict)
-
-    return KvmVerdict(**emuv_host.store.get_or_compute("kvm-probe", probe))
+def emuv_host(emuv_hosts: HostRegistry) -> Host:
+    """The run's first host (this machine unless told otherwise): for tests that boot outside the matrix."""
+    return emuv_hosts.get(next(iter(emuv_hosts.specs)))
 
 
 @pytest.fixture
-def plan(cell: CellKey, emuv_host: Host, request) -> Plan:
-    settings = emuv_host.settings
+def cell_host(cell: CellKey, emuv_hosts: HostRegistry) -> Host:
+    return emuv_hosts.get(cell.host)
+
+
+def kvm_verdict_of(host: Host) -> KvmVerdict:
+    """The host's KVM probe, once per run and host whichever worker asks first."""
+    from harness.hosts.kvm_probe import probe_kvm
+
+    def probe() -> dict:
+        host_arch = ARCHES.get(host.capabilities.host_arch)
+        verdict = probe_kvm(
+            host.connection(),
+            host.capabilities,
+            lambda: host.image(host_arch),
+            host.site,
+            host.settings.kvm_probe_timeout,
+            host.is_local,
+        )
+        return asdict(verdict)
+
+    return KvmVerdict(**host.store.get_or_compute(f"kvm-probe-{host.label}", probe))
+
+
+@pytest.fixture
+def plan(cell: CellKey, cell_host: Host, request) -> Plan:
+    settings = cell_host.settings
     # Probe KVM only for a cell libvirt would run with KVM at all: a foreign arch is refused anyway.
-    wants_probe = cell.accel == "kvm" and kvm_offered_for(emuv_host.capabilities, cell.arch) is None
-    kvm = request.getfixturevalue("kvm_verdict") if wants_probe else None
-    request.node.user_properties.append((HOST_PROPERTY, json.dumps(emuv_host.facts(kvm))))
+    wants_probe = cell.accel == "kvm" and kvm_offered_for(cell_host.capabilities, cell.arch) is None
+    kvm = kvm_verdict_of(cell_host) if wants_probe else None
+    request.node.user_properties.append((HOST_PROPERTY, json.dumps(cell_host.facts(kvm))))
     try:
-        return make_plan(ARCHES[cell.arch], cell.accel, emuv_host.capabilities, kvm,
+        return make_plan(ARCHES[cell.arch], cell.accel, cell_host.capabilities, kvm,
                          machine=settings.machines.get(cell.arch), timeout_factor=settings.timeout_factor,
                          timeout_s=settings.boot_timeout(cell.arch, cell.accel),
                          extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
                          console_cap_mib=settings.console_cap_mib)
     except CellUnsupported as reason:
-        pytest.skip(f"{cell.id} unsupported on this host: {reason}")
+        pytest.skip(f"{cell.id} unsupported on {cell.host}: {reason}")
     except PlanError as error:
-        raise HarnessError(str(error)) from None
+        raise HarnessError(f"{cell.host}: {error}") from None
 
 
 @pytest.fixture
-def image(cell: CellKey, emuv_host: Host):
+def image(cell: CellKey, cell_host: Host):
     arch = ARCHES[cell.arch]
-    if not arch.has_builtin_image and cell.arch not in emuv_host.settings.user_images:
+    if not arch.has_builtin_image and cell.arch not in cell_host.settings.user_images:
         pytest.skip(
             f"{cell.id}: no image: Debian 12 ships no {arch.name} kernel, so there is no built-in image; "
             f"supply one with --image {arch.name}=KERNEL[,INITRD] (its /init must print the EMUV-BANNER line)"
         )
     try:
-        return emuv_host.image(arch)
+        return cell_host.image(arch)
     except ImageError as error:
         raise HarnessError(f"building the {arch.name} image failed: {error}") from None
 
 
 @pytest.fixture
-def observation(cell: CellKey, plan: Plan, image, emuv_host: Host, request) -> Observation:
+def observation(cell: CellKey, plan: Plan, image, cell_host: Host, request) -> Observation:
     def boot() -> dict:
         import libvirt
 
         try:
-            seen = boot_and_observe(emuv_host.connection(), plan, image, emuv_host.run.path,
-                                    emuv_host.run.run_id, emuv_host.is_local)
+            seen = boot_and_observe(cell_host.connection(), plan, image, cell_host.site)
         except libvirt.libvirtError as error:
             seen, failure = None, error
-        if not emuv_host.alive():
+        except HarnessError as error:
+            return {"harness_error": str(error)}
+        if not cell_host.alive():
             # Whatever the boot saw, libvirt vanished under it: a fault of the host, not of the guest.
-            return {"harness_error": f"the libvirt connection to {redact_uri(emuv_host.settings.libvirt_uri)} "
-                                     f"was lost while {cell.id} booted (libvirtd died or restarted)"}
+            return {"harness_error": f"the libvirt connection to {redact_uri(cell_host.spec.uri)} "
+                                     f"(host {cell.host}) was lost while {cell.id} booted "
+                                     f"(libvirtd died or restarted, or the host went away)"}
         if seen is None:
-            raise HarnessError(f"libvirt failed while {cell.id} booted: {failure}")
+            raise HarnessError(f"libvirt on {cell.host} failed while {cell.id} booted: {failure}")
         return seen.to_dict()
 
-    recorded = emuv_host.store.get_or_compute(f"cell-{cell.id}", boot)
+    recorded = cell_host.store.get_or_compute(f"cell-{cell.host}-{cell.id}", boot)
     if "harness_error" in recorded:
         raise HarnessError(recorded["harness_error"])
     seen = Observation.from_dict(recorded)

@@ -18,10 +18,12 @@ import pytest
 
 from harness.guest.console import copy_capped
 from harness.guest.domain import LIBVIRT_QEMU_LOG_DIR, run_prefix
-from harness.hosts.host import USES_LIBVIRT, RunDir
+from harness.guest.volumes import delete_run_pools
+from harness.hosts.host import FACT_DETAILS, USES_LIBVIRT, RunDir
 from harness.hosts.leftovers import sweep_run_domains
+from harness.hosts.spec import HostSpec, redact_uri
 from harness.matrix import CheckRecord, aggregate
-from harness.options import Settings, redact_uri
+from harness.options import Settings
 from harness.report.html import write_html
 from harness.report.json_report import matrix_document, write_json
 from harness.report.junit import write_junit
@@ -36,11 +38,12 @@ VERDICT_PROPERTY = "emuv_verdict"
 class MatrixReporter:
     """Controller-only: turns the check reports into the matrix files at session end."""
 
-    def __init__(self, settings: Settings, run: RunDir):
+    def __init__(self, settings: Settings, run: RunDir, host_specs: list[HostSpec]):
         self.settings = settings
         self.run = run
+        self.host_specs = host_specs
         self.records: dict[str, CheckRecord] = {}
-        self.host: dict = {}
+        self.hosts: dict[str, dict] = {}  # label -> facts, as the cells reported them
         self.started = time.monotonic()
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.written: list[Path] = []
@@ -57,12 +60,14 @@ class MatrixReporter:
         cell = json.loads(properties[CELL_PROPERTY])
         if HOST_PROPERTY in properties:
             host = json.loads(properties[HOST_PROPERTY])
+            known = self.hosts.get(cell["host"], {})
             # Only KVM cells ask for the probe: keep its verdict whatever arrives later.
-            self.host = host | {"kvm": host["kvm"] or self.host.get("kvm")}
+            self.hosts[cell["host"]] = host | {"kvm": host["kvm"] or known.get("kvm")}
         facts = json.loads(properties.get(FACTS_PROPERTY, "{}"))
         verdict = json.loads(properties.get(VERDICT_PROPERTY, "null"))
         detail = verdict["seen"] if verdict else _reason(report)
-        self.records[report.nodeid] = CheckRecord(cell["arch"], cell["accel"], cell["check"], outcome, detail, facts)
+        self.records[report.nodeid] = CheckRecord(cell["host"], cell["arch"], cell["accel"], cell["check"],
+                                                  outcome, detail, facts)
 
     def pytest_sessionfinish(self, session, exitstatus) -> None:
         self.leaks = self._sweep_this_run()
@@ -72,34 +77,47 @@ class MatrixReporter:
         _collect_qemu_logs(self.run.run_id, report_dir)  # planted faults boot outside the matrix too
         if not self.records:
             return
-        if not self.host:  # no cell reached libvirt: say what we know of this side
-            self.host = {"hostname": platform.node(), "arch": platform.machine(), "cpu_model": None,
-                         "libvirt_uri": redact_uri(self.settings.libvirt_uri), "kvm": None, "guest_arches": []}
-        cells = aggregate(list(self.records.values()))
+        labels = [spec.label for spec in self.host_specs]
+        cells = aggregate(list(self.records.values()), labels)
         cap = int(self.settings.console_cap_mib * 1024 * 1024)
-        cells = [_with_copied_console(cell, report_dir, cap) for cell in cells]
+        several = len({cell.host for cell in cells}) > 1
+        cells = [_with_copied_console(cell, report_dir, cap, several) for cell in cells]
         complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
-        document = matrix_document(cells, self.host, self.started_at, time.monotonic() - self.started, complete)
+        hosts = [self._host_facts(spec) for spec in self.host_specs if any(c.host == spec.label for c in cells)]
+        document = matrix_document(cells, hosts, self.started_at, time.monotonic() - self.started, complete)
         self.cells = cells
         # matrix.json first: it is the source of truth, and the one that must survive.
         self.written = [write_json(document, report_dir / "matrix.json")]
         for writer, name in ((write_junit, "junit.xml"), (write_markdown, "matrix.md"), (write_html, "matrix.html")):
             self.written.append(writer(document, report_dir / name))
 
+    def _host_facts(self, spec: HostSpec) -> dict:
+        """What the cells reported of a host; for a host no cell reached, what the run knows of it."""
+        if spec.label in self.hosts:
+            return self.hosts[spec.label]
+        known = {"label": spec.label, "kind": spec.kind, "hostname": platform.node() if spec.is_local else spec.label,
+                 "arch": platform.machine() if spec.is_local else "unknown", "cpu_model": None,
+                 "libvirt_uri": redact_uri(spec.uri), "kvm": None, "guest_arches": []}
+        return known | {key: value for key, value in spec.details.items() if key in FACT_DETAILS}
+
     def _sweep_this_run(self) -> list:
-        """Destroy any domain of this run still running: a killed worker's, or a leak."""
+        """Destroy any domain and pool of this run still on a host: a killed worker's, or a leak."""
         if not (self.run.path / USES_LIBVIRT).exists():
             return []
         import libvirt
 
-        try:
-            conn = libvirt.open(self.settings.libvirt_uri)
-        except libvirt.libvirtError:
-            return []  # the daemon is gone; the next run's sweep will find them
-        try:
-            return sweep_run_domains(conn, self.run.run_id, "still running when its run ended")
-        finally:
-            conn.close()
+        found = []
+        for spec in self.host_specs:
+            try:
+                conn = libvirt.open(spec.uri)
+            except libvirt.libvirtError:
+                continue  # the host is gone; the next run's sweep (or the container's removal) takes them
+            try:
+                found += sweep_run_domains(conn, self.run.run_id, "still running when its run ended")
+                delete_run_pools(conn, self.run.run_id)
+            finally:
+                conn.close()
+        return found
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         for leak in self.leaks:
@@ -110,7 +128,7 @@ class MatrixReporter:
         for cell in self.cells:
             boot = cell.facts.get("login_s")
             timing = f"{boot:6.2f} s" if cell.status == "pass" and boot is not None else " " * 8
-            terminalreporter.write_line(f"{cell.id:18} {cell.status:12} {timing}")
+            terminalreporter.write_line(f"{cell.host + '/' + cell.id:30} {cell.status:12} {timing}")
             if cell.reason:
                 terminalreporter.write_line(f"    {' '.join(cell.reason.split())}")
         for path in self.written:
@@ -150,11 +168,12 @@ def _collect_qemu_logs(run_id: str, report_dir: Path) -> None:
             return  # not ours to move (libvirt host of another user): leave them
 
 
-def _with_copied_console(cell, report_dir: Path, cap_bytes: int):
+def _with_copied_console(cell, report_dir: Path, cap_bytes: int, several_hosts: bool):
     """Keep the cell's console log with the reports; the run directory is removed at the end."""
     source = cell.facts.get("console_log")
     if not source or not Path(source).is_file():
         return cell
-    target = report_dir / "consoles" / f"{cell.id}.log"
+    consoles = report_dir / "consoles" / cell.host if several_hosts else report_dir / "consoles"
+    target = consoles / f"{cell.id}.log"
     copy_capped(Path(source), target, cap_bytes)
     return dataclasses.replace(cell, facts=dict(cell.facts, console_log=str(target.relative_to(report_dir))))

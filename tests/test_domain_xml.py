@@ -10,6 +10,7 @@ import pytest
 from harness.arches import ARCHES
 from harness.guest.domain import QEMU_NAMESPACE, domain_xml, harness_tag
 from harness.guest.observe import domain_spec
+from harness.guest.site import PlacedFiles
 from harness.plan import make_plan
 from tests.helpers import THIS_HOST, capabilities
 
@@ -18,7 +19,7 @@ GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 
 def spec_for(arch: str, cmdline_extra: str = ""):
     plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None)
-    spec = domain_spec(plan, Path("/run/k"), Path("/run/i"), Path("/run/console.log"), "0123abcd")
+    spec = domain_spec(plan, PlacedFiles("/run/k", "/run/i", owned=True), "0123abcd")
     changes = {"owner": {"pid": "4242", "pidstart": "31337"}}
     if cmdline_extra:
         changes["cmdline"] = spec.cmdline + cmdline_extra

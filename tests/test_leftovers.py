@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+from pathlib import Path
 
 from harness.hosts.leftovers import OWNER_FILE, owner_alive, owner_token, process_start, sweep_abandoned_run_dirs
 
@@ -43,7 +44,7 @@ def test_only_run_dirs_of_dead_owners_are_removed(tmp_path):
 def test_run_dir_and_staged_files_are_private(tmp_path):
     import stat
 
-    from harness.guest.observe import stage_image
+    from harness.guest.staging import StagedFiles
     from harness.hosts.host import RunDir
     from harness.images.cache import Image
 
@@ -54,8 +55,9 @@ def test_run_dir_and_staged_files_are_private(tmp_path):
         kernel.write_bytes(b"k")
         initrd.write_bytes(b"i")
         image = Image("aarch64", kernel, initrd, "x", "y", "built-in")
-        for staged in stage_image(image, run.path / "cell"):
-            assert stat.S_IMODE(staged.stat().st_mode) == 0o600
+        placed = StagedFiles(run.path).place(image, "cell")
+        for staged in (placed.kernel, placed.initrd):
+            assert stat.S_IMODE(Path(staged).stat().st_mode) == 0o600
     finally:
         import shutil
 

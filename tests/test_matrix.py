@@ -1,11 +1,16 @@
 from harness.matrix import CheckRecord, aggregate
-from harness.report.json_report import matrix_document
+from harness.report.json_report import matrix_document, schema_problems
 from harness.report.markdown import matrix_markdown
 
 
-def records(arch, accel, outcomes, detail="", facts=None):
-    return [CheckRecord(arch, accel, check, outcome, detail, facts or {})
+def records(arch, accel, outcomes, detail="", facts=None, host="h"):
+    return [CheckRecord(host, arch, accel, check, outcome, detail, facts or {})
             for check, outcome in zip(("binary", "machine", "accelerator", "console", "boot"), outcomes, strict=True)]
+
+
+def host_facts(label, **more):
+    return {"label": label, "hostname": f"{label}-name", "arch": "x86_64", "guest_arches": ["aarch64"],
+            "libvirt_uri": "qemu:///system", "kvm": None} | more
 
 
 def test_cell_status_is_its_worst_check_and_cells_follow_the_catalog_order():
@@ -21,11 +26,35 @@ def test_cell_status_is_its_worst_check_and_cells_follow_the_catalog_order():
     assert cells[0].reason == ""
 
 
+def test_cells_of_several_hosts_follow_the_run_order_of_hosts():
+    cells = aggregate(records("aarch64", "tcg", ["pass"] * 5, host="trixie")
+                      + records("aarch64", "tcg", ["fail"] * 5, host="here"), ["here", "trixie"])
+    assert [(c.host, c.id, c.status) for c in cells] == [("here", "aarch64-tcg", "fail"),
+                                                         ("trixie", "aarch64-tcg", "pass")]
+
+
 def test_markdown_puts_arches_in_rows_and_reasons_in_footnotes():
     cells = aggregate(records("aarch64", "tcg", ["pass"] * 5, facts={"login_s": 1.84})
                       + records("aarch64", "kvm", ["unsupported"] * 5, "no KVM for aarch64 here"))
-    host = {"hostname": "h", "arch": "x86_64", "guest_arches": ["aarch64"]}
-    text = matrix_markdown(matrix_document(cells, host, "2026-11-23", 9.0, False))
+    text = matrix_markdown(matrix_document(cells, [host_facts("h")], "2026-11-23", 9.0, False))
     assert "| guest arch | tcg | kvm | trait |" in text
     assert "| aarch64 | ✅ pass 1.8 s | ➖ unsupported [1] | COMPUTE_ARCH_AARCH64 |" in text
     assert "[1]: no KVM for aarch64 here" in text and "Incomplete run" in text
+    assert "All hosts" not in text  # one host: no overview
+
+
+def test_several_hosts_get_a_section_each_and_an_overview_side_by_side():
+    cells = aggregate(records("aarch64", "tcg", ["pass"] * 5, facts={"login_s": 1.8, "machine_canonical": "virt-7.2"},
+                              host="here")
+                      + records("aarch64", "tcg", ["pass"] * 5, facts={"login_s": 1.5,
+                                                                         "machine_canonical": "virt-10.0"},
+                                host="trixie"), ["here", "trixie"])
+    hosts = [host_facts("here", libvirt_version="9.0.0"), host_facts("trixie", libvirt_version="11.3.0")]
+    document = matrix_document(cells, hosts, "2026-11-25", 9.0, True)
+    assert schema_problems(document) == []
+    assert [h["honest_traits"] for h in document["hosts"]] == [["COMPUTE_ARCH_AARCH64"]] * 2
+    text = matrix_markdown(document)
+    assert "| guest arch | here tcg | trixie tcg |" in text
+    assert "| aarch64 | ✅ pass 1.8 s `virt-7.2` | ✅ pass 1.5 s `virt-10.0` |" in text
+    assert "## here: here-name (x86_64)" in text and "## trixie: trixie-name (x86_64)" in text
+    assert "libvirt 11.3.0" in text

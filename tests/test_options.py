@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.options import redact_uri, uri_is_local
+from harness.hosts.spec import redact_uri, uri_is_local
 
 pytest_plugins = ["pytester"]
 

@@ -49,8 +49,7 @@ class DomainSpec:
     kernel: str
     initrd: str | None
     cmdline: str
-    console: LibvirtConsole
-    console_log: str  # file the console is written to
+    console: LibvirtConsole  # a pty: the harness reads it through libvirt's console stream
     run_id: str
     cell_id: str
     owner: dict[str, str]  # pid and pidstart of the process that starts it (harness.hosts.leftovers)
@@ -93,8 +92,7 @@ def domain_xml(spec: DomainSpec) -> str:
 
     devices = _sub(domain, "devices")
     _sub(devices, "emulator", spec.emulator)
-    console = _sub(devices, spec.console.element, type="file")
-    _sub(console, "source", path=spec.console_log)
+    console = _sub(devices, spec.console.element, type="pty")
     target = _sub(console, "target", port="0")
     if spec.console.target_type:
         target.set("type", spec.console.target_type)
@@ -122,10 +120,14 @@ def harness_tag(xml_text: str) -> dict[str, str] | None:
 
 @contextmanager
 def running_domain(conn: libvirt.virConnect, spec: DomainSpec) -> Iterator[libvirt.virDomain]:
-    """Start a transient domain; destroy it on the way out, whatever happened."""
+    """Start a transient domain paused; destroy it on the way out, whatever happened.
+
+    Paused, so its console can be opened before the guest prints its first byte:
+    the caller resumes it.
+    """
     import libvirt
 
-    domain = conn.createXML(domain_xml(spec), 0)
+    domain = conn.createXML(domain_xml(spec), libvirt.VIR_DOMAIN_START_PAUSED)
     try:
         yield domain
     finally:

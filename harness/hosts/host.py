@@ -1,4 +1,4 @@
-"""This run's libvirt host and scratch space, as every fixture sees them.
+"""This run's libvirt hosts and scratch space, as every fixture sees them.
 
 The connection is checked before use and reopened when libvirtd died or
 restarted; the guest this process had in flight is then destroyed (QEMU
@@ -20,9 +20,17 @@ from pathlib import Path
 
 from harness.arches import Arch
 from harness.capabilities import HostCapabilities, KvmVerdict, parse_capabilities
+from harness.guest.events import ensure_event_loop
+from harness.guest.site import GuestSite
+from harness.guest.staging import StagedFiles
+from harness.guest.volumes import PoolFiles, pool_name
+from harness.hosts.container_hosts import UNAVAILABLE
+from harness.hosts.inspectors import LocalInspector, XmlOnlyInspector
 from harness.hosts.leftovers import OWNER_FILE, RUN_DIR_PREFIX, owner_token, sweep_own_domains
+from harness.hosts.spec import HostSpec, redact_uri
+from harness.hosts.ssh import HostShell, HostSshError, SshInspector, remote_facts
 from harness.images.cache import Image, ImageCache, user_image
-from harness.options import OptionError, Settings, redact_uri
+from harness.options import OptionError, Settings
 from harness.store import RunStore
 
 
@@ -46,27 +54,39 @@ class RunDir:
         (path / OWNER_FILE).write_text(f"{owner['pid']} {owner['pidstart']}\n")
         return cls(path, run_id)
 
+    def owner(self) -> dict[str, str]:
+        """The process that owns the run (the pytest controller): what a crashed run's leftovers are told by."""
+        pid, pidstart = (self.path / OWNER_FILE).read_text().split()
+        return {"pid": pid, "pidstart": pidstart}
+
 
 def check_machines(settings: Settings) -> None:
-    """--machine names a machine of that arch's emulator: asked of libvirt once, before any worker starts."""
+    """--machine names a machine of that arch's emulator: asked of each local host's libvirt, before any worker starts.
+
+    Remote and container hosts are asked when their cells plan: a machine type
+    they lack makes those cells errors, naming the valid ones.
+    """
     if not settings.machines:
         return
     import libvirt
 
-    try:
-        conn = libvirt.open(settings.libvirt_uri)
-    except libvirt.libvirtError as error:
-        raise OptionError(f"--machine needs libvirt to check it, and {redact_uri(settings.libvirt_uri)} "
-                          f"cannot be reached: {error}") from None
-    try:
-        capabilities = parse_capabilities(conn.getCapabilities())
-    finally:
-        conn.close()
-    for arch, machine in settings.machines.items():
-        offer = capabilities.offer_for(arch)
-        if offer is not None and machine not in offer.machines:
-            raise OptionError(f"--machine {arch}={machine}: {offer.emulator} has no such machine type; "
-                              f"valid: {', '.join(offer.machine_family_names())}")
+    for spec in settings.hosts:
+        if not spec.is_local:
+            continue
+        try:
+            conn = libvirt.open(spec.uri)
+        except libvirt.libvirtError as error:
+            raise OptionError(f"--machine needs libvirt to check it, and {redact_uri(spec.uri)} "
+                              f"cannot be reached: {error}") from None
+        try:
+            capabilities = parse_capabilities(conn.getCapabilities())
+        finally:
+            conn.close()
+        for arch, machine in settings.machines.items():
+            offer = capabilities.offer_for(arch)
+            if offer is not None and machine not in offer.machines:
+                raise OptionError(f"--machine {arch}={machine}: {offer.emulator} has no such machine type; "
+                                  f"valid: {', '.join(offer.machine_family_names())}")
 
 
 class HarnessError(RuntimeError):
@@ -83,16 +103,26 @@ RECONNECT_S = 60  # how long a restarting libvirtd may take before cells end as 
 
 @dataclass
 class Host:
-    """The libvirt host of this run, as every fixture sees it."""
+    """One libvirt host of this run, as every fixture of this process sees it."""
 
+    spec: HostSpec
     conn: object
     capabilities: HostCapabilities
     settings: Settings
     run: RunDir
     store: RunStore
     cache: ImageCache
-    is_local: bool
+    site: GuestSite
+    shell: HostShell | None = None
     _images: dict[str, Image] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return self.spec.label
+
+    @property
+    def is_local(self) -> bool:
+        return self.spec.is_local
 
     def alive(self) -> bool:
         import libvirt
@@ -112,11 +142,11 @@ class Host:
         deadline = time.monotonic() + RECONNECT_S
         while True:
             try:
-                self.conn = libvirt.open(self.settings.libvirt_uri)
+                self.conn = libvirt.open(self.spec.uri)
                 break
             except libvirt.libvirtError as error:
                 if time.monotonic() > deadline:
-                    raise HarnessError(f"libvirt at {redact_uri(self.settings.libvirt_uri)} went away and did not "
+                    raise HarnessError(f"libvirt at {redact_uri(self.spec.uri)} went away and did not "
                                        f"come back within {RECONNECT_S} s: {error}") from None
                 time.sleep(1)
         # QEMU outlives libvirtd: the guest this process had in flight is still running.
@@ -137,17 +167,69 @@ class Host:
     @cached_property
     def _static_facts(self) -> dict:
         conn = self.connection()
-        return {
+        facts = {
+            "label": self.spec.label,
+            "kind": self.spec.kind,
             "hostname": platform.node() if self.is_local else conn.getHostname(),
             "arch": self.capabilities.host_arch,
             "cpu_model": self.capabilities.cpu_model,
             "kernel": platform.release() if self.is_local else None,
             "distribution": _distribution() if self.is_local else None,
             "guest_arches": sorted(self.capabilities.guests),
-            "libvirt_uri": redact_uri(self.settings.libvirt_uri),
+            "libvirt_uri": redact_uri(self.spec.uri),
             "libvirt_version": _version(conn.getLibVersion()),
             "hypervisor_version": _version(conn.getVersion()),
+            "ssh": self.spec.ssh.where() if self.spec.ssh else None,
         }
+        if self.shell is not None:
+            try:
+                facts |= remote_facts(self.shell)
+            except HostSshError as error:
+                facts["ssh_error"] = str(error)
+        return facts | {key: value for key, value in self.spec.details.items() if key in FACT_DETAILS}
+
+    def close(self) -> None:
+        if self.shell is not None:
+            self.shell.close()
+        try:
+            self.conn.close()
+        except Exception:  # noqa: BLE001 - a connection to a vanished daemon may fail to close in several ways
+            pass
+
+
+FACT_DETAILS = ("container_release", "container_image", "container_qemu_package", "container_libvirt_package")
+
+
+def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, cache: ImageCache) -> Host:
+    """Connect to the host and read its capabilities; a host that cannot be reached is a HarnessError."""
+    import libvirt
+
+    if UNAVAILABLE in spec.details:
+        raise HarnessError(spec.details[UNAVAILABLE])
+    ensure_event_loop()  # before the connection opens, or its streams deliver no events
+    try:
+        conn = libvirt.open(spec.uri)
+        capabilities = parse_capabilities(conn.getCapabilities())
+    except libvirt.libvirtError as error:
+        hint = (" Start the daemons (as root: virtlogd -d && libvirtd -d, which ./run does) or pass another "
+                "--libvirt-uri" if spec.is_local else "")
+        raise HarnessError(f"cannot connect to libvirt at {redact_uri(spec.uri)} (host {spec.label}): "
+                           f"{error}.{hint}") from None
+    shell = HostShell(spec.ssh) if spec.ssh and not spec.is_local else None
+    host_dir = run.path / spec.label
+    host_dir.mkdir(exist_ok=True)
+    if spec.is_local:
+        boot_files, inspector = StagedFiles(host_dir), LocalInspector()
+    else:
+        pool = pool_name(run.run_id, run.owner())
+        holder: dict = {}
+        boot_files = PoolFiles(lambda: holder["host"].connection(), pool, store.get_or_compute)
+        inspector = SshInspector(shell) if shell else XmlOnlyInspector()
+    site = GuestSite(run.run_id, host_dir, boot_files, inspector)
+    host = Host(spec, conn, capabilities, settings, run, store, cache, site, shell)
+    if not spec.is_local:
+        holder["host"] = host
+    return host
 
 
 def _distribution() -> str | None:

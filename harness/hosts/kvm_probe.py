@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.arches import ARCHES
@@ -23,6 +22,7 @@ from harness.capabilities import (
 )
 from harness.guest.domain import LIBVIRT_QEMU_LOG_DIR, domain_name
 from harness.guest.observe import boot_and_observe
+from harness.guest.site import GuestSite
 from harness.images.cache import Image
 from harness.observation import Observation
 from harness.plan import make_plan
@@ -37,12 +37,12 @@ def probe_kvm(
     conn: libvirt.virConnect,
     host: HostCapabilities,
     host_image: Callable[[], Image],
-    run_dir: Path,
-    run_id: str,
+    site: GuestSite,
     timeout_s: float,
     host_is_local: bool,
 ) -> KvmVerdict:
-    precondition = kvm_precondition(host)
+    # /dev/kvm can be looked for only on this machine; elsewhere libvirt's offer and the boot decide.
+    precondition = kvm_precondition(host) if host_is_local else kvm_precondition(host, dev_kvm=None)
     if precondition:
         return precondition
     arch = ARCHES.get(host.host_arch)
@@ -61,8 +61,8 @@ def probe_kvm(
         cpu_model=None,
         timeout_s=timeout_s,
     )
-    observation = boot_and_observe(conn, plan, host_image(), run_dir, run_id, host_is_local)
-    return verdict_from(observation, timeout_s, _qemu_log_hints(run_id, host_is_local))
+    observation = boot_and_observe(conn, plan, host_image(), site)
+    return verdict_from(observation, timeout_s, _qemu_log_hints(site.run_id, host_is_local))
 
 
 def verdict_from(observation: Observation, timeout_s: float, qemu_log: str) -> KvmVerdict:

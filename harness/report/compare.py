@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.report.json_report import SCHEMA_VERSION, SchemaError
+from harness.report.json_report import SCHEMA_VERSION, SchemaError, host_key
 
 BAD = ("fail", "error")
 
@@ -65,10 +65,10 @@ def merge(documents: list[dict]) -> dict:
     for document in documents:
         if document.get("schema_version") != SCHEMA_VERSION:
             raise SchemaError(f"cannot merge schema_version {document.get('schema_version')!r}")
-        names = {host["hostname"] for host in document["hosts"]}
+        names = {host_key(host) for host in document["hosts"]}
         cells = {key: cell for key, cell in cells.items() if cell["host"] not in names}
         for host in document["hosts"]:
-            hosts[host["hostname"]] = host
+            hosts[host_key(host)] = host
         cells.update(_cells(document))
     return {
         "schema_version": SCHEMA_VERSION,

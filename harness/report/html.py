@@ -10,6 +10,7 @@ from pathlib import Path
 
 from harness.arches import ACCELERATORS
 from harness.files import write_atomically
+from harness.report.json_report import host_key
 
 EXCERPT_LINES = 40
 COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unsupported": "#6e7781", "error": "#9a6700"}
@@ -29,16 +30,18 @@ def _e(value) -> str:
 def _facts_table(host: dict) -> str:
     kvm = host.get("kvm") or {}
     rows = [
-        ("host", f"{host['hostname']} ({host['arch']})"), ("CPU", host.get("cpu_model")),
+        ("host", f"{host['hostname']} ({host['arch']}), {host.get('kind') or 'libvirt'} host"),
+        ("CPU", host.get("cpu_model")),
         ("kernel", host.get("kernel")), ("distribution", host.get("distribution")),
         ("libvirt", f"{host.get('libvirt_version')} at {host.get('libvirt_uri')}"),
         ("QEMU (libvirt's view)", host.get("hypervisor_version")),
+        ("container", host.get("container_image")),
         ("emulators", "; ".join(f"{path}: {version}" for path, version in host.get("emulator_versions", {}).items())),
         ("KVM", f"{kvm.get('status', 'not probed')}: {kvm.get('reason', '')}"),
         ("run", f"{host['started_at']}, {host['duration_s']} s" + ("" if host["complete"] else " (incomplete)")),
         ("traits it can honestly claim", ", ".join(host.get("honest_traits", [])) or "none"),
     ]
-    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows if v is not None)
     return f'<table class="host">{body}</table>'
 
 
@@ -121,12 +124,43 @@ def _excerpts(cells: list[dict], report_dir: Path) -> str:
     return "".join(parts) or "<p>No console logs.</p>"
 
 
+def _overview(document: dict) -> str:
+    """Every host side by side: arches as rows, (host, accelerator) as columns."""
+    hosts = [host_key(h) for h in document["hosts"]]
+    by_arch: dict[str, dict[tuple[str, str], dict]] = {}
+    for cell in document["cells"]:
+        by_arch.setdefault(cell["arch"], {})[(cell["host"], cell["accel"])] = cell
+    columns = [(h, a) for h in hosts for a in ACCELERATORS
+               if any((h, a) in row for row in by_arch.values())]
+    versions = {host_key(h): f"libvirt {h.get('libvirt_version', '?')}, QEMU {h.get('hypervisor_version', '?')}"
+                for h in document["hosts"]}
+    head = "".join(f"<th>{_e(h)} {_e(a)}<br><small>{_e(versions[h])}</small></th>" for h, a in columns)
+    rows = []
+    for arch, row in by_arch.items():
+        tds = []
+        for column in columns:
+            cell = row.get(column)
+            if cell is None:
+                tds.append("<td></td>")
+                continue
+            boot = cell["facts"].get("login_s")
+            timing = f" {boot:.1f} s" if cell["status"] == "pass" and boot is not None else ""
+            machine = cell["facts"].get("machine_canonical") or ""
+            tds.append(f'<td data-overview="{_e(cell["host"])}-{_e(cell["id"])}" data-status="{_e(cell["status"])}">'
+                       f'<span class="cell {_e(cell["status"])}">{_e(cell["status"])}{timing}</span>'
+                       f'<br><small>{_e(machine)}</small></td>')
+        rows.append(f"<tr><th>{_e(arch)}</th>{''.join(tds)}</tr>")
+    return (f'<h2>All hosts</h2><table class="overview"><tr><th>guest arch</th>{head}</tr>{"".join(rows)}'
+            f'</table>')
+
+
 def matrix_html(document: dict, report_dir: Path) -> str:
-    sections = []
+    sections = [_overview(document)] if len(document["hosts"]) > 1 else []
     for host in document["hosts"]:
-        cells = [c for c in document["cells"] if c["host"] == host["hostname"]]
+        cells = [c for c in document["cells"] if c["host"] == host_key(host)]
         sections.append(
-            f"<h2>{_e(host['hostname'])}</h2>{_facts_table(host)}<h3>Support matrix</h3>{_matrix_table(cells)}"
+            f"<h2>{_e(host_key(host))}: {_e(host['hostname'])}</h2>{_facts_table(host)}"
+            f"<h3>Support matrix</h3>{_matrix_table(cells)}"
             f"<h3>Boot time to the login prompt</h3>{_chart(cells)}"
             f"<h3>COMPUTE_ARCH traits</h3>{_traits_table(host)}"
             f"<h3>Console logs</h3>{_excerpts(cells, report_dir)}"

@@ -23,18 +23,27 @@ class SchemaError(ValueError):
     """A matrix.json this version of the harness cannot read."""
 
 
-def matrix_document(cells: list[Cell], host: dict, started_at: str, duration_s: float, complete: bool) -> dict:
-    hostname = host.get("hostname", "")
-    host = dict(host, started_at=started_at, duration_s=round(duration_s, 2), complete=complete)
-    rows = [asdict(cell) | {"id": cell.id, "host": hostname} for cell in cells]
-    # Each emulator's own version, as the running QEMU reported it (QMP query-version).
-    host["emulator_versions"] = {
-        cell.facts["emulator_resolved"] or cell.facts["emulator"]: cell.facts["qemu_version"]
-        for cell in cells if cell.facts.get("qemu_version") and cell.facts.get("emulator")
-    }
-    host["traits"] = trait_rows(host.get("guest_arches", []), rows)
-    host["honest_traits"] = honest_traits(host["traits"])
-    return {"schema_version": SCHEMA_VERSION, "complete": complete, "hosts": [host], "cells": rows}
+def host_key(host: dict) -> str:
+    """What cells name their host by: its label (older files: its host name)."""
+    return host.get("label") or host["hostname"]
+
+
+def matrix_document(cells: list[Cell], hosts: list[dict], started_at: str, duration_s: float, complete: bool) -> dict:
+    """One run's matrix: one entry per host (in run order), every cell naming its host's label."""
+    rows = [asdict(cell) | {"id": cell.id} for cell in cells]
+    documented = []
+    for host in hosts:
+        host = dict(host, started_at=started_at, duration_s=round(duration_s, 2), complete=complete)
+        own = [row for row in rows if row["host"] == host_key(host)]
+        # Each emulator's own version, as the running QEMU reported it (QMP query-version).
+        host["emulator_versions"] = {
+            row["facts"]["emulator_resolved"] or row["facts"]["emulator"]: row["facts"]["qemu_version"]
+            for row in own if row["facts"].get("qemu_version") and row["facts"].get("emulator")
+        }
+        host["traits"] = trait_rows(host.get("guest_arches", []), own)
+        host["honest_traits"] = honest_traits(host["traits"])
+        documented.append(host)
+    return {"schema_version": SCHEMA_VERSION, "complete": complete, "hosts": documented, "cells": rows}
 
 
 def write_json(document: dict, path: Path) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 from junitparser import Error, Failure, JUnitXml, Properties, Property, Skipped, TestCase, TestSuite
 
 from harness.files import write_atomically
+from harness.report.json_report import host_key
 
 CELL_FACTS = ("emulator", "emulator_resolved", "machine", "machine_canonical", "cpu_model", "kernel_console",
               "login_s", "qemu_version", "console_log")
@@ -42,14 +43,14 @@ def _case(cell: dict, check: str, verdict: dict) -> TestCase:
 
 def junit_xml(document: dict) -> JUnitXml:
     xml = JUnitXml(name="emulation verifier")
-    hosts = {host["hostname"]: host for host in document["hosts"]}
+    hosts = {host_key(host): host for host in document["hosts"]}
     suites: dict[tuple[str, str], TestSuite] = {}
     for cell in document["cells"]:
         key = (cell["host"], cell["arch"])
         if key not in suites:
             suite = TestSuite(f"{cell['host']}/{cell['arch']}")
             host = hosts.get(cell["host"], {})
-            suite.hostname = cell["host"]
+            suite.hostname = host.get("hostname", cell["host"])
             suite.timestamp = host.get("started_at")
             for name in ("arch", "libvirt_version", "libvirt_uri", "kernel", "distribution"):
                 if host.get(name):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from harness.arches import ACCELERATORS
 from harness.files import write_atomically
+from harness.report.json_report import host_key
 
 MARKS = {"pass": "✅ pass", "fail": "❌ fail", "unsupported": "➖ unsupported", "error": "⚠️ error"}
 
@@ -25,14 +26,44 @@ def matrix_markdown(document: dict) -> str:
     """One table per host: a single run has one, a merged matrix one per host."""
     footnotes: list[str] = []
     lines: list[str] = []
+    if len(document["hosts"]) > 1:
+        lines += _overview(document, footnotes)
     for host in document["hosts"]:
-        cells = [c for c in document["cells"] if c["host"] == host["hostname"]]
+        cells = [c for c in document["cells"] if c["host"] == host_key(host)]
         lines += _host_section(host, cells, footnotes)
     if not document["complete"]:
         lines.insert(0, "**Incomplete run**: interrupted before every cell finished.\n")
     if footnotes:
         lines += [f"[{number}]: {' '.join(note.split())}" for number, note in enumerate(footnotes, start=1)]
     return "\n".join(lines) + "\n"
+
+
+def _overview(document: dict, footnotes: list[str]) -> list[str]:
+    """Every host side by side: arches as rows, (host, accelerator) as columns."""
+    hosts = [host_key(h) for h in document["hosts"]]
+    by_arch: dict[str, dict[tuple[str, str], dict]] = {}
+    for cell in document["cells"]:
+        by_arch.setdefault(cell["arch"], {})[(cell["host"], cell["accel"])] = cell
+    columns = [(h, a) for h in hosts for a in ACCELERATORS if any((h, a) in row for row in by_arch.values())]
+    lines = ["## All hosts", ""]
+    for host in document["hosts"]:
+        kvm = (host.get("kvm") or {}).get("status", "not probed")
+        lines.append(f"- **{host_key(host)}**: {host.get('distribution') or host['hostname']}, {host['arch']}, "
+                     f"libvirt {host.get('libvirt_version', '?')}, QEMU {host.get('hypervisor_version', '?')}, "
+                     f"KVM: {kvm}")
+    lines += ["", "| guest arch | " + " | ".join(f"{h} {a}" for h, a in columns) + " |",
+              "|---|" + "---|" * len(columns)]
+    for arch, row in by_arch.items():
+        marks = []
+        for column in columns:
+            cell = row.get(column)
+            if cell is None:
+                marks.append("")
+                continue
+            machine = cell["facts"].get("machine_canonical")
+            marks.append(_cell_text(cell, footnotes) + (f" `{machine}`" if machine else ""))
+        lines.append(f"| {arch} | " + " | ".join(marks) + " |")
+    return lines + [""]
 
 
 def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[str]:
@@ -42,7 +73,7 @@ def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[s
     accels = [a for a in ACCELERATORS if any(a in row for row in by_arch.values())]
     kvm = host.get("kvm") or {}
     lines = [
-        f"## {host['hostname']} ({host['arch']})",
+        f"## {host_key(host)}: {host['hostname']} ({host['arch']})",
         "",
         f"{host.get('distribution') or ''} · libvirt {host.get('libvirt_version', '?')} · "
         f"run {host['started_at']}, {host['duration_s']} s · KVM: {kvm.get('status', 'not probed')}",

@@ -1,0 +1,48 @@
+"""Where a guest boots: the libvirt host's side of one boot, as observe.py needs it.
+
+Two things differ between this machine and a remote libvirt host: how the
+boot files get there (copied into the run directory, or uploaded into a
+storage pool through the connection), and how the running QEMU process can
+be looked at (/proc here, SSH there, or not at all).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from harness.images.cache import Image
+
+
+@dataclass(frozen=True)
+class PlacedFiles:
+    """Kernel and initrd as paths on the libvirt host."""
+
+    kernel: str
+    initrd: str | None
+    owned: bool  # removed by release(): a per-cell copy, not a volume shared by the run
+
+
+class BootFiles(Protocol):
+    def place(self, image: Image, cell_id: str) -> PlacedFiles: ...
+
+    def release(self, files: PlacedFiles) -> None: ...
+
+
+class HostInspector(Protocol):
+    can_resolve: bool  # can real paths on the libvirt host be read?
+
+    def resolve(self, path: str) -> str | None: ...
+
+    def process_exe(self, domain_name: str) -> tuple[str | None, str]:
+        """The real path of the domain's running QEMU, and how it was found (or why not)."""
+        ...
+
+
+@dataclass(frozen=True)
+class GuestSite:
+    run_id: str
+    run_dir: Path  # this run's private directory on this machine: console logs
+    boot_files: BootFiles
+    inspector: HostInspector

@@ -1,0 +1,35 @@
+"""Boot files on this machine: copied into the run directory, the fast path for a local libvirt."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from harness.guest.site import PlacedFiles
+from harness.images.cache import Image
+
+
+class StagedFiles:
+    """Copies kernel and initrd where the QEMU user can read them, one copy per cell.
+
+    The cache may sit under a home directory QEMU cannot traverse (it runs as
+    libvirt-qemu); the run directory is made traversable for it.
+    """
+
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+
+    def place(self, image: Image, cell_id: str) -> PlacedFiles:
+        directory = self.run_dir / cell_id
+        directory.mkdir(parents=True, exist_ok=True)
+        kernel = Path(shutil.copyfile(image.kernel, directory / "kernel"))
+        initrd = Path(shutil.copyfile(image.initrd, directory / "initrd")) if image.initrd else None
+        for staged in (kernel, initrd):
+            if staged:
+                staged.chmod(0o600)  # libvirt hands them to the QEMU user for the guest's lifetime
+        return PlacedFiles(str(kernel), str(initrd) if initrd else None, owned=True)
+
+    def release(self, files: PlacedFiles) -> None:
+        for staged in (files.kernel, files.initrd):
+            if staged and files.owned:
+                Path(staged).unlink(missing_ok=True)

@@ -1,0 +1,174 @@
+"""Boot files on a remote libvirt host: uploaded into a storage pool of the run.
+
+Nothing is assumed of the host's filesystem: a `dir` pool is created through
+the connection (libvirt makes its directory), each image file is uploaded
+once per run with virStorageVolUpload, named by its hash, and shared by the
+cells. The pool's name carries the run id and the owner process, like a
+domain's tag, so a crashed run's pool is found and deleted; `delete_run_pool`
+removes volumes, directory and pool at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.guest.site import PlacedFiles
+from harness.images.cache import Image
+
+if TYPE_CHECKING:
+    import libvirt
+
+POOL_PREFIX = "emuv-pool-"
+POOL_NAME = re.compile(r"^emuv-pool-(?P<run>[0-9a-f]+)-(?P<pid>\d+)-(?P<pidstart>\d+)$")
+POOL_PARENT = "/var/lib/libvirt/images"  # where libvirt keeps images on a Debian host; the pool is a subdirectory
+UPLOAD_CHUNK = 1024 * 1024
+
+
+def pool_name(run_id: str, owner: dict[str, str]) -> str:
+    return f"{POOL_PREFIX}{run_id}-{owner['pid']}-{owner['pidstart']}"
+
+
+def pool_owner(name: str) -> dict[str, str] | None:
+    """The run and owner a pool's name records, or None if it is not a harness pool."""
+    found = POOL_NAME.match(name)
+    return found.groupdict() if found else None
+
+
+def pool_xml(name: str) -> str:
+    pool = ET.Element("pool", type="dir")
+    ET.SubElement(pool, "name").text = name
+    target = ET.SubElement(pool, "target")
+    ET.SubElement(target, "path").text = f"{POOL_PARENT}/{name}"
+    ET.SubElement(ET.SubElement(target, "permissions"), "mode").text = "0700"
+    return ET.tostring(pool, encoding="unicode")
+
+
+def volume_xml(name: str, size: int) -> str:
+    volume = ET.Element("volume")
+    ET.SubElement(volume, "name").text = name
+    ET.SubElement(volume, "capacity", unit="bytes").text = str(size)
+    target = ET.SubElement(volume, "target")
+    ET.SubElement(target, "format", type="raw")
+    ET.SubElement(ET.SubElement(target, "permissions"), "mode").text = "0600"
+    return ET.tostring(volume, encoding="unicode")
+
+
+def run_pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
+    """The run's pool on this host, created (with its directory) by the first process that needs it."""
+    import libvirt
+
+    try:
+        return conn.storagePoolLookupByName(name)
+    except libvirt.libvirtError:
+        pass
+    try:
+        pool = conn.storagePoolDefineXML(pool_xml(name), 0)
+        pool.build(0)
+        pool.create(0)
+        return pool
+    except libvirt.libvirtError:
+        try:  # another worker of the run won the race
+            return conn.storagePoolLookupByName(name)
+        except libvirt.libvirtError:
+            raise
+
+
+def upload(conn: libvirt.virConnect, pool: libvirt.virStoragePool, source: Path, name: str) -> str:
+    """Upload `source` as volume `name`; return its path on the host.
+
+    Called once per name and run under the run store's lock: a volume already
+    there is what a process that died mid-upload left, and is replaced.
+    """
+    import libvirt
+
+    try:
+        pool.storageVolLookupByName(name).delete(0)
+    except libvirt.libvirtError:
+        pass  # the usual case: no such volume yet
+    size = os.path.getsize(source)
+    volume = pool.createXML(volume_xml(name, size), 0)
+    stream = conn.newStream(0)
+    try:
+        volume.upload(stream, 0, size, 0)
+        with open(source, "rb") as data:
+            while chunk := data.read(UPLOAD_CHUNK):
+                stream.send(chunk)
+        stream.finish()
+    except BaseException:
+        try:
+            stream.abort()
+            volume.delete(0)
+        except libvirt.libvirtError:
+            pass  # the connection itself is gone; the pool goes at the end of the run
+        raise
+    return volume.path()
+
+
+class PoolFiles:
+    """Boot files uploaded into the run's pool on the libvirt host, once per file per run."""
+
+    def __init__(self, connection: Callable[[], libvirt.virConnect], name: str,
+                 once: Callable[[str, Callable[[], dict]], dict]):
+        self.connection = connection
+        self.name = name
+        self.once = once  # the run store: one upload per file across xdist workers
+
+    def _volume(self, path: Path, sha256: str, role: str) -> str:
+        def do_upload() -> dict:
+            conn = self.connection()
+            return {"path": upload(conn, run_pool(conn, self.name), path, f"{sha256[:24]}-{role}")}
+
+        return self.once(f"volume-{self.name}-{sha256[:24]}-{role}", do_upload)["path"]
+
+    def place(self, image: Image, cell_id: str) -> PlacedFiles:
+        kernel = self._volume(image.kernel, image.kernel_sha256, "kernel")
+        initrd = self._volume(image.initrd, image.initrd_sha256, "initrd") if image.initrd else None
+        return PlacedFiles(kernel, initrd, owned=False)
+
+    def release(self, files: PlacedFiles) -> None:
+        """Volumes are shared by the run's cells: they go with the pool at the end."""
+
+
+def delete_pool(pool: libvirt.virStoragePool) -> None:
+    """Volumes, directory and definition: nothing of the pool stays on the host."""
+    import libvirt
+
+    if pool.isActive():
+        for volume in pool.listAllVolumes(0):
+            try:
+                volume.delete(0)
+            except libvirt.libvirtError:
+                pass  # already gone
+        pool.destroy()
+    try:
+        pool.delete(0)  # the directory
+    except libvirt.libvirtError:
+        pass  # never built, or removed already
+    try:
+        pool.undefine()
+    except libvirt.libvirtError:
+        pass  # transient or gone
+
+
+def harness_pools(conn: libvirt.virConnect) -> list[tuple[libvirt.virStoragePool, dict[str, str]]]:
+    found = []
+    for pool in conn.listAllStoragePools(0):
+        owner = pool_owner(pool.name())
+        if owner is not None:
+            found.append((pool, owner))
+    return found
+
+
+def delete_run_pools(conn: libvirt.virConnect, run_id: str) -> list[str]:
+    """Delete the pools of run `run_id` on this host; their names."""
+    deleted = []
+    for pool, owner in harness_pools(conn):
+        if owner["run"] == run_id:
+            delete_pool(pool)
+            deleted.append(pool.name())
+    return deleted

@@ -1,0 +1,41 @@
+"""Looking at the libvirt host itself: real paths and the running QEMU process.
+
+Here, through /proc; on a remote host, through SSH where the user gave a
+way in; otherwise not at all, and the binary check says only the domain
+XML was checked.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+LIBVIRT_QEMU_PID_DIR = "/run/libvirt/qemu"  # libvirt's <domain name>.pid files, on the libvirt host
+
+
+class LocalInspector:
+    can_resolve = True
+
+    def resolve(self, path: str) -> str | None:
+        return os.path.realpath(path)
+
+    def process_exe(self, domain_name: str) -> tuple[str | None, str]:
+        pid_file = Path(LIBVIRT_QEMU_PID_DIR) / f"{domain_name}.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+            return os.path.realpath(f"/proc/{pid}/exe"), f"pid {pid} from {pid_file}"
+        except (OSError, ValueError) as error:
+            return None, f"could not read the QEMU process of {domain_name}: {error}"
+
+
+class XmlOnlyInspector:
+    """A remote host with no SSH way in: nothing on it can be looked at."""
+
+    can_resolve = False
+
+    def resolve(self, path: str) -> str | None:
+        return None
+
+    def process_exe(self, domain_name: str) -> tuple[str | None, str]:
+        return None, ("libvirt host is remote and no SSH way in was given: "
+                      "only the domain XML's <emulator> was checked")
