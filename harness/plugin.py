@@ -152,7 +152,8 @@ class HostRegistry:
             raise HarnessError(self.failures[label])
         if label not in self.hosts:
             try:
-                host = open_host(self.specs[label], self.settings, self.run, self.store, self.cache)
+                host = open_host(self.specs[label], self.settings, self.run, self.store, self.cache,
+                                 several=len(self.specs) > 1)
             except HarnessError as error:
                 self.failures[label] = str(error)
                 raise

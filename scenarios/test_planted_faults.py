@@ -27,7 +27,7 @@ def faulty_plan(host, arch: str, fault: str, **changes) -> Plan:
 
 def boot(host, plan: Plan, image_arch: str | None = None) -> Observation:
     image = host.cache.get_or_build(ARCHES[image_arch or plan.arch])
-    return boot_and_observe(host.conn, plan, image, host.run.path, host.run.run_id, host.is_local)
+    return boot_and_observe(host.connection(), plan, image, host.site)
 
 
 def failing(plan: Plan, observation: Observation) -> list[str]:

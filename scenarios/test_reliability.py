@@ -20,7 +20,8 @@ import pytest
 from harness.arches import ARCHES
 from harness.capabilities import parse_capabilities
 from harness.guest.domain import domain_xml
-from harness.guest.observe import domain_spec, stage_image
+from harness.guest.observe import domain_spec
+from harness.guest.staging import StagedFiles
 from harness.images.cache import ImageCache, Recipe
 from harness.plan import make_plan
 from harness.report.json_report import load_matrix, schema_problems
@@ -72,8 +73,8 @@ def test_flooding_guest_is_capped_and_does_not_grow_the_harness(tmp_path):
     text = log.read_bytes()
     # The serial console carries ~57 KB/s under TCG here: 0.5 MiB is passed well within the 60 s.
     cell = cells_of(tmp_path)["aarch64-tcg"]
-    assert cell["checks"]["boot"]["detail"] == "no banner: console flood: the log passed 524288 bytes"
-    assert b"bytes of console output dropped here; the log was" in text
+    assert cell["checks"]["boot"]["detail"] == "no banner: console flood: the console passed 524288 bytes"
+    assert b"bytes of console output dropped here; the console sent" in text
     assert len(text) < 512 * 1024 + 4096
     # A bound against unbounded growth, not a benchmark: the flood is far larger than this.
     assert max(before, peak_kib) < 400 * 1024, f"harness peak RSS {peak_kib} KiB"
@@ -120,9 +121,8 @@ def start_domain(name: str, tagged_owner: dict | None, tmp_path: Path):
     plan = make_plan(arch, "tcg", parse_capabilities(conn.getCapabilities()), None)
     staging = Path(tempfile.mkdtemp(prefix="emuv-test-", dir="/var/tmp"))
     staging.chmod(0o755)
-    kernel, initrd = stage_image(ImageCache().get_or_build(arch), staging)
-    (staging / "console.log").touch()
-    spec = domain_spec(plan, kernel, initrd, staging / "console.log", "deadbeef")
+    files = StagedFiles(staging).place(ImageCache().get_or_build(arch), "cell")
+    spec = domain_spec(plan, files, "deadbeef")
     xml = domain_xml(spec.__class__(**{**spec.__dict__, "name": name, "owner": tagged_owner or {}}))
     if tagged_owner is None:
         xml = xml.split("<metadata>")[0] + xml.split("</metadata>")[1]
@@ -252,17 +252,14 @@ def test_a_domain_that_outlives_its_test_fails_the_run_and_is_destroyed(tmp_path
     leaky = tmp_path / "test_leaky.py"
     leaky.write_text(
         "from harness.arches import ARCHES\n"
-        "from harness.guest.observe import boot_and_observe\n"
         "from harness.guest.domain import domain_xml\n"
-        "from harness.guest.observe import domain_spec, stage_image\n"
+        "from harness.guest.observe import domain_spec\n"
         "from harness.plan import make_plan\n\n"
         "def test_forgets_its_domain(emuv_host):\n"
         "    arch = ARCHES['mipsel']\n"
         "    plan = make_plan(arch, 'tcg', emuv_host.capabilities, None)\n"
-        "    kernel, initrd = stage_image(emuv_host.cache.get_or_build(arch), emuv_host.run.path / 'leak')\n"
-        "    (emuv_host.run.path / 'leak' / 'console.log').touch()\n"
-        "    spec = domain_spec(plan, kernel, initrd, emuv_host.run.path / 'leak' / 'console.log',\n"
-        "                       emuv_host.run.run_id)\n"
+        "    files = emuv_host.site.boot_files.place(emuv_host.cache.get_or_build(arch), 'leak')\n"
+        "    spec = domain_spec(plan, files, emuv_host.run.run_id)\n"
         "    emuv_host.connection().createXML(domain_xml(spec), 0)\n"
     )
     process = real_run(tmp_path / "reports", test_path=leaky)
@@ -276,7 +273,8 @@ def test_malformed_uri_errors_every_cell_with_libvirts_reason(tmp_path):
     process = real_run(tmp_path, "--arch", "mipsel", "--accel", "tcg", "--libvirt-uri", "qemu:/not/a//uri")
     output, _ = finish(process)
     assert process.returncode == pytest.ExitCode.TESTS_FAILED
-    assert "cannot connect to libvirt at qemu:/not/a//uri: internal error: unexpected qemu URI path" in output
+    assert "cannot connect to libvirt at qemu:/not/a//uri (host " in output
+    assert "internal error: unexpected qemu URI path" in output
     assert cells_of(tmp_path)["mipsel-tcg"]["status"] == "error"
 
 
@@ -285,7 +283,7 @@ def test_unreachable_uri_errors_every_cell_and_never_shows_credentials(tmp_path)
                        "--libvirt-uri", "qemu+tcp://alice:s3cret@127.0.0.1:1/system")  # nothing listens on port 1
     output, _ = finish(process)
     assert process.returncode == pytest.ExitCode.TESTS_FAILED
-    assert "cannot connect to libvirt at qemu+tcp://127.0.0.1:1/system" in output
+    assert "cannot connect to libvirt at qemu+tcp://127.0.0.1:1/system (host 127.0.0.1)" in output
     cells = cells_of(tmp_path)
     assert cells["aarch64-tcg"]["status"] == "error"
     for path in [*tmp_path.rglob("*")]:

@@ -124,3 +124,13 @@ def test_capped_copy_keeps_head_and_tail_and_says_what_was_dropped(tmp_path):
     assert b"[emulation verifier: 9008 bytes of console output dropped here; the log was 10008 bytes" in text
     copy_capped(source, target, 20_000)
     assert target.read_bytes() == source.read_bytes()
+
+
+def test_a_banner_read_in_two_pieces_is_matched_whole(tmp_path):
+    from harness.guest.observe import BANNER as REAL_BANNER
+
+    console = Console(tmp_path / "console.log")
+    feeder = feed_later(console, [b"EMUV-BANNER arch=aarch64 release=6.1.0-56-arm64 endian=li", b"ttle\r\n"])
+    wait = console.wait_for(REAL_BANNER, 5, time.monotonic())
+    feeder.join()
+    assert wait.match == ("aarch64", "6.1.0-56-arm64", "little")

@@ -27,14 +27,15 @@ from harness.plan import Plan
 if TYPE_CHECKING:
     import libvirt
 
-BANNER = re.compile(rb"EMUV-BANNER arch=(\S+) release=(\S+) endian=(\w+)")
+# Up to the line end: a banner read in two pieces must not match its first half.
+BANNER = re.compile(rb"EMUV-BANNER arch=(\S+) release=(\S+) endian=(\w+)\r?\n")
 LOGIN_PROMPT = re.compile(rb"login: ")
 CONSOLE_ENABLED = re.compile(r"\bconsole \[(\w+)\] enabled")
 
 
-def domain_spec(plan: Plan, files: PlacedFiles, run_id: str) -> DomainSpec:
+def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = None) -> DomainSpec:
     return DomainSpec(
-        name=domain_name(run_id, plan.cell_id),
+        name=name or domain_name(run_id, plan.cell_id),
         domain_type=plan.domain_type,
         arch=plan.arch,
         machine=plan.machine,
@@ -64,7 +65,7 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
     try:
         files = site.boot_files.place(image, plan.cell_id)
         try:
-            spec = domain_spec(plan, files, site.run_id)
+            spec = domain_spec(plan, files, site.run_id, site.domain_name(plan.cell_id))
             with running_domain(conn, spec) as domain:
                 stream = ConsoleStream(conn, domain, console)
                 try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from harness.guest.domain import domain_name
 from harness.images.cache import Image
 
 
@@ -46,3 +47,8 @@ class GuestSite:
     run_dir: Path  # this run's private directory on this machine: console logs
     boot_files: BootFiles
     inspector: HostInspector
+    # With several hosts in a run, two labels may reach one libvirtd: the label keeps domain names apart.
+    name_tag: str = ""
+
+    def domain_name(self, cell_id: str) -> str:
+        return domain_name(self.run_id, f"{self.name_tag}-{cell_id}" if self.name_tag else cell_id)

@@ -44,7 +44,8 @@ def pool_xml(name: str) -> str:
     ET.SubElement(pool, "name").text = name
     target = ET.SubElement(pool, "target")
     ET.SubElement(target, "path").text = f"{POOL_PARENT}/{name}"
-    ET.SubElement(ET.SubElement(target, "permissions"), "mode").text = "0700"
+    # Traversable, not listable: QEMU runs as its own user and reaches the volumes libvirt hands it.
+    ET.SubElement(ET.SubElement(target, "permissions"), "mode").text = "0711"
     return ET.tostring(pool, encoding="unicode")
 
 

@@ -200,7 +200,8 @@ class Host:
 FACT_DETAILS = ("container_release", "container_image", "container_qemu_package", "container_libvirt_package")
 
 
-def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, cache: ImageCache) -> Host:
+def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, cache: ImageCache,
+              several: bool = False) -> Host:
     """Connect to the host and read its capabilities; a host that cannot be reached is a HarnessError."""
     import libvirt
 
@@ -225,7 +226,7 @@ def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, 
         holder: dict = {}
         boot_files = PoolFiles(lambda: holder["host"].connection(), pool, store.get_or_compute)
         inspector = SshInspector(shell) if shell else XmlOnlyInspector()
-    site = GuestSite(run.run_id, host_dir, boot_files, inspector)
+    site = GuestSite(run.run_id, host_dir, boot_files, inspector, name_tag=spec.label if several else "")
     host = Host(spec, conn, capabilities, settings, run, store, cache, site, shell)
     if not spec.is_local:
         holder["host"] = host

@@ -20,7 +20,7 @@ from harness.capabilities import (
     KvmVerdict,
     kvm_precondition,
 )
-from harness.guest.domain import LIBVIRT_QEMU_LOG_DIR, domain_name
+from harness.guest.domain import LIBVIRT_QEMU_LOG_DIR
 from harness.guest.observe import boot_and_observe
 from harness.guest.site import GuestSite
 from harness.images.cache import Image
@@ -62,7 +62,7 @@ def probe_kvm(
         timeout_s=timeout_s,
     )
     observation = boot_and_observe(conn, plan, host_image(), site)
-    return verdict_from(observation, timeout_s, _qemu_log_hints(site.run_id, host_is_local))
+    return verdict_from(observation, timeout_s, _qemu_log_hints(site.domain_name("kvm-probe"), host_is_local))
 
 
 def verdict_from(observation: Observation, timeout_s: float, qemu_log: str) -> KvmVerdict:
@@ -88,11 +88,11 @@ def verdict_from(observation: Observation, timeout_s: float, qemu_log: str) -> K
     return KvmVerdict(KVM_BROKEN, reason)
 
 
-def _qemu_log_hints(run_id: str, host_is_local: bool) -> str:
+def _qemu_log_hints(name: str, host_is_local: bool) -> str:
     """QEMU's own complaints from libvirt's per-domain log (internal errors, aborts)."""
     if not host_is_local:
         return ""
-    path = LIBVIRT_QEMU_LOG_DIR / f"{domain_name(run_id, 'kvm-probe')}.log"
+    path = LIBVIRT_QEMU_LOG_DIR / f"{name}.log"
     try:
         lines = path.read_text(errors="replace").splitlines()
     except OSError:
