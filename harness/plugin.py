@@ -24,6 +24,7 @@ from harness.capabilities import KvmVerdict, kvm_offered_for
 from harness.checks import judge
 from harness.guest.domain import run_prefix
 from harness.guest.observe import boot_and_observe
+from harness.guest.volumes import sweep_abandoned_pools
 from harness.hosts.container_hosts import start_container_hosts, stop_container_hosts
 from harness.hosts.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host, RunDir, check_machines, open_host
 from harness.hosts.leftovers import sweep_abandoned_domains, sweep_abandoned_run_dirs
@@ -161,6 +162,9 @@ class HostRegistry:
             if host.is_local:
                 for leftover in sweep_abandoned_domains(host.conn) + self._sweep_run_dirs():
                     warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
+            for pool, run in sweep_abandoned_pools(host.conn):
+                warnings.warn(HarnessWarning(f"deleted leftover storage pool {pool} of run {run} on {label}: "
+                                             f"its owner process is gone"), stacklevel=1)
             self.hosts[label] = host
         return self.hosts[label]
 
@@ -286,6 +290,8 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "guest": seen.banner,
         "image": seen.image,
         "console_log": seen.console_log,
+        "console_bytes": seen.console_bytes,
+        "process_note": seen.process_note,
         "qemu_version": (seen.qemu or {}).get("qemu_version"),
         "plan": plan.summary(),
     }

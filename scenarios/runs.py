@@ -37,6 +37,12 @@ def domains_of(run_id: str) -> list[str]:
     return [name for name in names if name.startswith(run_prefix(run_id))]
 
 
+def pools_of(run_id: str, uri: str = "qemu:///system") -> list[str]:
+    names = subprocess.run(["virsh", "-c", uri, "pool-list", "--all", "--name"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    return [name for name in names if name.startswith(f"emuv-pool-{run_id}-")]
+
+
 def qemu_processes_of(run_id: str) -> list[str]:
     result = subprocess.run(["pgrep", "-af", f"guest={run_prefix(run_id)}"], capture_output=True, text=True)
     return result.stdout.splitlines()

@@ -25,7 +25,16 @@ from harness.guest.staging import StagedFiles
 from harness.images.cache import ImageCache, Recipe
 from harness.plan import make_plan
 from harness.report.json_report import load_matrix, schema_problems
-from scenarios.runs import ROOT, domains_of, interrupt_mid_run, qemu_processes_of, read_until, real_run, run_id_of
+from scenarios.runs import (
+    ROOT,
+    domains_of,
+    interrupt_mid_run,
+    pools_of,
+    qemu_processes_of,
+    read_until,
+    real_run,
+    run_id_of,
+)
 
 HANG = "aarch64=rdinit=/bin/busybox -- sleep 100000"  # the kernel boots, then nothing prints again
 FLOOD = 'aarch64=rdinit=/bin/busybox -- sh -c "while :; do /bin/busybox cat /bin/busybox; done"'  # binary, no newlines
@@ -46,6 +55,7 @@ def cells_of(report_dir: Path) -> dict[str, dict]:
 def assert_nothing_left(run_id: str) -> None:
     assert run_id, "the run printed no run id"
     assert domains_of(run_id) == []
+    assert pools_of(run_id) == []
     assert qemu_processes_of(run_id) == []
     assert list(Path(tempfile.gettempdir()).glob(f"emuv-run-{run_id}-*")) == []
 
@@ -78,6 +88,27 @@ def test_flooding_guest_is_capped_and_does_not_grow_the_harness(tmp_path):
     assert len(text) < 512 * 1024 + 4096
     # A bound against unbounded growth, not a benchmark: the flood is far larger than this.
     assert max(before, peak_kib) < 400 * 1024, f"harness peak RSS {peak_kib} KiB"
+    assert_nothing_left(run_id)
+
+
+# ~3.4 MB of text before the usual /init: past virtlogd's 2 MiB rotation of a <log file>.
+LARGE_CONSOLE = 'x86_64=rdinit=/bin/busybox -- sh -c "/bin/busybox seq 1 450000; exec /init"'
+
+
+def test_a_guest_that_prints_megabytes_keeps_its_console_verdict_and_its_whole_log(tmp_path):
+    # Through libvirt's <log file>, virtlogd rotated the log at 2 MiB: the harness's reader then saw nothing
+    # more, the flood cap never counted the rest, and the console check judged only the last piece
+    # ("consoles the kernel enabled: none seen"). Read through the console stream, nothing is lost.
+    process = real_run(tmp_path, "--arch", "x86_64", "--accel", "tcg", "--kernel-args", LARGE_CONSOLE)
+    output, run_id = finish(process)
+    assert process.returncode == pytest.ExitCode.OK, output
+    cell = cells_of(tmp_path)["x86_64-tcg"]
+    assert cell["status"] == "pass", cell
+    assert cell["checks"]["console"]["detail"] == "consoles the kernel enabled: ttyS0"
+    text = (tmp_path / "consoles" / "x86_64-tcg.log").read_bytes()
+    assert len(text) == cell["facts"]["console_bytes"] > 3 * 1024 * 1024  # all of it, under the default cap
+    assert b"console [ttyS0] enabled" in text and b"\n450000\r\n" in text and b"EMUV-BANNER arch=x86_64" in text
+    assert b"dropped here" not in text
     assert_nothing_left(run_id)
 
 

@@ -24,13 +24,21 @@ if TYPE_CHECKING:
     import libvirt
 
 POOL_PREFIX = "emuv-pool-"
-POOL_NAME = re.compile(r"^emuv-pool-(?P<run>[0-9a-f]+)-(?P<pid>\d+)-(?P<pidstart>\d+)$")
+POOL_NAME = re.compile(r"^emuv-pool-(?P<run>[0-9a-f]+)-(?P<boot>[0-9a-f]{8})-(?P<pid>\d+)-(?P<pidstart>\d+)$")
 POOL_PARENT = "/var/lib/libvirt/images"  # where libvirt keeps images on a Debian host; the pool is a subdirectory
 UPLOAD_CHUNK = 1024 * 1024
 
 
+def this_boot() -> str:
+    """This machine's boot, in short: a pool's owner pid means something only on the machine that wrote it."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:8]
+    except OSError:
+        return "00000000"
+
+
 def pool_name(run_id: str, owner: dict[str, str]) -> str:
-    return f"{POOL_PREFIX}{run_id}-{owner['pid']}-{owner['pidstart']}"
+    return f"{POOL_PREFIX}{run_id}-{this_boot()}-{owner['pid']}-{owner['pidstart']}"
 
 
 def pool_owner(name: str) -> dict[str, str] | None:
@@ -173,3 +181,15 @@ def delete_run_pools(conn: libvirt.virConnect, run_id: str) -> list[str]:
             delete_pool(pool)
             deleted.append(pool.name())
     return deleted
+
+
+def sweep_abandoned_pools(conn: libvirt.virConnect) -> list[tuple[str, str]]:
+    """Delete pools that runs of this machine left when they crashed; (pool, run) of each."""
+    from harness.hosts.leftovers import owner_alive
+
+    swept = []
+    for pool, owner in harness_pools(conn):
+        if owner["boot"] == this_boot() and not owner_alive(owner):
+            delete_pool(pool)
+            swept.append((pool.name(), owner["run"]))
+    return swept

@@ -1,4 +1,4 @@
-"""What harness runs left on this machine: domains, QEMU processes, run and scratch directories.
+"""What harness runs left on this machine: domains, pools, QEMU processes, containers, run and scratch directories.
 
 `harness audit` lists them and exits non-zero when there is any; `./run test`
 runs it after the suite, so a leak fails CI.
@@ -35,5 +35,24 @@ def leftover_paths() -> list[str]:
     return [f"path {path}" for parent, pattern in SCRATCH_GLOBS for path in sorted(parent.glob(pattern))]
 
 
+def leftover_pools(uri: str) -> list[str]:
+    import libvirt
+
+    from harness.guest.volumes import harness_pools
+
+    conn = libvirt.open(uri)
+    try:
+        return [f"storage pool {pool.name()} (run {owner['run']})" for pool, owner in harness_pools(conn)]
+    finally:
+        conn.close()
+
+
+def leftover_containers() -> list[str]:
+    from harness.hosts.container import leftover_containers as containers
+
+    return containers()
+
+
 def audit(uri: str) -> list[str]:
-    return leftover_domains(uri) + leftover_processes() + leftover_paths()
+    return (leftover_domains(uri) + leftover_pools(uri) + leftover_processes() + leftover_paths()
+            + leftover_containers())
