@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from harness.guest.domain import run_prefix
+from harness.report.json_report import load_matrix, schema_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 # Set for the runs the suite starts: they must not take the suite lock (see conftest.py).
@@ -31,8 +33,8 @@ def run_id_of(line: str) -> str | None:
     return None
 
 
-def domains_of(run_id: str) -> list[str]:
-    names = subprocess.run(["virsh", "-c", "qemu:///system", "list", "--all", "--name"],
+def domains_of(run_id: str, uri: str = "qemu:///system") -> list[str]:
+    names = subprocess.run(["virsh", "-c", uri, "list", "--all", "--name"],
                            capture_output=True, text=True, check=True).stdout.split()
     return [name for name in names if name.startswith(run_prefix(run_id))]
 
@@ -64,3 +66,25 @@ def interrupt_mid_run(report_dir: Path, signum: int) -> tuple[subprocess.Popen, 
     run_id = read_until(process, "test_binary[aarch64-tcg] PASSED")
     process.send_signal(signum)
     return process, run_id
+
+
+def finish(process: subprocess.Popen, timeout: float = 600) -> tuple[str, str | None]:
+    """Wait for a run; its output and run id."""
+    output, _ = process.communicate(timeout=timeout)
+    run_id = next((run_id_of(line) for line in output.splitlines() if run_id_of(line)), None)
+    return output, run_id
+
+
+def cells_of(report_dir: Path, host: str | None = None) -> dict[str, dict]:
+    """A run's cells by id (of one host, when the run had several), from its schema-valid matrix.json."""
+    document = load_matrix(report_dir / "matrix.json")
+    assert schema_problems(document) == []
+    return {cell["id"]: cell for cell in document["cells"] if host is None or cell["host"] == host}
+
+
+def assert_nothing_left(run_id: str | None, uri: str = "qemu:///system") -> None:
+    assert run_id, "the run printed no run id"
+    assert domains_of(run_id, uri) == []
+    assert pools_of(run_id, uri) == []
+    assert qemu_processes_of(run_id) == []
+    assert list(Path(tempfile.gettempdir()).glob(f"emuv-run-{run_id}-*")) == []

@@ -27,37 +27,18 @@ from harness.plan import make_plan
 from harness.report.json_report import load_matrix, schema_problems
 from scenarios.runs import (
     ROOT,
+    assert_nothing_left,
+    cells_of,
     domains_of,
+    finish,
     interrupt_mid_run,
-    pools_of,
     qemu_processes_of,
     read_until,
     real_run,
-    run_id_of,
 )
 
 HANG = "aarch64=rdinit=/bin/busybox -- sleep 100000"  # the kernel boots, then nothing prints again
 FLOOD = 'aarch64=rdinit=/bin/busybox -- sh -c "while :; do /bin/busybox cat /bin/busybox; done"'  # binary, no newlines
-
-
-def finish(process, timeout=600) -> tuple[str, str | None]:
-    output, _ = process.communicate(timeout=timeout)
-    run_id = next((run_id_of(line) for line in output.splitlines() if run_id_of(line)), None)
-    return output, run_id
-
-
-def cells_of(report_dir: Path) -> dict[str, dict]:
-    document = load_matrix(report_dir / "matrix.json")
-    assert schema_problems(document) == []
-    return {cell["id"]: cell for cell in document["cells"]}
-
-
-def assert_nothing_left(run_id: str) -> None:
-    assert run_id, "the run printed no run id"
-    assert domains_of(run_id) == []
-    assert pools_of(run_id) == []
-    assert qemu_processes_of(run_id) == []
-    assert list(Path(tempfile.gettempdir()).glob(f"emuv-run-{run_id}-*")) == []
 
 
 def test_hung_guest_fails_at_its_timeout_with_the_console_tail_and_the_run_goes_on(tmp_path):

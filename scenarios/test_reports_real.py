@@ -36,7 +36,7 @@ def test_html_renders_in_headless_chromium_without_console_errors(good_run):
     playwright = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.fail(f"{CHROMIUM} is missing: ./run test installs Debian's chromium for this check")
-    host = load_matrix(good_run / "matrix.json")["hosts"][0]["hostname"]
+    host = load_matrix(good_run / "matrix.json")["hosts"][0]["label"]
     messages, errors = [], []
     with playwright.sync_playwright() as driver:
         browser = driver.chromium.launch(
