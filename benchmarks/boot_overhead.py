@@ -20,7 +20,12 @@ import libvirt
 
 from harness.arches import ARCHES
 from harness.capabilities import parse_capabilities
+from harness.guest.events import ensure_event_loop
 from harness.guest.observe import BANNER, boot_and_observe
+from harness.guest.reaper import wait_for_reaped
+from harness.guest.site import GuestSite
+from harness.guest.staging import StagedFiles
+from harness.hosts.inspectors import LocalInspector
 from harness.images.cache import ImageCache
 from harness.plan import make_plan
 
@@ -63,6 +68,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("arches", nargs="*", default=list(MACHINE_OPTIONS))
     args = parser.parse_args()
+    ensure_event_loop()  # before the connection: the console stream needs it
     conn = libvirt.open("qemu:///system")
     caps = parse_capabilities(conn.getCapabilities())
     cache = ImageCache()
@@ -77,11 +83,13 @@ def main() -> None:
             raw, harness = [], []
             for round_ in range(args.rounds):
                 raw.append(raw_qemu_banner_s(arch, image))
-                seen = boot_and_observe(conn, plan, image, run_dir, f"bench{round_}", True)
+                site = GuestSite(f"bench{round_}", run_dir, StagedFiles(run_dir), LocalInspector())
+                seen = boot_and_observe(conn, plan, image, site)
                 harness.append(seen.banner_s)
             r, h = statistics.median(raw), statistics.median(harness)
             print(f"{name:10} {r:11.2f} {h:10.2f} {h / r:6.2f}")
     finally:
+        wait_for_reaped()
         shutil.rmtree(run_dir, ignore_errors=True)
         conn.close()
 

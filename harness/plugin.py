@@ -24,6 +24,7 @@ from harness.capabilities import KvmVerdict, kvm_offered_for
 from harness.checks import judge
 from harness.guest.domain import run_prefix
 from harness.guest.observe import boot_and_observe
+from harness.guest.reaper import wait_for_reaped
 from harness.guest.volumes import sweep_abandoned_pools
 from harness.hosts.container_hosts import start_container_hosts, stop_container_hosts
 from harness.hosts.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host, RunDir, check_machines, open_host
@@ -175,6 +176,7 @@ class HostRegistry:
         return sweep_abandoned_run_dirs()
 
     def close(self) -> None:
+        wait_for_reaped()  # the guests destroyed in the background, before their connections close
         for host in self.hosts.values():
             host.close()
 

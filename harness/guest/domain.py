@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.arches import LibvirtConsole
+from harness.guest.reaper import destroy_later
 
 if TYPE_CHECKING:
     import libvirt
@@ -123,15 +124,18 @@ def running_domain(conn: libvirt.virConnect, spec: DomainSpec) -> Iterator[libvi
     """Start a transient domain paused; destroy it on the way out, whatever happened.
 
     Paused, so its console can be opened before the guest prints its first byte:
-    the caller resumes it.
+    the caller resumes it. After a normal exit it is destroyed in the background
+    (harness/guest/reaper.py); after an exception (Ctrl-C among them) at once.
     """
     import libvirt
 
     domain = conn.createXML(domain_xml(spec), libvirt.VIR_DOMAIN_START_PAUSED)
     try:
         yield domain
-    finally:
+    except BaseException:
         try:
             domain.destroy()
         except libvirt.libvirtError:
             pass  # already gone: it powered off, rebooted after a panic, or crashed
+        raise
+    destroy_later(domain)
