@@ -13,9 +13,11 @@ import sys
 
 from harness.arches import ARCHES
 
-# Host tools besides the emulators: the libvirt daemon and client, and what
-# pip needs to compile libvirt-python against the host's libvirt.
-HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc")
+# Host tools besides the emulators: the libvirt daemon and client, what
+# pip needs to compile libvirt-python against the host's libvirt, and Docker
+# with the image builder for container hosts (harness/hosts/container.py).
+HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc",
+                 "docker.io", "mmdebstrap")
 # Only the harness's own tests need these: a real browser checks matrix.html.
 TEST_PACKAGES = ("chromium",)
 

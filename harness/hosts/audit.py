@@ -12,7 +12,9 @@ from pathlib import Path
 
 from harness.guest.domain import harness_tag
 
-SCRATCH_GLOBS = ((Path(tempfile.gettempdir()), "emuv-run-*"), (Path("/var/tmp"), "emuv-*"))
+# Run directories, container hosts' private directories (socket, SSH keys), scratch of the suite.
+SCRATCH_GLOBS = ((Path(tempfile.gettempdir()), "emuv-run-*"), (Path(tempfile.gettempdir()), "emuv-host-*"),
+                 (Path("/var/tmp"), "emuv-*"))
 
 
 def leftover_domains(uri: str) -> list[str]:
@@ -48,8 +50,10 @@ def leftover_pools(uri: str) -> list[str]:
 
 
 def leftover_containers() -> list[str]:
-    from harness.hosts.container import leftover_containers as containers
-
+    try:
+        from harness.hosts.container import leftover_containers as containers
+    except ImportError:
+        return []  # testcontainers not installed: this machine never ran a container host
     return containers()
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import warnings
 
-from harness.hosts.spec import HostSpec, SshAccess
+from harness.hosts.spec import HostSpec
 
 UNAVAILABLE = "unavailable"  # key in HostSpec.details: why the host could not be started
 
@@ -28,7 +28,7 @@ def start_container_hosts(releases: tuple[str, ...], run_id: str, owner: dict[st
     """Start one container host per release; return their host specs and the handles to stop."""
     if not releases:
         return [], []
-    from harness.hosts import container
+    from harness.hosts import container, container_image
 
     for leftover in container.sweep_abandoned_containers():
         warnings.warn(ContainerHostWarning(leftover.describe()), stacklevel=1)
@@ -37,14 +37,12 @@ def start_container_hosts(releases: tuple[str, ...], run_id: str, owner: dict[st
         try:
             container.ensure_docker_daemon(_say)
             handle = container.start_container_host(release, run_id, owner, cache_root, _say)
-        except container.ContainerHostError as error:
+        except container_image.ContainerHostError as error:
             specs.append(HostSpec(release, f"container://{release}", "container",
                                   details={UNAVAILABLE: f"container host {release} could not be started: {error}"}))
             continue
         handles.append(handle)
-        ssh = SshAccess(user=handle.ssh_user, host=handle.name, port=22, key=str(handle.ssh_key),
-                        fingerprint=handle.ssh_host_fingerprint, proxy_command=tuple(handle.ssh_proxy_command))
-        specs.append(HostSpec(release, handle.uri, "container", ssh, details={
+        specs.append(HostSpec(release, handle.uri, "container", handle.ssh, details={
             "container_release": release,
             "container_image": handle.image_tag,
             "container_qemu_package": handle.qemu_version,

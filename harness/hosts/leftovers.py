@@ -35,12 +35,16 @@ class Leftover:
 
 
 def process_start(pid: int) -> str | None:
-    """The kernel's start time of `pid` (field 22 of /proc/PID/stat), or None if it is gone."""
+    """The kernel's start time of `pid` (field 22 of /proc/PID/stat), or None if it is gone.
+
+    A zombie is gone too: killed, it may wait seconds for its parent to reap it.
+    """
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except (OSError, ValueError):
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def owner_token(pid: int) -> dict[str, str]:

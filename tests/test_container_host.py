@@ -1,0 +1,205 @@
+"""Container hosts without Docker: the recipe and its key, the sources, the handle's URI, the sweep's judgement."""
+
+import io
+import os
+import subprocess
+import tarfile
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from harness.hosts import container, container_image
+from harness.hosts.container import LabelledContainer, abandoned, libvirt_uri, sha256_fingerprint
+from harness.hosts.container_image import (
+    CONTAINER_RELEASES,
+    UnknownReleaseError,
+    check_release,
+    installed_packages,
+    load_recipe,
+    sources_for_release,
+)
+from harness.hosts.leftovers import owner_token
+
+RECIPE_TEXT = container_image.RECIPE_FILE.read_text()
+
+# `apt-get indextargets --format container_image._INDEX_FORMAT` on a Debian 12 machine with a
+# deb822 debian.sources, plus what other machines have: backports, deb-src, a third-party
+# repository whose suite is also "bookworm", and a "stable" suite name.
+INDEX_TARGETS = "\n".join("\t".join(row) for row in [
+    ("deb", "Packages", "Debian", "http://deb.debian.org/debian/", "bookworm", "bookworm"),
+    ("deb", "Translations", "Debian", "http://deb.debian.org/debian/", "bookworm", "bookworm"),
+    ("deb", "Packages", "Debian", "http://deb.debian.org/debian/", "bookworm-updates", "bookworm-updates"),
+    ("deb", "Packages", "Debian", "http://deb.debian.org/debian-security/", "bookworm-security",
+     "bookworm-security"),
+    ("deb", "Packages", "Debian Backports", "http://deb.debian.org/debian/", "bookworm-backports",
+     "bookworm-backports"),
+    ("deb-src", "Sources", "Debian", "http://deb.debian.org/debian/", "bookworm", "bookworm"),
+    ("deb", "Packages", "Docker", "https://download.docker.com/linux/debian/", "bookworm", "bookworm"),
+    ("deb", "Packages", "Debian", "http://mirror.example/debian/", "stable", "bookworm"),
+]) + "\n"
+
+# One entry of Docker's container list (GET /containers/json), recorded from this module's labels.
+DOCKER_LISTING = {
+    "Id": "5e78948b14ab4726c157cd3962c51cbf268be7678840d385ce7da06ef83ff850",
+    "Names": ["/emuv-host-trixie-3f2a9c1d-0a1b2c"],
+    "Image": "emuv-host:trixie-0dd0cb62709a1b54",
+    "Command": "/usr/sbin/libvirtd",
+    "Labels": {
+        "emuv.dir": "/tmp/emuv-host-3f2a9c1d-k2j4h5g6",
+        "emuv.pid": "4242",
+        "emuv.pidstart": "987654",
+        "emuv.recipe": "0dd0cb62709a1b54",
+        "emuv.release": "trixie",
+        "emuv.run": "3f2a9c1d",
+        "org.testcontainers": "true",
+    },
+    "State": "running",
+    "HostConfig": {"NetworkMode": "none"},
+}
+
+
+def test_every_release_has_a_recipe_with_an_emulator_for_each_builtin_arch():
+    from harness.arches import ARCHES
+
+    for release in CONTAINER_RELEASES:
+        packages = load_recipe(release).packages
+        for arch in ARCHES.values():
+            wanted = "qemu-system-s390x" if (release, arch.name) == ("trixie", "s390x") else arch.qemu_package
+            assert wanted in packages, (release, arch.name)
+
+
+def test_unknown_release_names_the_valid_ones():
+    with pytest.raises(UnknownReleaseError) as raised:
+        check_release("sid")
+    assert isinstance(raised.value, ValueError)
+    assert "'sid'" in str(raised.value) and "bookworm, trixie" in str(raised.value)
+    with pytest.raises(UnknownReleaseError):
+        load_recipe("buster")
+
+
+def test_the_key_is_stable_and_changes_with_the_recipe():
+    key = load_recipe("trixie", RECIPE_TEXT).key()
+    assert key == load_recipe("trixie").key() == load_recipe("trixie", RECIPE_TEXT).key()
+    assert key != load_recipe("bookworm", RECIPE_TEXT).key()
+    changed = [
+        RECIPE_TEXT.replace('"openssh-server",', '"openssh-server", "strace",'),
+        RECIPE_TEXT.replace('remember_owner = 0', 'remember_owner = 1'),
+        RECIPE_TEXT.replace('variant = "apt"', 'variant = "minbase"'),
+        RECIPE_TEXT.replace('"path-exclude=/usr/share/info/*",', ''),
+    ]
+    for text in changed:
+        assert text != RECIPE_TEXT
+        assert load_recipe("trixie", text).key() != key
+
+
+def test_the_key_changes_with_the_builder(monkeypatch):
+    key = load_recipe("trixie").key()
+    monkeypatch.setattr(container_image, "BUILDER_VERSION", container_image.BUILDER_VERSION + 1)
+    assert load_recipe("trixie").key() != key
+
+
+def test_the_tag_names_release_and_key():
+    recipe = load_recipe("bookworm")
+    assert recipe.tag == f"emuv-host:bookworm-{recipe.key()}"
+
+
+def test_a_broken_recipe_is_an_error_naming_the_release():
+    with pytest.raises(container_image.ContainerHostError, match="trixie"):
+        load_recipe("trixie", 'variant = "apt"\n')
+
+
+def test_recipe_files_go_in_as_root_with_their_modes_directories_first():
+    with tarfile.open(fileobj=io.BytesIO(load_recipe("trixie").files_tar())) as tar:
+        members = tar.getmembers()
+        kinds = [member.isdir() for member in members]
+        assert kinds == sorted(kinds, reverse=True)
+        by_name = {member.name: member for member in members}
+        assert all(member.uid == 0 and member.gid == 0 for member in members)
+        assert by_name["etc/emuv/ssh"].isdir() and by_name["etc/emuv/ssh"].mode == 0o700
+        qemu_conf = tar.extractfile(by_name["etc/libvirt/qemu.conf"]).read().decode()
+    assert 'stdio_handler = "file"' in qemu_conf and "cgroup_controllers = [ ]" in qemu_conf
+
+
+def test_only_bookworm_creates_libvirts_qemu_user_itself():
+    assert load_recipe("trixie").account_commands() == []
+    commands = load_recipe("bookworm").account_commands()
+    assert ["groupadd", "--system", "--force", "kvm"] in commands
+    assert commands[-1][0] == "useradd" and commands[-1][-1] == "libvirt-qemu"
+
+
+def test_sources_are_the_configured_debian_suites_with_the_release_swapped():
+    assert sources_for_release(INDEX_TARGETS, "trixie") == (
+        "deb http://deb.debian.org/debian trixie main",
+        "deb http://deb.debian.org/debian trixie-updates main",
+        "deb http://deb.debian.org/debian-security trixie-security main",
+        "deb http://mirror.example/debian trixie main",
+    )
+
+
+def test_no_debian_suite_gives_no_sources():
+    assert sources_for_release("", "trixie") == ()
+    third_party = "deb\tPackages\tDocker\thttps://download.docker.com/linux/debian/\tbookworm\tbookworm\n"
+    assert sources_for_release(third_party, "trixie") == ()
+
+
+def test_installed_packages_come_from_the_dpkg_status_file():
+    status = ("Package: libvirt-daemon\nStatus: install ok installed\nVersion: 11.3.0-3+deb13u3\n"
+              "Description: virtualization daemon\n more text: with a colon\n\n"
+              "Package: removed-one\nStatus: deinstall ok config-files\nVersion: 1.0\n\n"
+              "Package: qemu-system-x86\nStatus: install ok installed\nVersion: 1:10.0.13+ds-0+deb13u1\n")
+    assert installed_packages(status) == (("libvirt-daemon", "11.3.0-3+deb13u3"),
+                                          ("qemu-system-x86", "1:10.0.13+ds-0+deb13u1"))
+
+
+def test_the_uri_is_a_unix_socket_in_the_private_directory(tmp_path):
+    uri = libvirt_uri(tmp_path / "libvirt")
+    parts = urlsplit(uri)
+    assert parts.scheme == "qemu+unix" and parts.path == "/system"
+    assert parts.hostname is None and parts.port is None  # no TCP anywhere
+    assert parse_qs(parts.query) == {"socket": [str(tmp_path / "libvirt" / "libvirt-sock")]}
+
+
+def test_the_fingerprint_is_what_ssh_keygen_prints():
+    # ssh-keygen -l -f on this public key printed SHA256:lO+kEUCYppkCXQMtlYhs/Flli4jNgeeFjXfNb+xgIlE
+    public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID2A9o86pxj6KqSNQluEhhFWbk8hZbgeKIPbsnLnyIgU"
+    assert sha256_fingerprint(public) == "SHA256:lO+kEUCYppkCXQMtlYhs/Flli4jNgeeFjXfNb+xgIlE"
+
+
+def test_new_keys_are_ed25519_and_the_ssh_material_is_private():
+    private, public = container.ed25519_keypair()
+    assert private.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----") and public.startswith("ssh-ed25519 ")
+    with tarfile.open(fileobj=io.BytesIO(container._ssh_material(private, public))) as tar:
+        modes = {member.name: (member.isdir(), member.mode, member.uid) for member in tar.getmembers()}
+    assert modes == {"run/sshd": (True, 0o755, 0), "etc/emuv/ssh/host_ed25519": (False, 0o600, 0),
+                     "etc/emuv/ssh/authorized_keys": (False, 0o600, 0)}
+
+
+def test_a_docker_listing_becomes_a_labelled_container():
+    found = LabelledContainer.from_listing(DOCKER_LISTING)
+    assert (found.name, found.run, found.state) == ("emuv-host-trixie-3f2a9c1d-0a1b2c", "3f2a9c1d", "running")
+    assert found.owner == {"pid": "4242", "pidstart": "987654"}
+    assert found.private_dir == "/tmp/emuv-host-3f2a9c1d-k2j4h5g6"
+
+
+def test_only_containers_of_gone_owners_are_abandoned():
+    mine = owner_token(os.getpid())
+    live = dict(DOCKER_LISTING, Labels=dict(DOCKER_LISTING["Labels"], **{"emuv.pid": mine["pid"],
+                                                                         "emuv.pidstart": mine["pidstart"]}))
+    unlabelled_owner = dict(DOCKER_LISTING, Labels={"emuv.run": "x"})
+    containers = [LabelledContainer.from_listing(entry) for entry in (DOCKER_LISTING, live, unlabelled_owner)]
+    assert abandoned(containers) == [containers[0], containers[2]]
+    assert abandoned(containers, alive=lambda owner: True) == []
+
+
+def test_orphan_private_dirs_of_gone_owners_are_removed(tmp_path):
+    child = subprocess.Popen(["true"])
+    child.wait()
+    mine = owner_token(os.getpid())
+    live, dead, foreign = (tmp_path / "emuv-host-aaaa-1", tmp_path / "emuv-host-bbbb-2", tmp_path / "emuv-host-c-3")
+    for directory in (live, dead, foreign):
+        directory.mkdir()
+    (live / "owner").write_text(f"{mine['pid']} {mine['pidstart']}\n")
+    (dead / "owner").write_text(f"{child.pid} 1\n")
+    found = container._sweep_orphan_private_dirs(tmp_path)
+    assert [(leftover.name, leftover.run) for leftover in found] == [(str(dead), "bbbb")]
+    assert live.exists() and not dead.exists() and foreign.exists()
