@@ -101,6 +101,9 @@ def kvm_offered_for(host: HostCapabilities, guest_arch: str) -> str | None:
     """Why libvirt would not run `guest_arch` with KVM here, or None if it offers it."""
     offer = host.offer_for(guest_arch)
     if offer is None or "kvm" not in offer.domain_emulators:
+        if guest_arch == host.host_arch:
+            return (f"libvirt offers no KVM for {guest_arch} guests on this {host.host_arch} host "
+                    f"(its QEMU found no usable /dev/kvm); TCG is the only way")
         return (
             f"libvirt offers no KVM for {guest_arch} guests on this {host.host_arch} host "
             f"(KVM runs only guests of the host's own arch); TCG is the only way"

@@ -31,6 +31,7 @@ class Observation:
     console_tail: str = ""
     kernel_consoles: list[str] = field(default_factory=list)
     console_bytes: int = 0  # what the console stream carried in all
+    kernel_on_host: str = ""  # where the libvirt host read the kernel: a staged copy or an uploaded volume
 
     @property
     def booted(self) -> bool:

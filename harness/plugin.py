@@ -294,6 +294,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "console_log": seen.console_log,
         "console_bytes": seen.console_bytes,
         "process_note": seen.process_note,
+        "kernel_on_host": seen.kernel_on_host,
         "qemu_version": (seen.qemu or {}).get("qemu_version"),
         "plan": plan.summary(),
     }

@@ -80,7 +80,7 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
         console.close()
         return Observation(**base, start_error=str(error), console_tail=read_capped(console.log_path)[-2000:])
     text = read_capped(console.log_path)
-    return Observation(**base, **facts, console_bytes=console.total_bytes,
+    return Observation(**base, **facts, console_bytes=console.total_bytes, kernel_on_host=files.kernel,
                        kernel_consoles=sorted(set(CONSOLE_ENABLED.findall(text))))
 
 

@@ -189,7 +189,11 @@ def _start(image: HostImage, run_id: str, owner: dict[str, str], private_dir: Pa
                      .with_volume_mapping(str(socket_dir), "/run/libvirt", "rw")
                      # No network at all; the hostname resolves locally, as libvirt looks it up often.
                      .with_kwargs(init=True, labels=labels, network="none", hostname=name[:63],
-                                  extra_hosts={name[:63]: "127.0.0.1"}))
+                                  extra_hosts={name[:63]: "127.0.0.1"},
+                                  # Reading /proc/PID/exe of QEMU (user libvirt-qemu) needs ptrace access:
+                                  # without it root in the container gets EACCES, and the binary check
+                                  # could compare the domain XML only.
+                                  cap_add=["SYS_PTRACE"]))
         container.start()
     except docker.errors.DockerException as error:
         _remove_by_name(name)

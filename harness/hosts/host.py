@@ -98,7 +98,6 @@ class HarnessWarning(UserWarning):
 
 
 USES_LIBVIRT = "uses-libvirt"  # marker in the run directory: this run started domains
-RECONNECT_S = 60  # how long a restarting libvirtd may take before cells end as errors
 
 
 @dataclass
@@ -114,6 +113,7 @@ class Host:
     cache: ImageCache
     site: GuestSite
     shell: HostShell | None = None
+    lost: str = ""  # why the host is gone for good: later cells fail at once instead of waiting again
     _images: dict[str, Image] = field(default_factory=dict)
 
     @property
@@ -137,17 +137,20 @@ class Host:
         """The libvirt connection, reopened if the daemon died or restarted since the last use."""
         import libvirt
 
+        if self.lost:
+            raise HarnessError(self.lost)
         if self.alive():
             return self.conn
-        deadline = time.monotonic() + RECONNECT_S
+        deadline = time.monotonic() + self.spec.reconnect_s
         while True:
             try:
                 self.conn = libvirt.open(self.spec.uri)
                 break
             except libvirt.libvirtError as error:
                 if time.monotonic() > deadline:
-                    raise HarnessError(f"libvirt at {redact_uri(self.spec.uri)} went away and did not "
-                                       f"come back within {RECONNECT_S} s: {error}") from None
+                    self.lost = (f"libvirt at {redact_uri(self.spec.uri)} (host {self.label}) went away and did "
+                                 f"not come back within {self.spec.reconnect_s:.0f} s: {error}")
+                    raise HarnessError(self.lost) from None
                 time.sleep(1)
         # QEMU outlives libvirtd: the guest this process had in flight is still running.
         for leftover in sweep_own_domains(self.conn, self.run.run_id, os.getpid()):

@@ -37,6 +37,8 @@ class SshAccess:
     proxy_command: tuple[str, ...] = ()  # a command whose stdin/stdout is the SSH connection
 
     def where(self) -> str:
+        if self.proxy_command:
+            return f"{self.user}@{self.host} (through {' '.join(self.proxy_command[:2])})"
         return f"{self.user}@{self.host}:{self.port}"
 
 
@@ -47,6 +49,11 @@ class HostSpec:
     kind: str = "remote"  # "local" (this machine's libvirt), "remote", "container"
     ssh: SshAccess | None = None
     details: dict = field(default_factory=dict)  # e.g. a container's release and versions
+
+    @property
+    def reconnect_s(self) -> float:
+        """How long a lost connection may take to come back: a libvirtd restarts; a removed container does not."""
+        return 5.0 if self.kind == "container" else 60.0
 
     @property
     def is_local(self) -> bool:

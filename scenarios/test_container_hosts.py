@@ -1,0 +1,94 @@
+"""Container hosts for real: this machine (Debian 12: QEMU 7.2, libvirt 9) next to a trixie container
+host (QEMU 10, libvirt 11) started by the run, every built-in arch on both; and a container host
+killed mid-run.
+"""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from harness.arches import ARCHES
+from scenarios.runs import assert_nothing_left, cells_of, finish, read_until, real_run
+
+BUILT_IN = [name for name, arch in ARCHES.items() if arch.has_builtin_image]
+CHECKS = ("binary", "machine", "accelerator", "console", "boot")
+
+
+def containers_of(run_id: str) -> list[str]:
+    listed = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=emuv.run={run_id}"],
+                            capture_output=True, text=True, check=True).stdout
+    return listed.split()
+
+
+def assert_no_container_left(run_id: str) -> None:
+    assert containers_of(run_id) == []
+    audit = subprocess.run([sys.executable, "-m", "harness.cli", "audit"], capture_output=True, text=True)
+    assert f"run {run_id}" not in audit.stdout and "emuv-host-" not in audit.stdout, audit.stdout
+
+
+@pytest.fixture(scope="module")
+def side_by_side(tmp_path_factory):
+    report_dir = tmp_path_factory.mktemp("side-by-side")
+    process = real_run(report_dir, "--accel", "tcg", "--container-host", "trixie", "-n", "2")
+    output, run_id = finish(process, timeout=1200)
+    return report_dir, output, run_id, process.returncode
+
+
+def test_every_built_in_arch_passes_on_this_machine_and_on_a_trixie_container_host(side_by_side):
+    report_dir, output, run_id, status = side_by_side
+    assert status == pytest.ExitCode.OK, output
+    document = json.loads((report_dir / "matrix.json").read_text())
+    labels = [host["label"] for host in document["hosts"]]
+    assert len(labels) == 2 and labels[1] == "trixie"
+    here, trixie = cells_of(report_dir, labels[0]), cells_of(report_dir, "trixie")
+    for arch in BUILT_IN:
+        for cells in (here, trixie):
+            cell = cells[f"{arch}-tcg"]
+            assert {check: cell["checks"][check]["outcome"] for check in CHECKS} == dict.fromkeys(CHECKS, "pass")
+        # Through the console stream on both; the container's boot files were uploaded into its run pool.
+        assert trixie[f"{arch}-tcg"]["facts"]["kernel_on_host"].startswith("/var/lib/libvirt/images/emuv-pool-")
+        assert "over SSH to root@emuv-host-trixie" in trixie[f"{arch}-tcg"]["facts"]["process_note"]
+    assert_nothing_left(run_id)
+    assert_no_container_left(run_id)
+
+
+def test_the_matrix_shows_both_hosts_and_their_versions_side_by_side(side_by_side):
+    report_dir, _, _, _ = side_by_side
+    document = json.loads((report_dir / "matrix.json").read_text())
+    here, trixie = document["hosts"]
+    assert here["kind"] == "local" and trixie["kind"] == "container"
+    assert here["libvirt_version"].startswith("9.") and here["hypervisor_version"].startswith("7.2")
+    assert trixie["libvirt_version"].startswith("11.") and trixie["hypervisor_version"].startswith("10.")
+    assert trixie["distribution"].startswith("Debian GNU/Linux 13")  # read over SSH
+    machines = {(c["host"], c["id"]): c["facts"]["machine_canonical"] for c in document["cells"]
+                if c["status"] == "pass"}
+    assert machines[(here["label"], "aarch64-tcg")] == "virt-7.2"
+    assert machines[("trixie", "aarch64-tcg")] == "virt-10.0"
+    markdown = (report_dir / "matrix.md").read_text()
+    assert f"| guest arch | {here['label']} tcg | trixie tcg |" in markdown
+    assert "| aarch64 | ✅ pass" in markdown and "`virt-10.0`" in markdown
+    html = (report_dir / "matrix.html").read_text()
+    assert 'data-overview="trixie-aarch64-tcg" data-status="pass"' in html
+    assert (report_dir / "consoles" / "trixie" / "aarch64-tcg.log").is_file()
+
+
+def test_a_container_host_killed_mid_run_errors_its_cells_and_the_run_goes_on(tmp_path):
+    process = real_run(tmp_path, "--arch", "aarch64,ppc64le,s390x", "--accel", "tcg", "--container-host", "trixie",
+                       "-v")
+    run_id = read_until(process, "test_binary[trixie-aarch64-tcg] PASSED")  # ppc64le boots next, for ~7 s
+    time.sleep(1)
+    (container,) = containers_of(run_id)
+    subprocess.run(["docker", "kill", container], check=True, capture_output=True)
+    output, _ = finish(process)
+    assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
+    here = cells_of(tmp_path, next(c["host"] for c in json.loads((tmp_path / "matrix.json").read_text())["cells"]))
+    trixie = cells_of(tmp_path, "trixie")
+    assert [here[f"{arch}-tcg"]["status"] for arch in ("aarch64", "ppc64le", "s390x")] == ["pass"] * 3
+    assert trixie["aarch64-tcg"]["status"] == "pass"
+    assert trixie["ppc64le-tcg"]["status"] == trixie["s390x-tcg"]["status"] == "error"
+    assert "(host trixie)" in trixie["ppc64le-tcg"]["reason"] and "(host trixie)" in trixie["s390x-tcg"]["reason"]
+    assert_nothing_left(run_id)
+    assert_no_container_left(run_id)
