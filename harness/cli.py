@@ -6,7 +6,8 @@
   harness report merge A.json B.json ... [--output-dir DIR]
   harness report merge-junit OUT.xml A.xml B.xml ...
   harness report validate matrix.json
-  harness audit [--libvirt-uri URI]         exit 1 if a harness run left anything behind
+  harness audit [--libvirt-uri URI]         exit 1 if a harness run left anything behind (domains, pools,
+                                            QEMU processes, containers, scratch directories)
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--image-cache", default=None, metavar="DIR",
                          help=f"image cache directory (default: {default_cache_dir()})")
 
-    audit = commands.add_parser("audit", help="list domains, QEMU processes and scratch files harness runs "
+    audit = commands.add_parser("audit", help="list domains, storage pools, QEMU processes, container hosts and "
+                                              "scratch files harness runs "
                                               "left behind; exit 1 if there are any")
     audit.add_argument("--libvirt-uri", default="qemu:///system", metavar="URI")
     report = commands.add_parser("report", help="compare, merge and check matrix reports")

@@ -295,6 +295,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "console_bytes": seen.console_bytes,
         "process_note": seen.process_note,
         "kernel_on_host": seen.kernel_on_host,
+        "boot_files_s": seen.boot_files_s,
         "qemu_version": (seen.qemu or {}).get("qemu_version"),
         "plan": plan.summary(),
     }

@@ -26,7 +26,8 @@ def containers_of(run_id: str) -> list[str]:
 def assert_no_container_left(run_id: str) -> None:
     assert containers_of(run_id) == []
     audit = subprocess.run([sys.executable, "-m", "harness.cli", "audit"], capture_output=True, text=True)
-    assert f"run {run_id}" not in audit.stdout and "emuv-host-" not in audit.stdout, audit.stdout
+    # Other runs (the suite under -n) may have theirs running: only this run's must be gone.
+    assert f"run {run_id}" not in audit.stdout and f"emuv-host-{run_id}-" not in audit.stdout, audit.stdout
 
 
 @pytest.fixture(scope="module")

@@ -63,7 +63,9 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
     base = {"cell_id": plan.cell_id, "plan": plan.to_dict(), "image": image.identity(),
             "console_log": str(console.log_path)}
     try:
+        placing = time.monotonic()
         files = site.boot_files.place(image, plan.cell_id)
+        base["boot_files_s"] = round(time.monotonic() - placing, 3)
         try:
             spec = domain_spec(plan, files, site.run_id, site.domain_name(plan.cell_id))
             with running_domain(conn, spec) as domain:

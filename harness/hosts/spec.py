@@ -42,7 +42,7 @@ class SshAccess:
         return f"{self.user}@{self.host}:{self.port}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class HostSpec:
     label: str
     uri: str
@@ -59,6 +59,10 @@ class HostSpec:
     def is_local(self) -> bool:
         """This machine's libvirt: boot files can be staged and /proc read here."""
         return self.kind == "local"
+
+    def __repr__(self) -> str:
+        # Tracebacks print their frames' arguments: the URI's user and password must not show there either.
+        return f"HostSpec(label={self.label!r}, uri={redact_uri(self.uri)!r}, kind={self.kind!r})"
 
     def to_dict(self) -> dict:
         return asdict(self)
