@@ -101,3 +101,23 @@ def test_cell_ids_carry_the_host_only_when_a_run_has_several():
     key = CellKey("aarch64", "tcg", "trixie")
     assert key.id == "aarch64-tcg" and key.test_id(False) == "aarch64-tcg"
     assert key.test_id(True) == "trixie-aarch64-tcg"
+
+
+def test_uploads_are_recorded_per_host_though_every_remote_host_has_a_pool_of_the_runs_name(tmp_path):
+    # Two remote hosts of one run once shared the record of an upload, so the second host was
+    # handed a volume path that existed only on the first.
+    from harness.guest.volumes import PoolFiles
+    from harness.images.cache import Image
+
+    kernel = tmp_path / "kernel"
+    kernel.write_bytes(b"k")
+    image = Image("aarch64", kernel, None, "ab" * 32, None, "built-in")
+    recorded = {}
+
+    def once(key, compute):
+        recorded.setdefault(key, {"path": f"/pool/{len(recorded)}"})
+        return recorded[key]
+
+    paths = [PoolFiles(lambda: None, "emuv-pool-run", once, label).place(image, "aarch64-tcg").kernel
+             for label in ("viapool", "trixie", "trixie")]
+    assert paths[0] != paths[1] and paths[1] == paths[2]

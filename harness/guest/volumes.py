@@ -122,17 +122,18 @@ class PoolFiles:
     """Boot files uploaded into the run's pool on the libvirt host, once per file per run."""
 
     def __init__(self, connection: Callable[[], libvirt.virConnect], name: str,
-                 once: Callable[[str, Callable[[], dict]], dict]):
+                 once: Callable[[str, Callable[[], dict]], dict], host_label: str):
         self.connection = connection
         self.name = name
-        self.once = once  # the run store: one upload per file across xdist workers
+        self.once = once  # the run store: one upload per file and host across xdist workers
+        self.host_label = host_label  # every remote host of a run has a pool of the run's name
 
     def _volume(self, path: Path, sha256: str, role: str) -> str:
         def do_upload() -> dict:
             conn = self.connection()
             return {"path": upload(conn, run_pool(conn, self.name), path, f"{sha256[:24]}-{role}")}
 
-        return self.once(f"volume-{self.name}-{sha256[:24]}-{role}", do_upload)["path"]
+        return self.once(f"volume-{self.host_label}-{sha256[:24]}-{role}", do_upload)["path"]
 
     def place(self, image: Image, cell_id: str) -> PlacedFiles:
         kernel = self._volume(image.kernel, image.kernel_sha256, "kernel")

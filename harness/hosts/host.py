@@ -227,7 +227,7 @@ def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, 
     else:
         pool = pool_name(run.run_id, run.owner())
         holder: dict = {}
-        boot_files = PoolFiles(lambda: holder["host"].connection(), pool, store.get_or_compute)
+        boot_files = PoolFiles(lambda: holder["host"].connection(), pool, store.get_or_compute, spec.label)
         inspector = SshInspector(shell) if shell else XmlOnlyInspector()
     site = GuestSite(run.run_id, host_dir, boot_files, inspector, name_tag=spec.label if several else "")
     host = Host(spec, conn, capabilities, settings, run, store, cache, site, shell)
