@@ -61,6 +61,8 @@ def volume_xml(name: str, size: int) -> str:
     volume = ET.Element("volume")
     ET.SubElement(volume, "name").text = name
     ET.SubElement(volume, "capacity", unit="bytes").text = str(size)
+    # Nothing to preallocate: the upload writes every byte (libvirt 9 otherwise writes zeros first).
+    ET.SubElement(volume, "allocation", unit="bytes").text = "0"
     target = ET.SubElement(volume, "target")
     ET.SubElement(target, "format", type="raw")
     ET.SubElement(ET.SubElement(target, "permissions"), "mode").text = "0600"
