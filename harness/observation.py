@@ -32,6 +32,7 @@ class Observation:
     kernel_consoles: list[str] = field(default_factory=list)
     console_bytes: int = 0  # what the console stream carried in all
     kernel_on_host: str = ""  # where the libvirt host read the kernel: a staged copy or an uploaded volume
+    qemu_peak_rss_kib: int | None = None  # the guest's QEMU at its login prompt (VmHWM), where readable
     boot_files_s: float | None = None  # placing kernel and initrd there (a copy, an upload, or a run's earlier one)
 
     @property

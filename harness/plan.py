@@ -43,6 +43,7 @@ class Plan:
     memory_mib: int
     timeout_s: float
     console_cap_bytes: int
+    tb_cache_mib: int | None = None  # TCG's translation cache; None: QEMU's default (1 GiB since QEMU 5.0)
 
     def summary(self) -> str:
         cpu = self.cpu_model or "machine default"
@@ -82,6 +83,7 @@ def make_plan(
     timeout_s: float | None = None,
     extra_kernel_args: str = "",
     console_cap_mib: float = 64.0,
+    tb_cache_mib: int | None = 64,
 ) -> Plan:
     offer = host.offer_for(arch.name)
     if offer is None:
@@ -129,4 +131,5 @@ def make_plan(
         memory_mib=arch.memory_mib,
         timeout_s=(timeout_s or arch.timeout_for(accel)) * timeout_factor,
         console_cap_bytes=int(console_cap_mib * 1024 * 1024),
+        tb_cache_mib=(tb_cache_mib or None) if accel == "tcg" else None,
     )

@@ -230,7 +230,7 @@ def plan(cell: CellKey, cell_host: Host, request) -> Plan:
                          machine=settings.machines.get(cell.arch), timeout_factor=settings.timeout_factor,
                          timeout_s=settings.boot_timeout(cell.arch, cell.accel),
                          extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
-                         console_cap_mib=settings.console_cap_mib)
+                         console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib)
     except CellUnsupported as reason:
         pytest.skip(f"{cell.id} unsupported on {cell.host}: {reason}")
     except PlanError as error:
@@ -296,6 +296,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "process_note": seen.process_note,
         "kernel_on_host": seen.kernel_on_host,
         "boot_files_s": seen.boot_files_s,
+        "qemu_peak_rss_kib": seen.qemu_peak_rss_kib,
         "qemu_version": (seen.qemu or {}).get("qemu_version"),
         "plan": plan.summary(),
     }

@@ -54,6 +54,7 @@ class DomainSpec:
     run_id: str
     cell_id: str
     owner: dict[str, str]  # pid and pidstart of the process that starts it (harness.hosts.leftovers)
+    tb_cache_mib: int | None = None  # TCG only: the translation cache's size
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
@@ -74,6 +75,10 @@ def domain_xml(spec: DomainSpec) -> str:
     )
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "vcpu", "1")
+    if spec.tb_cache_mib and spec.domain_type == "qemu":
+        # QEMU reserves 1 GiB of translation cache per TCG guest by default (Nova's [libvirt]tb_cache_size).
+        features = _sub(domain, "features")
+        _sub(_sub(features, "tcg"), "tb-cache", str(spec.tb_cache_mib), unit="MiB")
 
     os_element = _sub(domain, "os")
     _sub(os_element, "type", "hvm", arch=spec.arch, machine=spec.machine)

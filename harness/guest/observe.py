@@ -43,6 +43,7 @@ def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = 
         cpu_model=plan.cpu_model,
         cpu_via_qemu_args=plan.cpu_via_qemu_args,
         memory_mib=plan.memory_mib,
+        tb_cache_mib=plan.tb_cache_mib,
         kernel=files.kernel,
         initrd=files.initrd,
         cmdline=plan.kernel_cmdline,
@@ -127,4 +128,5 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
         facts["login_s"] = round(login.elapsed_s, 3)
     else:
         facts["boot_failure"] = f"banner but no login prompt: {login.reason}"
+    facts["qemu_peak_rss_kib"] = inspector.peak_rss_kib(domain.name())
     return facts

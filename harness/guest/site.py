@@ -40,6 +40,10 @@ class HostInspector(Protocol):
         """The real path of the domain's running QEMU, and how it was found (or why not)."""
         ...
 
+    def peak_rss_kib(self, domain_name: str) -> int | None:
+        """The running QEMU's peak resident memory so far, or None where it cannot be read."""
+        ...
+
 
 @dataclass(frozen=True)
 class GuestSite:

@@ -28,6 +28,22 @@ class LocalInspector:
             return None, f"could not read the QEMU process of {domain_name}: {error}"
 
 
+    def peak_rss_kib(self, domain_name: str) -> int | None:
+        try:
+            pid = int((Path(LIBVIRT_QEMU_PID_DIR) / f"{domain_name}.pid").read_text().strip())
+            return peak_rss_from_status(Path(f"/proc/{pid}/status").read_text())
+        except (OSError, ValueError):
+            return None
+
+
+def peak_rss_from_status(status: str) -> int | None:
+    """VmHWM (the peak resident set) from /proc/PID/status, in KiB."""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return None
+
+
 class XmlOnlyInspector:
     """A remote host with no SSH way in: nothing on it can be looked at."""
 
@@ -39,3 +55,6 @@ class XmlOnlyInspector:
     def process_exe(self, domain_name: str) -> tuple[str | None, str]:
         return None, ("libvirt host is remote and no SSH way in was given: "
                       "only the domain XML's <emulator> was checked")
+
+    def peak_rss_kib(self, domain_name: str) -> int | None:
+        return None

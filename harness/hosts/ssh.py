@@ -13,7 +13,7 @@ import shlex
 import threading
 from pathlib import Path
 
-from harness.hosts.inspectors import LIBVIRT_QEMU_PID_DIR
+from harness.hosts.inspectors import LIBVIRT_QEMU_PID_DIR, peak_rss_from_status
 from harness.hosts.spec import SshAccess
 
 CONNECT_TIMEOUT_S = 30
@@ -130,6 +130,17 @@ class SshInspector:
         if status != 0:
             return None, f"could not read /proc/{pid}/exe over SSH: {exe.strip()}"
         return exe.strip(), f"pid {pid} from {pid_file}, over SSH to {self.shell.access.where()}"
+
+
+    def peak_rss_kib(self, domain_name: str) -> int | None:
+        try:
+            status, pid = self.shell.run(["cat", f"{LIBVIRT_QEMU_PID_DIR}/{domain_name}.pid"])
+            if status != 0:
+                return None
+            status, text = self.shell.run(["cat", f"/proc/{int(pid.strip())}/status"])
+        except (HostSshError, ValueError):
+            return None
+        return peak_rss_from_status(text) if status == 0 else None
 
 
 def remote_facts(shell: HostShell) -> dict:
