@@ -64,6 +64,10 @@ def pytest_configure(config) -> None:
     if workerinput is not None:
         config.stash[RUN] = RunDir(Path(workerinput["emuv_run_dir"]), workerinput["emuv_run_id"])
         config.stash[HOSTS] = [HostSpec.from_dict(d) for d in json.loads(workerinput["emuv_hosts"])]
+        # Workers parse the command line again: the controller's switch to loadgroup must be told them,
+        # or xdist's group suffixes are never added and a cell's checks wait on each other's boot.
+        if workerinput.get("emuv_loadgroup"):
+            config.option.loadgroup = True
         return
     try:
         check_report_dir(settings.report_dir)
@@ -96,6 +100,7 @@ def pytest_configure_node(node) -> None:
     node.workerinput["emuv_run_dir"] = str(run.path)
     node.workerinput["emuv_run_id"] = run.run_id
     node.workerinput["emuv_hosts"] = json.dumps([spec.to_dict() for spec in node.config.stash[HOSTS]])
+    node.workerinput["emuv_loadgroup"] = node.config.option.dist == "loadgroup"
 
 
 def pytest_unconfigure(config) -> None:
@@ -123,6 +128,29 @@ def pytest_generate_tests(metafunc) -> None:
     params = [pytest.param(key, id=key.test_id(several), marks=pytest.mark.xdist_group(key.test_id(True)))
               for key in keys]
     metafunc.parametrize("cell", params)
+
+
+def _cell_of(item) -> CellKey | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("cell") if callspec is not None else None
+
+
+def expected_cell_s(key: CellKey, settings: Settings) -> float:
+    """What a cell is expected to cost: a KVM cell may carry its host's KVM probe (the probe's bound)."""
+    arch = ARCHES[key.arch]
+    return settings.kvm_probe_timeout if key.accel == "kvm" else arch.typical_tcg_boot_s
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Longest cells first, so that under -n the last cells on every worker are short ones.
+
+    Only the cells' tests change places among themselves; the order of other tests is kept.
+    """
+    settings = config.stash[SETTINGS]
+    slots = [index for index, item in enumerate(items) if _cell_of(item) is not None]
+    cells = sorted((items[index] for index in slots), key=lambda item: -expected_cell_s(_cell_of(item), settings))
+    for index, item in zip(slots, cells, strict=True):
+        items[index] = item
 
 
 @pytest.hookimpl(tryfirst=True)
