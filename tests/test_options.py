@@ -34,8 +34,26 @@ def test_marker_picks_arches_when_no_option_does(pytester):
     pytester.makepyfile(
         "import pytest\n@pytest.mark.arches('mipsel')\ndef test_cell(cell):\n    pass\n")
     result = pytester.runpytest("--collect-only", "-q")
-    result.stdout.fnmatch_lines(["*test_cell[[]mipsel-tcg[]]", "*test_cell[[]mipsel-kvm[]]"])
+    # The KVM cell first: it may carry its host's KVM probe, the longest wait of a run.
+    result.stdout.fnmatch_lines(["*test_cell[[]mipsel-kvm[]]", "*test_cell[[]mipsel-tcg[]]"])
     assert "aarch64" not in result.stdout.str()
+
+
+def test_longest_cells_come_first_and_other_tests_keep_their_places(pytester):
+    pytester.makepyfile("def test_first():
+    pass
+
+"
+                        "def test_boot(cell):
+    pass
+
+"
+                        "def test_last():
+    pass
+")
+    result = pytester.runpytest("--collect-only", "-q", "--arch", "aarch64,ppc64le,s390x", "--accel", "tcg")
+    result.stdout.fnmatch_lines(["*test_first", "*test_boot[[]ppc64le-tcg[]]", "*test_boot[[]s390x-tcg[]]",
+                                 "*test_boot[[]aarch64-tcg[]]", "*test_last"])
 
 
 def test_k_selects_by_arch(pytester):
