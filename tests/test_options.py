@@ -40,17 +40,9 @@ def test_marker_picks_arches_when_no_option_does(pytester):
 
 
 def test_longest_cells_come_first_and_other_tests_keep_their_places(pytester):
-    pytester.makepyfile("def test_first():
-    pass
-
-"
-                        "def test_boot(cell):
-    pass
-
-"
-                        "def test_last():
-    pass
-")
+    pytester.makepyfile("def test_first():\n    pass\n\n"
+                        "def test_boot(cell):\n    pass\n\n"
+                        "def test_last():\n    pass\n")
     result = pytester.runpytest("--collect-only", "-q", "--arch", "aarch64,ppc64le,s390x", "--accel", "tcg")
     result.stdout.fnmatch_lines(["*test_first", "*test_boot[[]ppc64le-tcg[]]", "*test_boot[[]s390x-tcg[]]",
                                  "*test_boot[[]aarch64-tcg[]]", "*test_last"])
