@@ -37,7 +37,7 @@ from harness.hosts.container_image import (
     check_release,
     tail_of,
 )
-from harness.hosts.leftovers import Leftover, owner_alive
+from harness.hosts.leftovers import Leftover, owner_alive, sweep_abandoned_dirs
 from harness.hosts.spec import SshAccess
 
 if TYPE_CHECKING:
@@ -350,18 +350,8 @@ def sweep_abandoned_containers() -> list[Leftover]:
 
 def _sweep_orphan_private_dirs(parent: Path | None = None) -> list[Leftover]:
     # A run that died between making its private directory and starting the container.
-    found = []
-    for directory in Path(parent or tempfile.gettempdir()).glob(f"{PRIVATE_DIR_PREFIX}*"):
-        try:
-            pid, pidstart = (directory / OWNER_FILE).read_text().split()
-        except (OSError, ValueError):
-            continue  # not fully created, or not ours: leave it
-        if not owner_alive({"pid": pid, "pidstart": pidstart}):
-            shutil.rmtree(directory, ignore_errors=True)
-            run = directory.name.removeprefix(PRIVATE_DIR_PREFIX).rsplit("-", 1)[0]
-            found.append(Leftover("container host directory", str(directory), run,
-                                  f"its owner process {pid} is gone"))
-    return found
+    return sweep_abandoned_dirs(Path(parent or tempfile.gettempdir()), PRIVATE_DIR_PREFIX,
+                                "container host directory")
 
 
 def leftover_containers() -> list[str]:

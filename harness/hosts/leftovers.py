@@ -100,20 +100,24 @@ def sweep_run_domains(conn: "libvirt.virConnect", run_id: str, why: str) -> list
     return found
 
 
-def sweep_abandoned_run_dirs(parent: Path | None = None) -> list[Leftover]:
-    """Remove run directories whose owner process is gone."""
-    parent = Path(parent or tempfile.gettempdir())
+def sweep_abandoned_dirs(parent: Path, prefix: str, what: str) -> list[Leftover]:
+    """Remove directories named `<prefix><run>-...` whose owner process (their OWNER_FILE) is gone."""
     found = []
-    for directory in parent.glob(f"{RUN_DIR_PREFIX}*"):
+    for directory in Path(parent).glob(f"{prefix}*"):
         try:
             pid, pidstart = (directory / OWNER_FILE).read_text().split()
         except (OSError, ValueError):
             continue  # not fully created, or not ours: leave it
         if not owner_alive({"pid": pid, "pidstart": pidstart}):
             shutil.rmtree(directory, ignore_errors=True)
-            found.append(Leftover("run directory", str(directory), directory.name.split("-")[2],
-                                  f"its owner process {pid} is gone"))
+            run = directory.name.removeprefix(prefix).split("-")[0]
+            found.append(Leftover(what, str(directory), run, f"its owner process {pid} is gone"))
     return found
+
+
+def sweep_abandoned_run_dirs(parent: Path | None = None) -> list[Leftover]:
+    """Remove run directories whose owner process is gone."""
+    return sweep_abandoned_dirs(Path(parent or tempfile.gettempdir()), RUN_DIR_PREFIX, "run directory")
 
 
 def sweep_own_domains(conn: "libvirt.virConnect", run_id: str, pid: int) -> list[Leftover]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from harness.arches import ACCELERATORS
 from harness.files import write_atomically
-from harness.report.json_report import host_key
+from harness.report.json_report import host_key, overview_grid
 
 EXCERPT_LINES = 40
 COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unsupported": "#6e7781", "error": "#9a6700"}
@@ -126,12 +126,7 @@ def _excerpts(cells: list[dict], report_dir: Path) -> str:
 
 def _overview(document: dict) -> str:
     """Every host side by side: arches as rows, (host, accelerator) as columns."""
-    hosts = [host_key(h) for h in document["hosts"]]
-    by_arch: dict[str, dict[tuple[str, str], dict]] = {}
-    for cell in document["cells"]:
-        by_arch.setdefault(cell["arch"], {})[(cell["host"], cell["accel"])] = cell
-    columns = [(h, a) for h in hosts for a in ACCELERATORS
-               if any((h, a) in row for row in by_arch.values())]
+    columns, by_arch = overview_grid(document)
     versions = {host_key(h): f"libvirt {h.get('libvirt_version', '?')}, QEMU {h.get('hypervisor_version', '?')}"
                 for h in document["hosts"]}
     head = "".join(f"<th>{_e(h)} {_e(a)}<br><small>{_e(versions[h])}</small></th>" for h, a in columns)

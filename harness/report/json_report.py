@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
+from harness.arches import ACCELERATORS
 from harness.files import write_atomically
 from harness.matrix import Cell
 from harness.traits import honest_traits, trait_rows
@@ -26,6 +27,16 @@ class SchemaError(ValueError):
 def host_key(host: dict) -> str:
     """What cells name their host by: its label (older files: its host name)."""
     return host.get("label") or host["hostname"]
+
+
+def overview_grid(document: dict) -> tuple[list[tuple[str, str]], dict[str, dict[tuple[str, str], dict]]]:
+    """Every host side by side: the (host, accelerator) columns that have cells, and each arch's cells by column."""
+    by_arch: dict[str, dict[tuple[str, str], dict]] = {}
+    for cell in document["cells"]:
+        by_arch.setdefault(cell["arch"], {})[(cell["host"], cell["accel"])] = cell
+    columns = [(host_key(host), accel) for host in document["hosts"] for accel in ACCELERATORS
+               if any((host_key(host), accel) in row for row in by_arch.values())]
+    return columns, by_arch
 
 
 def matrix_document(cells: list[Cell], hosts: list[dict], started_at: str, duration_s: float, complete: bool) -> dict:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from harness.arches import ACCELERATORS
 from harness.files import write_atomically
-from harness.report.json_report import host_key
+from harness.report.json_report import host_key, overview_grid
 
 MARKS = {"pass": "✅ pass", "fail": "❌ fail", "unsupported": "➖ unsupported", "error": "⚠️ error"}
 
@@ -40,11 +40,7 @@ def matrix_markdown(document: dict) -> str:
 
 def _overview(document: dict, footnotes: list[str]) -> list[str]:
     """Every host side by side: arches as rows, (host, accelerator) as columns."""
-    hosts = [host_key(h) for h in document["hosts"]]
-    by_arch: dict[str, dict[tuple[str, str], dict]] = {}
-    for cell in document["cells"]:
-        by_arch.setdefault(cell["arch"], {})[(cell["host"], cell["accel"])] = cell
-    columns = [(h, a) for h in hosts for a in ACCELERATORS if any((h, a) in row for row in by_arch.values())]
+    columns, by_arch = overview_grid(document)
     lines = ["## All hosts", ""]
     for host in document["hosts"]:
         kvm = (host.get("kvm") or {}).get("status", "not probed")
