@@ -25,6 +25,7 @@ class Observation:
     qemu: dict | None = None  # QemuAnswers, as QEMU's monitor gave them
     qmp_error: str = ""
     banner: dict | None = None  # arch, release, endian as the guest printed them
+    first_output_s: float | None = None  # domain start -> the console's first byte
     banner_s: float | None = None  # domain start -> banner
     login_s: float | None = None  # domain start -> login prompt
     boot_failure: str = ""

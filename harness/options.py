@@ -43,6 +43,7 @@ class Settings:
     user_images: dict[str, tuple[Path, Path | None]] = field(default_factory=dict)
     machines: dict[str, str] = field(default_factory=dict)
     kvm_probe_timeout: float = 20.0
+    kvm_probe_first_output: float = 5.0
     timeout_factor: float = 1.0
     boot_timeouts: dict[str, float] = field(default_factory=dict)  # "arch" or "arch-accel" -> seconds
     kernel_args: dict[str, str] = field(default_factory=dict)
@@ -83,6 +84,9 @@ def add_options(parser) -> None:
                          "arch's emulator before any boot")
     group.addoption("--kvm-probe-timeout", type=float, default=20.0, metavar="SECONDS",
                     help="how long the KVM probe guest may take to print its banner (default: 20)")
+    group.addoption("--kvm-probe-first-output", type=float, default=5.0, metavar="SECONDS",
+                    help="the KVM probe guest's first console byte must come within this, or KVM is found broken "
+                         "at once (default: 5; a kernel under working KVM prints within a second)")
     group.addoption("--timeout-factor", type=float, default=1.0, metavar="FACTOR",
                     help="multiply every per-arch boot timeout, for slow hosts (default: 1.0)")
     group.addoption("--boot-timeout", action="append", default=[], metavar="ARCH[-ACCEL]=SECONDS",
@@ -120,7 +124,8 @@ def settings_from(options) -> Settings:
         kernel, _, initrd = files.partition(",")
         images[arch] = check_user_image(arch, Path(kernel), Path(initrd) if initrd else None)
     for value, name in ((options.timeout_factor, "--timeout-factor"),
-                        (options.kvm_probe_timeout, "--kvm-probe-timeout")):
+                        (options.kvm_probe_timeout, "--kvm-probe-timeout"),
+                        (options.kvm_probe_first_output, "--kvm-probe-first-output")):
         if value <= 0:
             raise OptionError(f"{name} must be a positive number, not {value}")
     timeouts = {}
@@ -148,6 +153,7 @@ def settings_from(options) -> Settings:
         user_images=images,
         machines=_pairs(options.machine, "--machine", "ARCH=MACHINE"),
         kvm_probe_timeout=options.kvm_probe_timeout,
+        kvm_probe_first_output=options.kvm_probe_first_output * options.timeout_factor,
         timeout_factor=options.timeout_factor,
         boot_timeouts=timeouts,
         kernel_args=kernel_args,

@@ -44,6 +44,7 @@ class Plan:
     timeout_s: float
     console_cap_bytes: int
     tb_cache_mib: int | None = None  # TCG's translation cache; None: QEMU's default (1 GiB since QEMU 5.0)
+    first_output_s: float | None = None  # a guest silent this long after its start has failed (the KVM probe)
 
     def summary(self) -> str:
         cpu = self.cpu_model or "machine default"

@@ -138,7 +138,7 @@ def _cell_of(item) -> CellKey | None:
 def expected_cell_s(key: CellKey, settings: Settings) -> float:
     """What a cell is expected to cost: a KVM cell may carry its host's KVM probe (the probe's bound)."""
     arch = ARCHES[key.arch]
-    return settings.kvm_probe_timeout if key.accel == "kvm" else arch.typical_tcg_boot_s
+    return settings.kvm_probe_first_output if key.accel == "kvm" else arch.typical_tcg_boot_s
 
 
 def pytest_collection_modifyitems(config, items) -> None:
@@ -240,6 +240,7 @@ def kvm_verdict_of(host: Host) -> KvmVerdict:
             host.site,
             host.settings.kvm_probe_timeout,
             host.is_local,
+            host.settings.kvm_probe_first_output,
         )
         return asdict(verdict)
 
@@ -315,6 +316,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "machine_canonical": seen.live_machine,
         "cpu_model": plan.cpu_model,
         "kernel_console": plan.kernel_console,
+        "first_output_s": seen.first_output_s,
         "banner_s": seen.banner_s,
         "login_s": seen.login_s,
         "guest": seen.banner,

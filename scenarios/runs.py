@@ -61,9 +61,9 @@ def read_until(process: subprocess.Popen, marker: str | None = None) -> str | No
 
 
 def interrupt_mid_run(report_dir: Path, signum: int) -> tuple[subprocess.Popen, str | None]:
-    """An aarch64 + s390x run, signalled once aarch64 has booted, while s390x boots."""
+    """An aarch64 + s390x run, signalled once s390x (the longer, so the first) has booted, while aarch64 boots."""
     process = real_run(report_dir, "--arch", "aarch64,s390x", "--accel", "tcg", "-v")
-    run_id = read_until(process, "test_binary[aarch64-tcg] PASSED")
+    run_id = read_until(process, "test_binary[s390x-tcg] PASSED")
     process.send_signal(signum)
     return process, run_id
 

@@ -74,3 +74,15 @@ def test_a_kvm_guest_that_boots_works():
     observation = recorded_observation("aarch64-tcg")
     booted = type(observation)(**{**observation.to_dict(), "qemu": {**observation.qemu, "kvm_enabled": True}})
     assert verdict_from(booted, 20, "").status == KVM_WORKS
+
+
+def test_a_silent_kvm_guest_is_broken_at_the_first_output_bound():
+    observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
+    silent = type(observation)(**{**observation.to_dict(), "plan": {**observation.plan, "first_output_s": 5.0},
+                                  "boot_failure": "no console output: timeout after 5 s", "console_tail": ""})
+    verdict = verdict_from(silent, 20, "")
+    assert verdict.status == KVM_BROKEN
+    assert verdict.reason == ("/dev/kvm exists and libvirt offers <domain type='kvm'>, but a KVM guest printed "
+                              "nothing within 5 s: the guest stopped before or in the kernel's decompressor")
+    remote = verdict_from(silent, 20, "", host_is_local=False)
+    assert remote.reason.startswith("libvirt offers <domain type='kvm'>, but")

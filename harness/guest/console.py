@@ -90,9 +90,12 @@ class Console:
         self._fresh = False  # bytes arrived that no wait has searched yet
         self._ended: str = ""  # why the stream ended, once it has
         self._changed = threading.Condition()
+        self.first_at: float | None = None  # monotonic time of the first byte
 
     def feed(self, data: bytes) -> None:
         with self._changed:
+            if self.first_at is None and data:
+                self.first_at = time.monotonic()
             self.log.write(data)
             self._window = (self._window + data)[-WINDOW_BYTES:]
             self._fresh = True

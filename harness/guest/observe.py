@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 # Up to the line end: a banner read in two pieces must not match its first half.
 BANNER = re.compile(rb"EMUV-BANNER arch=(\S+) release=(\S+) endian=(\w+)\r?\n")
 LOGIN_PROMPT = re.compile(rb"login: ")
+ANY_OUTPUT = re.compile(rb"[\s\S]")
 CONSOLE_ENABLED = re.compile(r"\bconsole \[(\w+)\] enabled")
 
 
@@ -75,6 +76,7 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
                     started = time.monotonic()
                     domain.resume()
                     facts = _while_running(domain, plan, console, started, site.inspector)
+                    facts["first_output_s"] = _first_output_s(console, started)
                 finally:
                     stream.close()
         finally:
@@ -115,6 +117,11 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
     def alive() -> bool:
         return _alive(domain)
 
+    if plan.first_output_s is not None:
+        first = console.wait_for(ANY_OUTPUT, plan.first_output_s, started, alive)
+        if not first.matched:
+            facts.update(boot_failure=f"no console output: {first.reason}", console_tail=first.tail)
+            return facts
     banner = console.wait_for(BANNER, plan.timeout_s, started, alive)
     if not banner.matched:
         facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail)
@@ -130,3 +137,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
         facts["boot_failure"] = f"banner but no login prompt: {login.reason}"
     facts["qemu_peak_rss_kib"] = inspector.peak_rss_kib(domain.name())
     return facts
+
+
+def _first_output_s(console: Console, started: float) -> float | None:
+    return round(console.first_at - started, 3) if console.first_at is not None else None

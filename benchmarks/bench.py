@@ -1,0 +1,202 @@
+"""The floor against the harness, side by side in one run, and how many guests at once a host takes.
+
+For each built-in arch, alternately in each round:
+  raw     `qemu-system-*` started here with the same kernel, initrd, machine, CPU and console
+          (-nodefaults), from its start to the banner: the floor;
+  cell    the harness's whole cell: placing the boot files, the domain created paused, its console
+          stream, resume, QMP questions, banner and login prompt, the five verdicts, and the domain
+          destroyed and its files removed (what a user waits for, end to end);
+  tuxrun  TuxRun on the same kernel to a shell, when `tuxrun` is installed (else left out, and said).
+Then, with --scale ARCH, N guests of ARCH at once (N = 1, 2, 4, ...) until the median boot to the
+banner is twice that of one guest alone.
+
+Writes reports/bench.json and reports/bench.md (medians, ratios cell/raw). Run:
+  .venv/bin/python benchmarks/bench.py [--rounds 3] [--arch aarch64,s390x] [--scale aarch64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import libvirt
+
+from harness.arches import ARCHES
+from harness.capabilities import parse_capabilities
+from harness.checks import CHECKS, judge
+from harness.files import write_atomically
+from harness.guest.events import ensure_event_loop
+from harness.guest.observe import BANNER, boot_and_observe
+from harness.guest.reaper import wait_for_reaped
+from harness.guest.site import GuestSite
+from harness.guest.staging import StagedFiles
+from harness.hosts.inspectors import LocalInspector
+from harness.images.cache import ImageCache
+from harness.plan import make_plan
+
+MACHINE_OPTIONS = {"aarch64": "virt", "ppc64le": "pseries", "s390x": "s390-ccw-virtio", "mips64el": "malta",
+                   "mipsel": "malta", "x86_64": "q35"}
+
+
+def raw_qemu_banner_s(arch, image, timeout_s: float = 120) -> float:
+    """Seconds from starting QEMU to the banner on its serial console."""
+    command = [f"/usr/bin/{arch.emulator}", "-nodefaults", "-display", "none", "-m", str(arch.memory_mib),
+               "-machine", MACHINE_OPTIONS[arch.name], "-kernel", str(image.kernel), "-initrd", str(image.initrd),
+               "-append", f"console={arch.kernel_console} panic=-1", "-no-reboot", "-accel", "tcg,tb-size=64"]
+    if arch.tcg_cpu:
+        command += ["-cpu", arch.tcg_cpu]
+    if arch.libvirt_console.target_type == "sclp":
+        command += ["-chardev", "stdio,id=c0", "-device", "sclpconsole,chardev=c0"]
+    elif arch.name == "ppc64le":
+        command += ["-chardev", "stdio,id=c0", "-device", "spapr-vty,chardev=c0"]
+    else:
+        command += ["-serial", "stdio"]
+    started = time.monotonic()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen = b""
+    try:
+        while time.monotonic() - started < timeout_s:
+            chunk = process.stdout.read1(65536)
+            if not chunk:
+                break
+            seen = (seen + chunk)[-65536:]
+            if BANNER.search(seen):
+                return time.monotonic() - started
+        raise RuntimeError(f"raw {arch.name} printed no banner: {seen[-300:]!r}")
+    finally:
+        process.kill()
+        process.wait()
+
+
+def whole_cell_s(conn, plan, image, site) -> tuple[float, float, int | None]:
+    """Seconds from wanting the cell to its verdicts and teardown; its banner time and QEMU peak RSS."""
+    started = time.monotonic()
+    seen = boot_and_observe(conn, plan, image, site)
+    verdicts = [judge(check, plan, seen) for check in CHECKS]
+    wait_for_reaped()
+    elapsed = time.monotonic() - started
+    failed = [v.check for v in verdicts if not v.passed]
+    if failed:
+        raise RuntimeError(f"{plan.cell_id}: checks failed: {failed}: {seen.boot_failure}")
+    return elapsed, seen.banner_s, seen.qemu_peak_rss_kib
+
+
+def tuxrun_s(arch, image) -> float | None:
+    """TuxRun to a shell on the same kernel and initrd, if it is installed."""
+    if shutil.which("tuxrun") is None:
+        return None
+    started = time.monotonic()
+    result = subprocess.run(["tuxrun", "--runtime", "null", "--device", f"qemu-{arch.name}", "--kernel",
+                             str(image.kernel), "--rootfs", str(image.initrd)], capture_output=True, timeout=600)
+    return time.monotonic() - started if result.returncode == 0 else None
+
+
+def boot_many(conn, caps, image, arch, run_dir: Path, count: int) -> tuple[list[float], list[str]]:
+    """Boot `count` guests of `arch` at once; their banner times, and the failures."""
+    times: list[float] = []
+    errors: list[str] = []
+
+    def boot(index: int) -> None:
+        plan = dataclasses.replace(make_plan(arch, "tcg", caps, None), cell_id=f"scale{count}-{index}")
+        site = GuestSite(f"scale{count}", run_dir, StagedFiles(run_dir), LocalInspector())
+        seen = boot_and_observe(conn, plan, image, site)
+        if seen.banner_s:
+            times.append(seen.banner_s)
+        else:
+            errors.append(seen.boot_failure or seen.start_error)
+
+    threads = [threading.Thread(target=boot, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wait_for_reaped()
+    return times, errors
+
+
+def scale(conn, caps, cache, run_dir: Path, arch_name: str) -> list[dict]:
+    """N guests at once, N doubling, until the median banner time is twice that of one guest."""
+    arch = ARCHES[arch_name]
+    image = cache.get_or_build(arch)
+    rows, single, count = [], None, 1
+    while count <= 32:
+        times, errors = boot_many(conn, caps, image, arch, run_dir, count)
+        median = statistics.median(times) if times else None
+        single = single or median
+        rows.append({"guests": count, "median_banner_s": median, "failed": len(errors)})
+        print(f"scale {arch_name}: {count} at once, median banner {median} s, {len(errors)} failed")
+        if errors or median is None or median >= 2 * single:
+            break
+        count *= 2
+    return rows
+
+
+def markdown(results: list[dict], scaled: list[dict], rounds: int) -> str:
+    lines = [f"Medians of {rounds} rounds, alternating, one guest at a time (TCG).", "",
+             "| arch | raw QEMU to banner s | harness whole cell s | cell / raw | harness banner s | "
+             "QEMU peak RSS MiB | TuxRun s |", "|---|---|---|---|---|---|---|"]
+    for row in results:
+        tux = f"{row['tuxrun_s']:.2f}" if row["tuxrun_s"] else "not installed"
+        lines.append(f"| {row['arch']} | {row['raw_s']:.2f} | {row['cell_s']:.2f} | {row['cell_over_raw']:.2f} | "
+                     f"{row['banner_s']:.2f} | {row['peak_rss_mib']} | {tux} |")
+    if scaled:
+        lines += ["", "| guests at once | median banner s | failed |", "|---|---|---|"]
+        lines += [f"| {r['guests']} | {r['median_banner_s']:.2f} | {r['failed']} |" for r in scaled]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--arch", default=",".join(MACHINE_OPTIONS))
+    parser.add_argument("--scale", default=None, metavar="ARCH", help="also boot N guests of ARCH at once")
+    parser.add_argument("--report-dir", type=Path, default=Path("reports"))
+    args = parser.parse_args()
+    ensure_event_loop()  # before the connection: the console stream needs it
+    conn = libvirt.open("qemu:///system")
+    caps = parse_capabilities(conn.getCapabilities())
+    cache = ImageCache()
+    run_dir = Path(tempfile.mkdtemp(prefix="emuv-run-bench-"))
+    run_dir.chmod(0o711)
+    results = []
+    try:
+        for name in args.arch.split(","):
+            arch = ARCHES[name]
+            image = cache.get_or_build(arch)
+            raw, cell, banner, rss, tux = [], [], [], [], []
+            for round_ in range(args.rounds):
+                raw.append(raw_qemu_banner_s(arch, image))
+                plan = make_plan(arch, "tcg", caps, None)
+                site = GuestSite(f"bench{round_}", run_dir, StagedFiles(run_dir), LocalInspector())
+                elapsed, banner_s, peak = whole_cell_s(conn, plan, image, site)
+                cell.append(elapsed)
+                banner.append(banner_s)
+                rss.append(peak or 0)
+                tux.append(tuxrun_s(arch, image))
+            row = {"arch": name, "raw_s": statistics.median(raw), "cell_s": statistics.median(cell),
+                   "banner_s": statistics.median(banner), "peak_rss_mib": round(statistics.median(rss) / 1024),
+                   "tuxrun_s": statistics.median(tux) if all(tux) else None, "rounds": args.rounds}
+            row["cell_over_raw"] = row["cell_s"] / row["raw_s"]
+            results.append(row)
+            print(f"{name:10} raw {row['raw_s']:.2f} s  cell {row['cell_s']:.2f} s  ratio {row['cell_over_raw']:.2f}")
+        scaled = scale(conn, caps, cache, run_dir, args.scale) if args.scale else []
+    finally:
+        wait_for_reaped()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        conn.close()
+    args.report_dir.mkdir(parents=True, exist_ok=True)
+    write_atomically(args.report_dir / "bench.json", json.dumps({"arches": results, "scale": scaled}, indent=2))
+    write_atomically(args.report_dir / "bench.md", markdown(results, scaled, args.rounds))
+    print(f"wrote {args.report_dir / 'bench.json'} and {args.report_dir / 'bench.md'}")
+
+
+if __name__ == "__main__":
+    main()
