@@ -310,3 +310,16 @@ def test_machine_of_another_arch_is_refused_before_any_boot(tmp_path):
     assert process.returncode == pytest.ExitCode.USAGE_ERROR, output
     assert "--machine aarch64=pseries: /usr/bin/qemu-system-aarch64 has no such machine type; valid:" in output
     assert "virt-7.2" in output and "INTERNALERROR" not in output
+
+
+def test_a_guest_that_powers_off_before_its_banner_ends_its_wait_at_once(tmp_path):
+    # libvirt's lifecycle event (and the console stream's end) says the guest is gone: no timeout, no polling.
+    process = real_run(tmp_path, "--arch", "s390x", "--accel", "tcg",
+                       "--kernel-args", "s390x=rdinit=/bin/busybox -- poweroff -f")
+    output, run_id = finish(process)
+    assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
+    boot = cells_of(tmp_path)["s390x-tcg"]["checks"]["boot"]
+    assert boot["outcome"] == "fail"
+    assert boot["detail"].startswith("no banner: guest stopped before the pattern appeared (the ")
+    assert cells_of(tmp_path)["s390x-tcg"]["facts"]["login_s"] is None
+    assert_nothing_left(run_id)

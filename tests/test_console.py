@@ -70,7 +70,7 @@ def test_a_stopped_guest_ends_the_wait_when_the_stream_says_nothing(tmp_path):
     console = Console(tmp_path / "console.log")
     wait = console.wait_for(BANNER, 30, time.monotonic(), alive=lambda: False)
     assert not wait.matched and wait.reason == "guest stopped before the pattern appeared"
-    assert wait.elapsed_s < 2
+    assert wait.elapsed_s < 3  # asked every ALIVE_CHECK_S
 
 
 def test_flood_without_newlines_keeps_a_bounded_window(tmp_path):

@@ -22,8 +22,8 @@ KERNEL_FAILURE = re.compile(
 )
 WINDOW_BYTES = 64 * 1024  # what a match may look back over, and the tail shown on failure
 TAIL_BYTES = 1024 * 1024  # what the log keeps of the end of a console that passed its cap
-# Without an event for "the guest stopped" (a stream that ends says so), how often to ask.
-ALIVE_CHECK_S = 0.5
+# The stream's end and libvirt's lifecycle event say when a guest stopped; asking is a fallback only.
+ALIVE_CHECK_S = 2.0
 
 
 @dataclass(frozen=True)

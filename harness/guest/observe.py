@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from harness.guest.console import Console, read_capped
 from harness.guest.console_stream import ConsoleStream
 from harness.guest.domain import DomainSpec, domain_name, running_domain
+from harness.guest.lifecycle import DomainEndWatch
 from harness.guest.qmp import QmpError, question_qemu
 from harness.guest.site import GuestSite, HostInspector, PlacedFiles
 from harness.hosts.leftovers import owner_token
@@ -72,12 +73,14 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
             spec = domain_spec(plan, files, site.run_id, site.domain_name(plan.cell_id))
             with running_domain(conn, spec) as domain:
                 stream = ConsoleStream(conn, domain, console)
+                end_watch = DomainEndWatch(conn, domain, console)
                 try:
                     started = time.monotonic()
                     domain.resume()
                     facts = _while_running(domain, plan, console, started, site.inspector)
                     facts["first_output_s"] = _first_output_s(console, started)
                 finally:
+                    end_watch.close()
                     stream.close()
         finally:
             site.boot_files.release(files)
