@@ -95,8 +95,8 @@ def add_options(parser) -> None:
     group.addoption("--kernel-args", action="append", default=[], metavar="ARCH=ARGS",
                     help="extra kernel command line arguments for ARCH's guests (printable ASCII, no <>&)")
     group.addoption("--console-cap", type=float, default=64.0, metavar="MIB",
-                    help="a guest whose console log passes this size fails at once as a console flood; "
-                         "report copies keep head and tail with a note of what was dropped (default: 64)")
+                    help="a guest whose console passes this size fails at once as a console flood; the harness's "
+                         "log of it keeps head and tail with a note of what was dropped (default: 64)")
     group.addoption("--tb-cache", type=int, default=DEFAULT_TB_CACHE_MIB, metavar="MIB",
                     help=f"TCG translation cache per guest (default: {DEFAULT_TB_CACHE_MIB}; 0: QEMU's own default, "
                          "1 GiB)")
