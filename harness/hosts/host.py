@@ -226,13 +226,11 @@ def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, 
         boot_files, inspector = StagedFiles(host_dir), LocalInspector()
     else:
         pool = pool_name(run.run_id, run.owner())
-        holder: dict = {}
-        boot_files = PoolFiles(lambda: holder["host"].connection(), pool, store.get_or_compute, spec.label)
+        # Uploads use the host's current connection (it is reopened after a restart): `host` is bound below.
+        boot_files = PoolFiles(lambda: host.connection(), pool, store.get_or_compute, spec.label)
         inspector = SshInspector(shell) if shell else XmlOnlyInspector()
     site = GuestSite(run.run_id, host_dir, boot_files, inspector, name_tag=spec.label if several else "")
     host = Host(spec, conn, capabilities, settings, run, store, cache, site, shell)
-    if not spec.is_local:
-        holder["host"] = host
     return host
 
 
