@@ -16,23 +16,25 @@ LIBVIRT_QEMU_PID_DIR = "/run/libvirt/qemu"  # libvirt's <domain name>.pid files,
 class LocalInspector:
     can_resolve = True
 
+    def __init__(self):
+        self._pids: dict[str, int] = {}  # domain name -> QEMU pid, as process_exe found it
+
     def resolve(self, path: str) -> str | None:
         return os.path.realpath(path)
 
     def process_exe(self, domain_name: str) -> tuple[str | None, str]:
         pid_file = Path(LIBVIRT_QEMU_PID_DIR) / f"{domain_name}.pid"
         try:
-            pid = int(pid_file.read_text().strip())
+            pid = self._pids[domain_name] = int(pid_file.read_text().strip())
             return os.path.realpath(f"/proc/{pid}/exe"), f"pid {pid} from {pid_file}"
         except (OSError, ValueError) as error:
             return None, f"could not read the QEMU process of {domain_name}: {error}"
 
-
     def peak_rss_kib(self, domain_name: str) -> int | None:
+        pid = self._pids.pop(domain_name, None)
         try:
-            pid = int((Path(LIBVIRT_QEMU_PID_DIR) / f"{domain_name}.pid").read_text().strip())
-            return peak_rss_from_status(Path(f"/proc/{pid}/status").read_text())
-        except (OSError, ValueError):
+            return peak_rss_from_status(Path(f"/proc/{pid}/status").read_text()) if pid else None
+        except OSError:
             return None
 
 

@@ -109,6 +109,7 @@ class SshInspector:
 
     def __init__(self, shell: HostShell):
         self.shell = shell
+        self._pids: dict[str, int] = {}  # domain name -> QEMU pid, as process_exe found it
 
     def resolve(self, path: str) -> str | None:
         try:
@@ -123,7 +124,7 @@ class SshInspector:
             status, output = self.shell.run(["cat", pid_file])
             if status != 0:
                 return None, f"could not read {pid_file} over SSH: {output.strip()}"
-            pid = int(output.strip())
+            pid = self._pids[domain_name] = int(output.strip())
             status, exe = self.shell.run(["readlink", "-f", f"/proc/{pid}/exe"])
         except (HostSshError, ValueError) as error:
             return None, f"could not read the QEMU process of {domain_name} over SSH: {error}"
@@ -131,14 +132,13 @@ class SshInspector:
             return None, f"could not read /proc/{pid}/exe over SSH: {exe.strip()}"
         return exe.strip(), f"pid {pid} from {pid_file}, over SSH to {self.shell.access.where()}"
 
-
     def peak_rss_kib(self, domain_name: str) -> int | None:
+        pid = self._pids.pop(domain_name, None)
+        if pid is None:
+            return None
         try:
-            status, pid = self.shell.run(["cat", f"{LIBVIRT_QEMU_PID_DIR}/{domain_name}.pid"])
-            if status != 0:
-                return None
-            status, text = self.shell.run(["cat", f"/proc/{int(pid.strip())}/status"])
-        except (HostSshError, ValueError):
+            status, text = self.shell.run(["cat", f"/proc/{pid}/status"])
+        except HostSshError:
             return None
         return peak_rss_from_status(text) if status == 0 else None
 
