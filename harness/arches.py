@@ -26,9 +26,88 @@ class LibvirtConsole:
 
     element: str  # "serial" or "console"
     target_type: str | None = None  # e.g. "sclp"
+    # Which serial port carries the console: the ports before it are connected to nothing.
+    # (sh4's r2d board: the kernel's console is on the second port, the SCIF.)
+    port: int = 0
+
+    @property
+    def device_name(self) -> str | None:
+        """libvirt's console device name for virDomainOpenConsole; None: the first console."""
+        return f"serial{self.port}" if self.port else None
 
 
 SERIAL = LibvirtConsole("serial")
+
+
+@dataclass(frozen=True)
+class DebianKernel:
+    """A kernel taken from a Debian kernel package."""
+
+    debian_arch: str
+    package: str  # the meta package (linux-image-arm64); it names the versioned one
+    glob: str  # where the kernel file sits in the package that holds it
+    # The Debian release the packages come from, None: the machine's own. An arch whose index does
+    # not verify there (a mirror caught mid-sync) is taken from the next release, and the run says so.
+    releases: tuple[str, ...] = ()
+
+    @property
+    def release(self) -> str | None:
+        return self.releases[0] if self.releases else None
+
+
+@dataclass(frozen=True)
+class SourceKernel:
+    """A kernel built from Debian's linux-source package with a Debian cross compiler.
+
+    The config is tinyconfig plus `fragment` (a file in images/kernels/): the few
+    options that machine, its console and an initramfs need.
+    """
+
+    make_arch: str  # ARCH= of the kernel's build
+    cross_prefix: str  # CROSS_COMPILE=, e.g. powerpc64-linux-gnu-
+    fragment: str
+    target: str = "vmlinux"  # the make target
+    output: str = "vmlinux"  # the file it leaves, relative to the build directory
+
+    @property
+    def compiler_package(self) -> str:
+        return "gcc-" + self.cross_prefix.rstrip("-")
+
+
+@dataclass(frozen=True)
+class BusyboxInit:
+    """/init is images/init.sh run by Debian's busybox-static of the kernel's arch and release."""
+
+
+@dataclass(frozen=True)
+class StaticInit:
+    """/init is images/init.c, compiled static with the kernel's cross compiler.
+
+    For arches that Debian builds no busybox-static for (no Debian port).
+    """
+
+    libc_package: str  # the cross C library to link against, e.g. libc6-dev-ppc64-cross
+    cflags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    kernel: DebianKernel | SourceKernel
+    init: BusyboxInit | StaticInit
+
+    @property
+    def debian_packages(self) -> tuple[str, ...]:
+        """Host packages (cross compilers, C libraries) the build needs; ./run installs them."""
+        if isinstance(self.kernel, DebianKernel):
+            return ()
+        needed = [self.kernel.compiler_package, *BUILD_TOOLS]
+        if isinstance(self.init, StaticInit):
+            needed.append(self.init.libc_package)
+        return tuple(needed)
+
+
+# What building a kernel from source needs besides the cross compiler (the host gcc is a host package).
+BUILD_TOOLS = ("make", "flex", "bison", "bc", "xz-utils")
 
 
 @dataclass(frozen=True)
@@ -43,10 +122,12 @@ class Arch:
     libvirt_console: LibvirtConsole
     uname_machine: str  # what `uname -m` prints inside the guest
     byte_order: str  # "little" or "big": uname -m cannot tell for mips
-    debian_arch: str | None  # None: Debian 12 ships no kernel, image is user-supplied
-    kernel_package: str | None  # Debian meta package of the built-in image's kernel
-    kernel_glob: str | None  # where the kernel sits inside that package
+    image: ImageSource | None  # where the built-in image comes from; None: see `no_image_reason`
     os_trait: str | None  # os-traits COMPUTE_ARCH_* name, where one exists
+    # Why there is no built-in image, exactly (no Debian compiler for it, Linux dropped it, ...).
+    no_image_reason: str | None = None
+    # In the matrix when no --arch is given; the others run with --arch all (or by name).
+    default: bool = True
     # libvirt has CPU drivers for x86, arm, ppc64 and s390 only: for other arches a
     # <cpu> element is refused, so the model reaches QEMU as -cpu through
     # <qemu:commandline> (libvirt marks such a domain "tainted: custom-argv").
@@ -61,7 +142,11 @@ class Arch:
 
     @property
     def has_builtin_image(self) -> bool:
-        return self.kernel_package is not None
+        return self.image is not None
+
+    @property
+    def builds_from_source(self) -> bool:
+        return self.image is not None and isinstance(self.image.kernel, SourceKernel)
 
     def timeout_for(self, accel: str) -> float:
         table = self.boot_timeout_s or {}
@@ -69,6 +154,18 @@ class Arch:
 
 
 DEFAULT_TIMEOUT_S = {"tcg": 120.0, "kvm": 60.0}
+
+BUSYBOX = BusyboxInit()
+
+
+def _debian(debian_arch: str, package: str, glob: str = "boot/vmlinuz-*", *releases: str) -> ImageSource:
+    return ImageSource(DebianKernel(debian_arch, package, glob, tuple(releases)), BUSYBOX)
+
+
+def _from_source(make_arch: str, cross_prefix: str, fragment: str, libc_package: str,
+                 target: str = "vmlinux", output: str = "vmlinux") -> ImageSource:
+    return ImageSource(SourceKernel(make_arch, cross_prefix, fragment, target, output), StaticInit(libc_package))
+
 
 _CATALOG = (
     Arch(
@@ -83,9 +180,7 @@ _CATALOG = (
         libvirt_console=SERIAL,
         uname_machine="aarch64",
         byte_order="little",
-        debian_arch="arm64",
-        kernel_package="linux-image-arm64",
-        kernel_glob="boot/vmlinuz-*",
+        image=_debian("arm64", "linux-image-arm64"),
         os_trait="COMPUTE_ARCH_AARCH64",
     ),
     Arch(
@@ -100,13 +195,12 @@ _CATALOG = (
         libvirt_console=SERIAL,
         uname_machine="ppc64le",
         byte_order="little",
-        debian_arch="ppc64el",
-        kernel_package="linux-image-powerpc64le",
-        kernel_glob="boot/vmlinux-*",
+        image=_debian("ppc64el", "linux-image-powerpc64le", "boot/vmlinux-*"),
         os_trait="COMPUTE_ARCH_PPC64LE",
     ),
     Arch(
         name="ppc64",
+        typical_tcg_boot_s=6.5,
         emulator="qemu-system-ppc64",
         qemu_package="qemu-system-ppc",
         machine_family="pseries",
@@ -116,9 +210,8 @@ _CATALOG = (
         libvirt_console=SERIAL,
         uname_machine="ppc64",
         byte_order="big",
-        debian_arch=None,
-        kernel_package=None,
-        kernel_glob=None,
+        # No Debian release builds ppc64 (big-endian): the kernel and /init are built from source.
+        image=_from_source("powerpc", "powerpc64-linux-gnu-", "ppc64.config", "libc6-dev-ppc64-cross"),
         os_trait=None,
     ),
     Arch(
@@ -133,9 +226,7 @@ _CATALOG = (
         libvirt_console=LibvirtConsole("console", "sclp"),
         uname_machine="s390x",
         byte_order="big",
-        debian_arch="s390x",
-        kernel_package="linux-image-s390x",
-        kernel_glob="boot/vmlinuz-*",
+        image=_debian("s390x", "linux-image-s390x"),
         os_trait="COMPUTE_ARCH_S390X",
     ),
     Arch(
@@ -150,9 +241,7 @@ _CATALOG = (
         libvirt_console=SERIAL,
         uname_machine="mips64",
         byte_order="little",
-        debian_arch="mips64el",
-        kernel_package="linux-image-5kc-malta",
-        kernel_glob="boot/vmlinuz-*",
+        image=_debian("mips64el", "linux-image-5kc-malta"),
         os_trait=None,
         cpu_via_qemu_args=True,
     ),
@@ -168,26 +257,41 @@ _CATALOG = (
         libvirt_console=SERIAL,
         uname_machine="mips",
         byte_order="little",
-        debian_arch="mipsel",
-        kernel_package="linux-image-4kc-malta",
-        kernel_glob="boot/vmlinuz-*",
+        image=_debian("mipsel", "linux-image-4kc-malta"),
         os_trait="COMPUTE_ARCH_MIPSEL",
     ),
     Arch(
         name="mips",
+        typical_tcg_boot_s=3.0,
         emulator="qemu-system-mips",
         qemu_package="qemu-system-mips",
         machine_family="malta",
         tcg_cpu=None,
-        tcg_cpu_reason="machine default",
+        tcg_cpu_reason="machine default (24Kf), runs a MIPS32r2 kernel",
         kernel_console="ttyS0",
         libvirt_console=SERIAL,
         uname_machine="mips",
         byte_order="big",
-        debian_arch=None,
-        kernel_package=None,
-        kernel_glob=None,
+        # No Debian release builds mips (big-endian) since Debian 10: built from source.
+        image=_from_source("mips", "mips-linux-gnu-", "mips.config", "libc6-dev-mips-cross"),
         os_trait=None,
+    ),
+    Arch(
+        name="riscv64",
+        typical_tcg_boot_s=3.0,
+        emulator="qemu-system-riscv64",
+        qemu_package="qemu-system-misc",
+        machine_family="virt",
+        tcg_cpu=None,
+        tcg_cpu_reason="machine default (rv64); libvirt has no riscv CPU driver",
+        kernel_console="ttyS0",
+        libvirt_console=SERIAL,
+        uname_machine="riscv64",
+        byte_order="little",
+        # Debian 12 has no riscv64 port; trixie (13) is the first release with one. The firmware
+        # (OpenSBI) is QEMU's default for the virt machine, from qemu-system-data.
+        image=_debian("riscv64", "linux-image-riscv64", "vmlinu[xz]*", "trixie", "forky"),
+        os_trait="COMPUTE_ARCH_RISCV64",
     ),
     Arch(
         name="x86_64",
@@ -201,14 +305,212 @@ _CATALOG = (
         libvirt_console=SERIAL,
         uname_machine="x86_64",
         byte_order="little",
-        debian_arch="amd64",
-        kernel_package="linux-image-cloud-amd64",
-        kernel_glob="boot/vmlinuz-*",
+        image=_debian("amd64", "linux-image-cloud-amd64"),
         os_trait="COMPUTE_ARCH_X86_64",
+    ),
+    # --- with --arch all: every other arch libvirt lists on a Debian 12 host -------------------
+    Arch(
+        name="armv7l",
+        default=False,
+        emulator="qemu-system-arm",
+        qemu_package="qemu-system-arm",
+        machine_family="virt",
+        tcg_cpu="cortex-a15",
+        tcg_cpu_reason="the virt machine's default (cortex-a15) named: Debian's armmp kernel needs ARMv7 with LPAE",
+        kernel_console="ttyAMA0",
+        libvirt_console=SERIAL,
+        uname_machine="armv7l",
+        byte_order="little",
+        image=_debian("armhf", "linux-image-armmp"),
+        os_trait=None,
+    ),
+    Arch(
+        name="i686",
+        default=False,
+        emulator="qemu-system-i386",
+        qemu_package="qemu-system-x86",
+        machine_family="pc",
+        tcg_cpu="qemu32",
+        tcg_cpu_reason="QEMU's baseline 32-bit model; Debian's 686 kernel needs PAE, which qemu32 has",
+        kernel_console="ttyS0",
+        libvirt_console=SERIAL,
+        uname_machine="i686",
+        byte_order="little",
+        image=_debian("i386", "linux-image-686"),
+        os_trait=None,
+    ),
+    Arch(
+        name="mips64",
+        default=False,
+        emulator="qemu-system-mips64",
+        qemu_package="qemu-system-mips",
+        machine_family="malta",
+        tcg_cpu="MIPS64R2-generic",
+        tcg_cpu_reason="a MIPS64r2 core for the MIPS64r2 kernel (the malta default 20Kc is MIPS64r1)",
+        kernel_console="ttyS0",
+        libvirt_console=SERIAL,
+        uname_machine="mips64",
+        byte_order="big",
+        image=_from_source("mips", "mips64-linux-gnuabi64-", "mips64.config", "libc6-dev-mips64-cross"),
+        os_trait=None,
+        cpu_via_qemu_args=True,
+    ),
+    Arch(
+        name="ppc",
+        default=False,
+        emulator="qemu-system-ppc",
+        qemu_package="qemu-system-ppc",
+        machine_family="ppce500",
+        tcg_cpu="e500mc",
+        tcg_cpu_reason="the e500v2 default has no classic FPU, which Debian's powerpc C library uses; e500mc has one",
+        kernel_console="ttyS0",
+        libvirt_console=SERIAL,
+        uname_machine="ppc",
+        byte_order="big",
+        image=_from_source("powerpc", "powerpc-linux-gnu-", "ppc.config", "libc6-dev-powerpc-cross"),
+        os_trait=None,
+        cpu_via_qemu_args=True,
+    ),
+    Arch(
+        name="m68k",
+        default=False,
+        emulator="qemu-system-m68k",
+        qemu_package="qemu-system-misc",
+        machine_family="virt",
+        tcg_cpu=None,
+        tcg_cpu_reason="machine default (m68040)",
+        kernel_console="ttyGF0",
+        libvirt_console=SERIAL,
+        uname_machine="m68k",
+        byte_order="big",
+        image=_from_source("m68k", "m68k-linux-gnu-", "m68k.config", "libc6-dev-m68k-cross"),
+        os_trait=None,
+    ),
+    Arch(
+        name="alpha",
+        default=False,
+        emulator="qemu-system-alpha",
+        qemu_package="qemu-system-misc",
+        machine_family="clipper",
+        tcg_cpu=None,
+        tcg_cpu_reason="machine default (ev67)",
+        kernel_console="ttyS0",
+        libvirt_console=SERIAL,
+        uname_machine="alpha",
+        byte_order="little",
+        image=_from_source("alpha", "alpha-linux-gnu-", "alpha.config", "libc6.1-dev-alpha-cross"),
+        os_trait=None,
+    ),
+    Arch(
+        name="sh4",
+        default=False,
+        emulator="qemu-system-sh4",
+        qemu_package="qemu-system-misc",
+        machine_family="r2d",
+        tcg_cpu=None,
+        tcg_cpu_reason="machine default (SH7751R)",
+        kernel_console="ttySC1",
+        libvirt_console=LibvirtConsole("serial", port=1),
+        uname_machine="sh4",
+        byte_order="little",
+        memory_mib=64,  # the r2d board has 64 MiB and takes no other size
+        image=_from_source("sh", "sh4-linux-gnu-", "sh4.config", "libc6-dev-sh4-cross",
+                           target="zImage", output="arch/sh/boot/zImage"),
+        os_trait=None,
+    ),
+    Arch(
+        name="armv6l",
+        default=False,
+        emulator="qemu-system-arm",
+        qemu_package="qemu-system-arm",
+        machine_family="versatilepb",
+        tcg_cpu=None,
+        tcg_cpu_reason="machine default (arm926)",
+        kernel_console="ttyAMA0",
+        libvirt_console=SERIAL,
+        uname_machine="armv6l",
+        byte_order="little",
+        image=None,
+        no_image_reason="no Debian kernel runs on a QEMU ARMv6 machine (Debian's armel kernels are for "
+                        "Marvell and Raspberry Pi boards; QEMU's raspi0 machine is not in QEMU 7.2's "
+                        "libvirt-usable set)",
+        os_trait=None,
+    ),
+    Arch(
+        name="riscv32",
+        default=False,
+        emulator="qemu-system-riscv32",
+        qemu_package="qemu-system-misc",
+        machine_family="virt",
+        tcg_cpu=None,
+        tcg_cpu_reason="machine default",
+        kernel_console="ttyS0",
+        libvirt_console=SERIAL,
+        uname_machine="riscv32",
+        byte_order="little",
+        image=None,
+        no_image_reason="Debian ships no rv32 firmware for the virt machine (qemu-system-data has only "
+                        "opensbi-riscv64-*) and no riscv32 C library to build an init with",
+        os_trait=None,
+    ),
+    Arch(
+        name="sh4eb",
+        default=False,
+        emulator="qemu-system-sh4eb",
+        qemu_package="qemu-system-misc",
+        machine_family="r2d",
+        tcg_cpu=None,
+        tcg_cpu_reason="machine default",
+        kernel_console="ttySC1",
+        libvirt_console=LibvirtConsole("serial", port=1),
+        uname_machine="sh4",
+        byte_order="big",
+        image=None,
+        no_image_reason="Debian's only SuperH cross compiler (gcc-sh4-linux-gnu) and C library are "
+                        "little-endian; nothing in Debian builds big-endian sh4",
+        os_trait=None,
+    ),
+    *(
+        Arch(
+            name=name,
+            default=False,
+            emulator=f"qemu-system-{name}",
+            qemu_package="qemu-system-misc",
+            machine_family=machine,
+            tcg_cpu=None,
+            tcg_cpu_reason="machine default",
+            kernel_console=console,
+            libvirt_console=SERIAL,
+            uname_machine=uname,
+            byte_order=order,
+            image=None,
+            no_image_reason=reason,
+            os_trait=None,
+        )
+        for name, machine, console, uname, order, reason in (
+            ("microblaze", "petalogix-s3adsp1800", "ttyUL0", "microblaze", "big",
+             "Debian has no MicroBlaze cross compiler (no gcc-microblaze-linux-gnu in any release)"),
+            ("microblazeel", "petalogix-s3adsp1800", "ttyUL0", "microblaze", "little",
+             "Debian has no MicroBlaze cross compiler (no gcc-microblaze-linux-gnu in any release)"),
+            ("xtensa", "lx60", "ttyS0", "xtensa", "little",
+             "Debian has no Xtensa cross compiler (each Xtensa core needs its own toolchain overlay)"),
+            ("xtensaeb", "lx60", "ttyS0", "xtensa", "big",
+             "Debian has no Xtensa cross compiler (each Xtensa core needs its own toolchain overlay)"),
+            ("cris", "axis-dev88", "ttyS0", "cris", "little",
+             "Linux dropped the CRIS port in 4.17 (2018) and Debian has no CRIS compiler"),
+        )
     ),
 )
 
 ARCHES: dict[str, Arch] = {arch.name: arch for arch in _CATALOG}
+
+
+# --arch all: every arch of the catalog, not only the default matrix.
+ALL_ARCHES = "all"
+
+
+def default_arches() -> list[str]:
+    return [arch.name for arch in _CATALOG if arch.default]
 
 
 def arch_named(name: str) -> Arch:
@@ -216,7 +518,7 @@ def arch_named(name: str) -> Arch:
         return ARCHES[name]
     except KeyError:
         raise UnknownNameError(
-            f"unknown guest arch {name!r}; valid arches: {', '.join(ARCHES)}"
+            f"unknown guest arch {name!r}; valid arches: {', '.join(ARCHES)} (or {ALL_ARCHES!r} for every one)"
         ) from None
 
 

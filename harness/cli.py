@@ -15,10 +15,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from pathlib import Path
 
-from harness.arches import ARCHES, UnknownNameError, arch_named, split_names
-from harness.images.cache import ImageCache, ImageError, Recipe, default_cache_dir
+from harness.arches import ALL_ARCHES, ARCHES, UnknownNameError, arch_named, default_arches, split_names
+from harness.images.cache import ImageCache, ImageError, default_cache_dir
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -26,10 +27,11 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     images_parser = commands.add_parser("images", help="the built-in guest images")
     images = images_parser.add_subparsers(dest="action", required=True)
-    builtin = [name for name, arch in ARCHES.items() if arch.has_builtin_image]
+    builtin = [name for name in default_arches() if ARCHES[name].has_builtin_image]
     build = images.add_parser("build", help="build (or verify the cache of) the built-in images")
     build.add_argument("--arch", action="append", default=[], metavar="ARCH[,ARCH...]",
-                       help=f"arches to build, repeatable (default: all with a built-in image: {', '.join(builtin)})")
+                       help="arches to build, repeatable, or 'all' (default: the default matrix: "
+                            f"{', '.join(builtin)})")
     build.add_argument("--apt-timeout", type=float, default=600.0, metavar="SECONDS",
                        help="bound on each apt command; apt can stall on a full disk (default: 600)")
     listing = images.add_parser("list", help="show the cached image of each arch, if any")
@@ -92,13 +94,24 @@ def report_command(args) -> int:
 
 
 def build_images(arch_names: list[str], cache: ImageCache) -> int:
-    arches = [arch_named(name) for name in arch_names] or [a for a in ARCHES.values() if a.has_builtin_image]
-    recipe = Recipe.load()
+    if ALL_ARCHES in arch_names:
+        arches = [a for a in ARCHES.values() if a.has_builtin_image]
+    else:
+        arches = [arch_named(name) for name in arch_names] or [ARCHES[n] for n in default_arches()
+                                                              if ARCHES[n].has_builtin_image]
     failed = 0
     for arch in arches:
         started = time.monotonic()
+        if not arch.has_builtin_image:
+            print(f"{arch.name:10} no built-in image: {arch.no_image_reason}", file=sys.stderr)
+            failed += 1
+            continue
         try:
-            image = cache.get_or_build(arch, recipe)
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always")
+                image = cache.get_or_build(arch)
+            for warning in said:
+                print(f"{arch.name:10} WARNING {warning.message}", file=sys.stderr)
         except ImageError as error:
             print(f"{arch.name:10} FAILED  {error}", file=sys.stderr)
             failed += 1
@@ -109,11 +122,10 @@ def build_images(arch_names: list[str], cache: ImageCache) -> int:
 
 
 def list_images(cache: ImageCache) -> int:
-    recipe = Recipe.load()
     for arch in ARCHES.values():
-        image = cache.lookup(arch, recipe) if arch.has_builtin_image else None
+        image = cache.lookup(arch) if arch.has_builtin_image else None
         state = f"cached, kernel {image.kernel_release}" if image else (
-            "not built" if arch.has_builtin_image else "no built-in image (use --image)")
+            "not built" if arch.has_builtin_image else f"no built-in image: {arch.no_image_reason}")
         print(f"{arch.name:10} {state}")
     return 0
 
@@ -136,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         except SchemaError as error:
             print(f"harness: {error}", file=sys.stderr)
             return 2
-    cache = ImageCache(args.image_cache, getattr(args, "apt_timeout", 600.0))
+    cache = ImageCache(args.image_cache, getattr(args, "apt_timeout", 600.0),
+                       progress=lambda line: print(line, flush=True))
     try:
         if args.action == "build":
             return build_images(split_names(args.arch), cache)

@@ -8,7 +8,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.arches import ACCELERATORS, ARCHES, arch_named, check_accelerator, split_names
+from harness.arches import ACCELERATORS, ALL_ARCHES, ARCHES, arch_named, check_accelerator, default_arches, split_names
 from harness.hosts.spec import (
     DEFAULT_URI,
     HostSpec,
@@ -35,7 +35,7 @@ class OptionError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    arches: tuple[str, ...]  # empty: every arch in the catalog (or a test's marker)
+    arches: tuple[str, ...]  # empty: the catalog's default arches (or a test's marker)
     accels: tuple[str, ...]
     hosts: tuple[HostSpec, ...]  # the libvirt hosts given (or this machine); container hosts come on top
     image_cache: Path
@@ -58,7 +58,8 @@ class Settings:
 def add_options(parser) -> None:
     group = parser.getgroup("emulation-verifier", "emulation verifier")
     group.addoption("--arch", action="append", default=[], metavar="ARCH[,ARCH...]",
-                    help=f"guest arch(es) to run, repeatable; valid: {', '.join(ARCHES)} (default: all)")
+                    help=f"guest arch(es) to run, repeatable; valid: {', '.join(ARCHES)}, or 'all' for every one "
+                         f"(default: {', '.join(default_arches())})")
     group.addoption("--accel", action="append", default=[], metavar="ACCEL[,ACCEL...]",
                     help=f"accelerator(s), repeatable; valid: {', '.join(ACCELERATORS)} (default: all; "
                          "KVM cells are skipped with the KVM probe's reason unless KVM really works)")
@@ -117,7 +118,8 @@ def _pairs(values: list[str], option: str, shape: str) -> dict[str, str]:
 
 def settings_from(options) -> Settings:
     """Check every option; raise OptionError (or UnknownNameError) naming what is valid."""
-    arches = tuple(arch_named(name).name for name in split_names(options.arch))
+    names = split_names(options.arch)
+    arches = tuple(ARCHES) if ALL_ARCHES in names else tuple(arch_named(name).name for name in names)
     accels = tuple(check_accelerator(name) for name in split_names(options.accel)) or ACCELERATORS
     images = {}
     for arch, files in _pairs(options.image, "--image", "ARCH=KERNEL[,INITRD]").items():

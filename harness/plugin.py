@@ -11,15 +11,17 @@ first (see harness/store.py); the controller alone writes the reports
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from harness.arches import ARCHES, UnknownNameError, arch_named
+from harness.arches import ARCHES, UnknownNameError, arch_named, default_arches
 from harness.capabilities import KvmVerdict, kvm_offered_for
 from harness.checks import judge
 from harness.guest.domain import run_prefix
@@ -31,6 +33,7 @@ from harness.hosts.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host,
 from harness.hosts.leftovers import sweep_abandoned_domains, sweep_abandoned_run_dirs
 from harness.hosts.spec import HostSpec, redact_uri
 from harness.images.cache import ImageCache, ImageError
+from harness.images.kernel_build import stop_running_builds
 from harness.observation import Observation
 from harness.options import OptionError, Settings, add_options, check_report_dir, settings_from
 from harness.plan import CellKey, CellUnsupported, Plan, PlanError, make_plan
@@ -40,7 +43,8 @@ from harness.store import RunStore
 SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey["RunDir"]()
 HOSTS = pytest.StashKey[list]()  # every HostSpec of the run, container hosts included, in matrix order
-CONTAINERS = pytest.StashKey[list]()  # the container hosts this controller started, to stop at the end
+CONTAINERS = pytest.StashKey[list]()
+PROGRESS_FD = pytest.StashKey[int]()  # the container hosts this controller started, to stop at the end
 
 
 def pytest_addoption(parser) -> None:
@@ -54,6 +58,8 @@ def _interrupt_on_sigterm(signum, frame) -> None:
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "arches(*names): guest arches a test runs on when --arch is not given")
+    # Output capture is suspended here: a copy of the terminal's fd for image build progress (below).
+    config.stash[PROGRESS_FD] = os.dup(2)
     signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     try:
         settings = settings_from(config.option)
@@ -103,7 +109,28 @@ def pytest_configure_node(node) -> None:
     node.workerinput["emuv_loadgroup"] = node.config.option.dist == "loadgroup"
 
 
+def build_progress(config) -> Callable[[str], None]:
+    """Where image builds say how far they are: the terminal itself, past pytest's output capture.
+
+    Cold builds take minutes (a kernel from source about two); a run must not look hung meanwhile.
+    """
+    fd = config.stash[PROGRESS_FD]
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    prefix = f"[{worker}] " if worker else ""
+
+    def say(line: str) -> None:
+        try:
+            os.write(fd, f"\n{prefix}{line}".encode() if not worker else f"{prefix}{line}\n".encode())
+        except OSError:
+            pass  # the terminal went away; the build goes on
+
+    return say
+
+
 def pytest_unconfigure(config) -> None:
+    stop_running_builds()
+    if PROGRESS_FD in config.stash:
+        os.close(config.stash[PROGRESS_FD])
     run = config.stash.get(RUN, None)
     if run is not None and getattr(config, "workerinput", None) is None:
         stop_container_hosts(config.stash.get(CONTAINERS, []))
@@ -121,7 +148,7 @@ def pytest_generate_tests(metafunc) -> None:
     elif marker:
         arches = [arch_named(name).name for name in marker.args]
     else:
-        arches = list(ARCHES)
+        arches = default_arches()
     # One host: ids stay <arch>-<accel>; several: <label>-<arch>-<accel>, so -k LABEL picks a host.
     several = len(hosts) > 1
     keys = [CellKey(arch, accel, spec.label) for spec in hosts for arch in arches for accel in settings.accels]
@@ -142,13 +169,18 @@ def expected_cell_s(key: CellKey, settings: Settings) -> float:
 
 
 def pytest_collection_modifyitems(config, items) -> None:
-    """Longest cells first, so that under -n the last cells on every worker are short ones.
+    """Cells whose image is ready first, longest first, so that under -n the last cells on every worker
+    are short ones and no cached arch waits for a cold build (those go last).
 
     Only the cells' tests change places among themselves; the order of other tests is kept.
     """
     settings = config.stash[SETTINGS]
     slots = [index for index, item in enumerate(items) if _cell_of(item) is not None]
-    cells = sorted((items[index] for index in slots), key=lambda item: -expected_cell_s(_cell_of(item), settings))
+    cache = ImageCache(settings.image_cache)
+    ready = {name: name in settings.user_images or not arch.has_builtin_image or cache.is_cached(arch)
+             for name, arch in ARCHES.items()}
+    cells = sorted((items[index] for index in slots),
+                   key=lambda item: (not ready[_cell_of(item).arch], -expected_cell_s(_cell_of(item), settings)))
     for index, item in zip(slots, cells, strict=True):
         items[index] = item
 
@@ -172,7 +204,7 @@ class HostRegistry:
         self.run = config.stash[RUN]
         self.specs = {spec.label: spec for spec in config.stash[HOSTS]}
         self.store = RunStore(self.run.path)
-        self.cache = ImageCache(self.settings.image_cache)
+        self.cache = ImageCache(self.settings.image_cache, progress=build_progress(config))
         self.hosts: dict[str, Host] = {}
         self.failures: dict[str, str] = {}
         self.swept = False
@@ -271,13 +303,16 @@ def image(cell: CellKey, cell_host: Host):
     arch = ARCHES[cell.arch]
     if not arch.has_builtin_image and cell.arch not in cell_host.settings.user_images:
         pytest.skip(
-            f"{cell.id}: no image: Debian 12 ships no {arch.name} kernel, so there is no built-in image; "
+            f"{cell.id}: no image: {arch.no_image_reason}; "
             f"supply one with --image {arch.name}=KERNEL[,INITRD] (its /init must print the EMUV-BANNER line)"
         )
     try:
-        return cell_host.image(arch)
+        built = cell_host.image(arch)
     except ImageError as error:
-        raise HarnessError(f"building the {arch.name} image failed: {error}") from None
+        raise HarnessError(str(error)) from None  # it names the arch and what failed
+    for note in built.warnings:  # a fallback release, a damaged cache entry rebuilt: said on every run
+        warnings.warn(HarnessWarning(f"the {arch.name} image: {note}"), stacklevel=1)
+    return built
 
 
 @pytest.fixture

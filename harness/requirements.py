@@ -24,7 +24,11 @@ TEST_PACKAGES = ("chromium",)
 
 def required_packages(purpose: str = "matrix") -> list[str]:
     emulators = sorted({arch.qemu_package for arch in ARCHES.values()})
-    return emulators + list(HOST_PACKAGES) + (list(TEST_PACKAGES) if purpose == "test" else [])
+    # Cross compilers and C libraries for the kernels built from source, of every arch (not only the
+    # default matrix): `--arch all` then works without another install.
+    builds = sorted({package for arch in ARCHES.values() if arch.image for package in arch.image.debian_packages})
+    packages = emulators + list(HOST_PACKAGES) + [p for p in builds if p not in HOST_PACKAGES]
+    return packages + (list(TEST_PACKAGES) if purpose == "test" else [])
 
 
 def is_installed(package: str) -> bool:

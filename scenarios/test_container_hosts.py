@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from harness.arches import ARCHES
+from harness.arches import default_arches
 from scenarios.runs import assert_nothing_left, cells_of, finish, read_until, real_run
 
-BUILT_IN = [name for name, arch in ARCHES.items() if arch.has_builtin_image]
+BUILT_IN = default_arches()
 CHECKS = ("binary", "machine", "accelerator", "console", "boot")
 
 

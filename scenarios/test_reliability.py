@@ -225,6 +225,11 @@ def test_damaged_cache_entry_is_rebuilt_not_booted(tmp_path):
     assert rebuilt.returncode == 0, rebuilt.stderr
     image = ImageCache(images).lookup(ARCHES["mipsel"], Recipe.load())
     assert image is not None and image.kernel_sha256 == manifest["kernel_sha256"]
+    # Not silently: the run says so, and the new manifest keeps why.
+    assert f"rebuilt the mipsel image: the cached one was damaged: kernel {manifest['kernel_sha256'][:12]}" \
+        in rebuilt.stderr
+    assert "missing or not matching its hash" in json.loads(next((images / "manifests" / "mipsel").glob(
+        "*.json")).read_text())["rebuilt_because"]
 
 
 def test_failed_download_gives_one_clear_error_and_no_partial_entry(tmp_path):

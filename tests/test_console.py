@@ -126,6 +126,18 @@ def test_capped_copy_keeps_head_and_tail_and_says_what_was_dropped(tmp_path):
     assert target.read_bytes() == source.read_bytes()
 
 
+def test_a_kernel_message_printed_into_the_banner_line_does_not_hide_it(tmp_path):
+    from harness.guest.observe import BANNER as REAL_BANNER
+
+    console = Console(tmp_path / "console.log")
+    # Seen on a trixie host: the kernel's printk landed between the banner and its newline.
+    feeder = feed_later(console, [b"EMUV-BANNER arch=x86_64 release=6.1.0-56-cloud-amd64 endian=little",
+                                  b"[    2.399242] tsc: Refined TSC clocksource calibration: 2596.124 MHz\r\n"])
+    wait = console.wait_for(REAL_BANNER, 5, time.monotonic())
+    feeder.join()
+    assert wait.match == ("x86_64", "6.1.0-56-cloud-amd64", "little")
+
+
 def test_a_banner_read_in_two_pieces_is_matched_whole(tmp_path):
     from harness.guest.observe import BANNER as REAL_BANNER
 

@@ -16,13 +16,13 @@ from harness.hosts.container_image import (
     check_release,
     installed_packages,
     load_recipe,
-    sources_for_release,
 )
 from harness.hosts.leftovers import owner_token
+from harness.images.apt_sources import sources_for_release
 
 RECIPE_TEXT = container_image.RECIPE_FILE.read_text()
 
-# `apt-get indextargets --format container_image._INDEX_FORMAT` on a Debian 12 machine with a
+# `apt-get indextargets --format apt_sources._INDEX_FORMAT` on a Debian 12 machine with a
 # deb822 debian.sources, plus what other machines have: backports, deb-src, a third-party
 # repository whose suite is also "bookworm", and a "stable" suite name.
 INDEX_TARGETS = "\n".join("\t".join(row) for row in [
@@ -59,12 +59,13 @@ DOCKER_LISTING = {
 
 
 def test_every_release_has_a_recipe_with_an_emulator_for_each_builtin_arch():
-    from harness.arches import ARCHES
+    from harness.arches import ARCHES, default_arches
 
+    trixie_split = {"s390x": "qemu-system-s390x", "riscv64": "qemu-system-riscv"}  # QEMU 10 split them out
     for release in CONTAINER_RELEASES:
         packages = load_recipe(release).packages
-        for arch in ARCHES.values():
-            wanted = "qemu-system-s390x" if (release, arch.name) == ("trixie", "s390x") else arch.qemu_package
+        for arch in map(ARCHES.get, default_arches()):
+            wanted = trixie_split.get(arch.name, arch.qemu_package) if release == "trixie" else arch.qemu_package
             assert wanted in packages, (release, arch.name)
 
 

@@ -97,11 +97,54 @@ def test_damaged_cache_entry_is_not_trusted(tmp_path):
     assert cache.lookup(arch, recipe) is None
 
 
-def test_arch_without_debian_kernel_says_which_option_supplies_one(tmp_path):
-    with pytest.raises(ImageError, match=r"--image ppc64=KERNEL\[,INITRD\]"):
-        ImageCache(tmp_path).get_or_build(ARCHES["ppc64"])
+def test_arch_without_an_image_says_why_and_which_option_supplies_one(tmp_path):
+    with pytest.raises(ImageError, match=r"Linux dropped the CRIS port.*--image cris=KERNEL\[,INITRD\]"):
+        ImageCache(tmp_path).get_or_build(ARCHES["cris"])
 
 
 def test_user_image_must_be_readable(tmp_path):
     with pytest.raises(ImageError, match="missing or unreadable"):
         user_image(ARCHES["mips"], tmp_path / "no-such-vmlinux", None)
+
+
+def test_a_missing_cross_toolchain_names_the_packages_to_install():
+    from harness.arches import ImageSource, SourceKernel, StaticInit
+    from harness.images.kernel_build import KernelBuildError, require_toolchain
+
+    source = ImageSource(SourceKernel("mips", "nonesuch-linux-gnu-", "mips.config"),
+                         StaticInit("libc6-dev-nonesuch-cross"))
+    with pytest.raises(KernelBuildError, match=r"apt-get install gcc-nonesuch-linux-gnu .*libc6-dev-nonesuch-cross"):
+        require_toolchain("mips", source)
+
+
+def test_a_fragment_option_that_did_not_take_is_named():
+    from harness.images.kernel_build import options_not_taken
+
+    fragment = "# comment\nCONFIG_PPC64=y\nCONFIG_PPC_OF_BOOT_TRAMPOLINE=y\nCONFIG_HZ=100\n"
+    config = "CONFIG_PPC64=y\n# CONFIG_PPC_OF_BOOT_TRAMPOLINE is not set\nCONFIG_HZ=250\n"
+    assert options_not_taken(fragment, config) == ["CONFIG_PPC_OF_BOOT_TRAMPOLINE=y", "CONFIG_HZ=100"]
+
+
+def test_kernel_release_from_where_the_package_keeps_the_kernel():
+    from harness.images.cache import release_of_member
+
+    assert release_of_member("boot/vmlinuz-6.1.0-56-arm64") == "6.1.0-56-arm64"
+    assert release_of_member("boot/vmlinux-6.12.107+deb13-riscv64") == "6.12.107+deb13-riscv64"
+    assert release_of_member("usr/lib/modules/7.2.12+deb14-riscv64/vmlinuz") == "7.2.12+deb14-riscv64"
+
+
+def test_every_recipe_key_differs_by_arch_and_source_fragments_are_in_the_key(tmp_path, monkeypatch):
+    from harness.images import cache as cache_module
+    from harness.images import kernel_build
+
+    keys = {name: Recipe.for_arch(arch).key(arch) for name, arch in ARCHES.items() if arch.has_builtin_image}
+    assert len(set(keys.values())) == len(keys)
+    fragments = tmp_path / "kernels"
+    fragments.mkdir()
+    for path in kernel_build.FRAGMENT_DIR.iterdir():
+        (fragments / path.name).write_bytes(path.read_bytes())
+    (fragments / "mips.config").write_text((fragments / "mips.config").read_text() + "CONFIG_HZ_100=y\n")
+    monkeypatch.setattr(kernel_build, "FRAGMENT_DIR", fragments)
+    assert Recipe.for_arch(ARCHES["mips"]).key(ARCHES["mips"]) != keys["mips"]
+    assert Recipe.for_arch(ARCHES["ppc64"]).key(ARCHES["ppc64"]) == keys["ppc64"]
+    assert cache_module.STATIC_RECIPE_FILE.name == "static-init.toml"

@@ -22,7 +22,8 @@ READ_BYTES = 64 * 1024
 class ConsoleStream:
     """Feeds a Console from a non-blocking stream, inside libvirt's event loop thread."""
 
-    def __init__(self, conn: libvirt.virConnect, domain: libvirt.virDomain, console: Console):
+    def __init__(self, conn: libvirt.virConnect, domain: libvirt.virDomain, console: Console,
+                 device_name: str | None = None):
         import libvirt
 
         ensure_event_loop()
@@ -31,7 +32,7 @@ class ConsoleStream:
         self._busy = threading.RLock()  # stream calls from the event thread and from close() never overlap
         self._stream = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
         # FORCE: a console left open by a crashed run of ours must not block this one.
-        domain.openConsole(None, self._stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+        domain.openConsole(device_name, self._stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
         events = libvirt.VIR_STREAM_EVENT_READABLE | libvirt.VIR_STREAM_EVENT_ERROR | libvirt.VIR_STREAM_EVENT_HANGUP
         self._stream.eventAddCallback(events, self._on_event, None)
 

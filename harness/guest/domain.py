@@ -98,8 +98,10 @@ def domain_xml(spec: DomainSpec) -> str:
 
     devices = _sub(domain, "devices")
     _sub(devices, "emulator", spec.emulator)
+    for port in range(spec.console.port):  # ports before the console's lead nowhere
+        _sub(_sub(devices, "serial", type="null"), "target", port=str(port))
     console = _sub(devices, spec.console.element, type="pty")
-    target = _sub(console, "target", port="0")
+    target = _sub(console, "target", port=str(spec.console.port))
     if spec.console.target_type:
         target.set("type", spec.console.target_type)
     # Nothing the checks do not need: fewer devices, faster and more comparable boots.

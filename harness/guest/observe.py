@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     import libvirt
 
 # Up to the line end: a banner read in two pieces must not match its first half.
-BANNER = re.compile(rb"EMUV-BANNER arch=(\S+) release=(\S+) endian=(\w+)\r?\n")
+# The byte order is one of init's three words, matched whole: a banner read in two pieces must not match
+# "li" of "little", and a kernel message may follow it on the same line before its newline.
+BANNER = re.compile(rb"EMUV-BANNER arch=(\S+) release=(\S+) endian=(little|big|unknown)(?!\w)")
 LOGIN_PROMPT = re.compile(rb"login: ")
 ANY_OUTPUT = re.compile(rb"[\s\S]")
 CONSOLE_ENABLED = re.compile(r"\bconsole \[(\w+)\] enabled")
@@ -72,7 +74,7 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
         try:
             spec = domain_spec(plan, files, site.run_id, site.domain_name(plan.cell_id))
             with running_domain(conn, spec) as domain:
-                stream = ConsoleStream(conn, domain, console)
+                stream = ConsoleStream(conn, domain, console, plan.libvirt_console.device_name)
                 end_watch = DomainEndWatch(conn, domain, console)
                 try:
                     started = time.monotonic()

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.files import write_atomically
+from harness.images.apt_sources import SourcesError, configured_sources
 
 if TYPE_CHECKING:
     import docker
@@ -148,55 +149,6 @@ def load_recipe(release: str, text: str | None = None) -> HostRecipe:
                                  f"{type(error).__name__}: {error}") from error
 
 
-# --- where the packages come from -------------------------------------------------------------
-
-# The suites of a release the image is built from; backports and others are left out.
-_SUITE_SUFFIXES = ("", "-updates", "-security")
-_INDEX_FORMAT = "$(TARGET_OF)\t$(IDENTIFIER)\t$(ORIGIN)\t$(REPO_URI)\t$(RELEASE)\t$(CODENAME)"
-
-
-def sources_for_release(index_targets: str, release: str) -> tuple[str, ...]:
-    """`deb` lines for `release` from the Debian suites apt is configured with.
-
-    `index_targets` is `apt-get indextargets --format _INDEX_FORMAT` output: apt
-    has parsed both sources formats (one-line and deb822) and, after an update,
-    knows each suite's origin and codename. Each Debian suite of the machine's
-    release (its codename, -updates, -security) gives the same suite of
-    `release` on the same mirror. Only `main` is needed.
-    """
-    lines: list[str] = []
-    for row in index_targets.splitlines():
-        fields = row.split("\t")
-        if len(fields) != 6:
-            continue
-        target_of, identifier, origin, uri, suite, codename = fields
-        if target_of != "deb" or identifier != "Packages" or origin not in ("Debian", ""):
-            continue
-        name = codename or suite
-        base, dash, rest = name.partition("-")
-        suffix = dash + rest
-        if suffix not in _SUITE_SUFFIXES:
-            continue
-        line = f"deb {uri.rstrip('/')} {release}{suffix} main"
-        if line not in lines:
-            lines.append(line)
-    return tuple(lines)
-
-
-def configured_sources(release: str) -> tuple[str, ...]:
-    result = subprocess.run(["apt-get", "indextargets", "--format", _INDEX_FORMAT],
-                            capture_output=True, text=True, check=False, timeout=60)
-    if result.returncode != 0:
-        raise ContainerHostError(f"apt-get indextargets failed (exit {result.returncode}): {result.stderr.strip()}")
-    sources = sources_for_release(result.stdout, release)
-    if not any(line.split()[2] == release for line in sources):
-        raise ContainerHostError(
-            f"no Debian suite to build the {release} container host from: apt is configured with no "
-            "Debian release suite (e.g. 'bookworm' of a Debian mirror, component main) or has never "
-            "downloaded its indexes; configure one in /etc/apt/sources.list(.d) and run apt-get update")
-    return sources
-
-
 # --- the image ---------------------------------------------------------------------------------
 
 
@@ -292,7 +244,10 @@ def _build(client: docker.DockerClient, recipe: HostRecipe, cache_root: Path, lo
            timeout_s: float) -> HostImage:
     if shutil.which("mmdebstrap") is None:
         raise ContainerHostError("mmdebstrap is not installed; as root: apt-get install mmdebstrap")
-    sources = configured_sources(recipe.release)
+    try:
+        sources = configured_sources(recipe.release)
+    except SourcesError as error:
+        raise ContainerHostError(f"cannot build the {recipe.release} container host: {error}") from None
     manifest_path = _manifest_path(cache_root, recipe)
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

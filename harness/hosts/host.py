@@ -29,7 +29,7 @@ from harness.hosts.inspectors import LocalInspector, XmlOnlyInspector
 from harness.hosts.leftovers import OWNER_FILE, RUN_DIR_PREFIX, owner_token, sweep_own_domains
 from harness.hosts.spec import HostSpec, redact_uri
 from harness.hosts.ssh import HostShell, HostSshError, SshInspector, remote_facts
-from harness.images.cache import Image, ImageCache, user_image
+from harness.images.cache import Image, ImageCache, ImageError, user_image
 from harness.options import OptionError, Settings
 from harness.store import RunStore
 
@@ -161,8 +161,23 @@ class Host:
         """The arch's image, user-supplied or built-in, verified once per process (every test asks)."""
         if arch.name not in self._images:
             supplied = self.settings.user_images.get(arch.name)
-            self._images[arch.name] = user_image(arch, *supplied) if supplied else self.cache.get_or_build(arch)
+            if supplied:
+                self._images[arch.name] = user_image(arch, *supplied)
+            else:
+                # Built (or its build failed) once per run, whichever worker asks first: a failed kernel build
+                # fails that arch's cells with its reason, and is not tried again for each of their checks.
+                outcome = self.store.get_or_compute(f"image-{arch.name}", lambda: self._build_outcome(arch))
+                if "error" in outcome:
+                    raise ImageError(outcome["error"])
+                self._images[arch.name] = self.cache.get_or_build(arch)  # a cache hit by now
         return self._images[arch.name]
+
+    def _build_outcome(self, arch: Arch) -> dict:
+        try:
+            self.cache.get_or_build(arch)
+        except ImageError as error:
+            return {"error": str(error)}
+        return {}
 
     def facts(self, kvm: KvmVerdict | None) -> dict:
         return self._static_facts | {"kvm": asdict(kvm) if kvm else None}

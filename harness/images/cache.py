@@ -15,25 +15,47 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 import tomllib
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from harness.arches import Arch
+from harness.arches import Arch, DebianKernel, SourceKernel, StaticInit
 from harness.files import write_atomically
 from harness.images import cpio
+from harness.images.apt_sources import SourcesError, configured_sources
 from harness.images.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, sha256_of
+from harness.images.kernel_build import (
+    KernelBuildError,
+    build_kernel,
+    compile_init,
+    fragment_text,
+    require_toolchain,
+    source_tree,
+    toolchain_versions,
+)
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "images"
-RECIPE_FILE = RECIPE_DIR / "cirros-like.toml"
-BUILDER_VERSION = 1  # bump when this module changes what it puts in an image
+RECIPE_FILE = RECIPE_DIR / "cirros-like.toml"  # busybox-static's /init
+STATIC_RECIPE_FILE = RECIPE_DIR / "static-init.toml"  # a compiled /init, for arches with no Debian busybox
+BUILDER_VERSION = 2  # bump when this module changes what it puts in an image
 
 
 class ImageError(RuntimeError):
     """An image could not be built, found or trusted."""
+
+
+class ImageCacheWarning(UserWarning):
+    """The cache held something it could not trust, or an image had to come from a fallback."""
+
+
+def _no_progress(line: str) -> None:
+    pass
 
 
 def default_cache_dir() -> Path:
@@ -52,6 +74,7 @@ class Image:
     kernel_release: str | None = None  # what `uname -r` should print, when known
     recipe_key: str | None = None
     packages: tuple[dict[str, str], ...] = field(default=())  # Debian packages it was built from
+    warnings: tuple[str, ...] = field(default=())  # what its build had to say (fallbacks, a rebuild)
 
     def identity(self) -> dict:
         return {
@@ -61,6 +84,7 @@ class Image:
             "kernel_release": self.kernel_release,
             "recipe_key": self.recipe_key,
             "packages": list(self.packages),
+            "warnings": list(self.warnings),
         }
 
 
@@ -71,6 +95,11 @@ class Recipe:
     parsed: dict
 
     @classmethod
+    def for_arch(cls, arch: Arch) -> Recipe:
+        assert arch.image is not None
+        return cls.load(STATIC_RECIPE_FILE if isinstance(arch.image.init, StaticInit) else RECIPE_FILE)
+
+    @classmethod
     def load(cls, path: Path = RECIPE_FILE) -> Recipe:
         try:
             text = path.read_bytes()
@@ -78,28 +107,37 @@ class Recipe:
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise ImageError(f"cannot read image recipe {path}: {error}") from error
         init_files = {
-            spec["recipe_file"]: (path.parent / spec["recipe_file"]).read_bytes()
+            spec.get("recipe_file") or spec["compile"]: (path.parent / (spec.get("recipe_file") or spec["compile"]))
+            .read_bytes()
             for spec in parsed.get("file", [])
-            if "recipe_file" in spec
+            if "recipe_file" in spec or "compile" in spec
         }
         return cls(text=text, init_files=init_files, parsed=parsed)
 
     def key(self, arch: Arch) -> str:
         digest = hashlib.sha256()
         digest.update(f"builder={BUILDER_VERSION}\n".encode())
-        digest.update(f"{arch.name} {arch.debian_arch} {arch.kernel_package} {arch.kernel_glob}\n".encode())
+        digest.update(f"{arch.name} {arch.image!r}\n".encode())
+        if arch.image is not None and isinstance(arch.image.kernel, SourceKernel):
+            digest.update(fragment_text(arch.image.kernel))
         digest.update(self.text)
         for name in sorted(self.init_files):
             digest.update(name.encode() + b"\0" + self.init_files[name])
         return digest.hexdigest()[:20]
 
-    def initramfs(self, members: dict[tuple[str, str], bytes]) -> bytes:
-        """The gzip-compressed newc archive; `members` maps (package, member) to bytes."""
+    def compiled(self) -> list[tuple[str, str]]:
+        """(path in the image, source file) of each file compiled for the guest."""
+        return [(s["path"], s["compile"]) for s in self.parsed.get("file", []) if "compile" in s]
+
+    def initramfs(self, members: dict[tuple[str, str], bytes], built: dict[str, bytes] | None = None) -> bytes:
+        """The gzip-compressed newc archive; `members` maps (package, member) to bytes, `built` path to bytes."""
         entries = [cpio.directory(path) for path in self.parsed.get("directories", [])]
         for device in self.parsed.get("device", []):
             entries.append(cpio.char_device(device["path"], device["major"], device["minor"]))
         for spec in self.parsed.get("file", []):
-            if "recipe_file" in spec:
+            if "compile" in spec:
+                data = (built or {})[spec["path"]]
+            elif "recipe_file" in spec:
                 data = self.init_files[spec["recipe_file"]]
             elif "package" in spec:
                 data = members[(spec["package"], spec["member"])]
@@ -113,10 +151,14 @@ class Recipe:
 
 
 class ImageCache:
-    def __init__(self, root: Path | None = None, apt_timeout_s: float = 600.0):
+    """`progress` receives one line per build step (which arch, which step, how long)."""
+
+    def __init__(self, root: Path | None = None, apt_timeout_s: float = 600.0,
+                 progress: Callable[[str], None] = _no_progress):
         self.root = Path(root) if root else default_cache_dir()
         self.apt_timeout_s = apt_timeout_s
-        for sub in ("objects", "manifests", "locks", "tmp", "apt"):
+        self.progress = progress
+        for sub in ("objects", "manifests", "locks", "tmp", "apt", "src", "logs"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
     @contextmanager
@@ -149,87 +191,201 @@ class ImageCache:
     def _manifest_path(self, arch: Arch, key: str) -> Path:
         return self.root / "manifests" / arch.name / f"{key}.json"
 
-    def lookup(self, arch: Arch, recipe: Recipe) -> Image | None:
+    def is_cached(self, arch: Arch) -> bool:
+        """Cheap: a manifest exists (its objects are verified when the image is used)."""
+        return arch.has_builtin_image and self._manifest_path(arch, Recipe.for_arch(arch).key(arch)).is_file()
+
+    def lookup(self, arch: Arch, recipe: Recipe | None = None) -> Image | None:
         """A cached image whose files still hash to what the manifest says, or None."""
+        return self._lookup(arch, recipe or Recipe.for_arch(arch))[0]
+
+    def _lookup(self, arch: Arch, recipe: Recipe) -> tuple[Image | None, str | None]:
+        """The cached image, or None and why a manifest's image could not be used (None: never built)."""
         path = self._manifest_path(arch, recipe.key(arch))
         if not path.is_file():
-            return None
-        manifest = json.loads(path.read_text())
-        kernel = self.verified(manifest["kernel_sha256"])
-        initrd = self.verified(manifest["initrd_sha256"])
-        if kernel is None or initrd is None:
-            return None  # damaged or missing object: rebuild rather than trust it
+            return None, None
+        try:
+            manifest = json.loads(path.read_text())
+            kernel_sha, initrd_sha = manifest["kernel_sha256"], manifest["initrd_sha256"]
+        except (OSError, ValueError, KeyError) as error:
+            return None, f"its manifest {path} is unreadable ({error})"
+        damaged = [f"{label} {sha[:12]}" for label, sha in (("kernel", kernel_sha), ("initrd", initrd_sha))
+                   if self.verified(sha) is None]
+        if damaged:  # damaged or missing object: rebuild rather than trust it
+            return None, f"{' and '.join(damaged)} in {self.root / 'objects'} missing or not matching its hash"
         return Image(
             arch=arch.name,
-            kernel=kernel,
-            initrd=initrd,
-            kernel_sha256=manifest["kernel_sha256"],
-            initrd_sha256=manifest["initrd_sha256"],
+            kernel=self.object_path(kernel_sha),
+            initrd=self.object_path(initrd_sha),
+            kernel_sha256=kernel_sha,
+            initrd_sha256=initrd_sha,
             origin="built-in",
             kernel_release=manifest["kernel_release"],
             recipe_key=manifest["recipe_key"],
             packages=tuple(manifest["packages"]),
-        )
+            warnings=tuple(manifest.get("warnings", [])),
+        ), None
 
     def get_or_build(self, arch: Arch, recipe: Recipe | None = None) -> Image:
         if not arch.has_builtin_image:
-            raise ImageError(
-                f"Debian 12 ships no kernel for {arch.name}: supply one with --image {arch.name}=KERNEL[,INITRD]"
-            )
-        recipe = recipe or Recipe.load()
+            raise ImageError(f"no built-in {arch.name} image: {arch.no_image_reason}; "
+                             f"supply one with --image {arch.name}=KERNEL[,INITRD]")
+        recipe = recipe or Recipe.for_arch(arch)
         with self._lock(arch.name):
-            image = self.lookup(arch, recipe)
+            image, damage = self._lookup(arch, recipe)
             if image is None:
+                if damage:  # said by this run and kept in the new manifest, not repeated by later runs
+                    warnings.warn(ImageCacheWarning(f"rebuilt the {arch.name} image: the cached one was damaged: "
+                                                    f"{damage}"), stacklevel=2)
                 try:
-                    image = self._build(arch, recipe)
+                    image = self._build(arch, recipe, damage)
                 except OSError as error:  # a full disk, a vanished directory: one clear line
                     raise ImageError(f"building the {arch.name} image in {self.root} failed: "
                                      f"{error.strerror or error} ({error.filename or 'no file named'})") from None
-                except PackageFetchError as error:
+                except (PackageFetchError, KernelBuildError, SourcesError) as error:
                     raise ImageError(f"building the {arch.name} image failed: {error}") from None
         return image
 
-    def _build(self, arch: Arch, recipe: Recipe) -> Image:
-        assert arch.debian_arch and arch.kernel_package and arch.kernel_glob
+    def _say(self, arch: Arch, started: float) -> Callable[[str], None]:
+        return lambda line: self.progress(f"image {arch.name} [{time.monotonic() - started:5.0f} s] {line}")
+
+    def _build(self, arch: Arch, recipe: Recipe, damage: str | None) -> Image:
+        assert arch.image is not None
+        warnings_seen: list[str] = []
+        say = self._say(arch, time.monotonic())
         workdir = Path(tempfile.mkdtemp(prefix=f"build-{arch.name}-", dir=self.root / "tmp"))
+        key = recipe.key(arch)
         try:
-            apt = PrivateApt(self.root / "apt" / arch.debian_arch, arch.debian_arch, self.apt_timeout_s)
-            warnings = apt.update()
-            kernel_package = apt.kernel_image_package(arch.kernel_package)
-            wanted = [kernel_package, *recipe.parsed.get("packages", [])]
-            debs: dict[str, DebianPackage] = {p.name: p for p in apt.download(wanted, workdir / "debs")}
-
-            kernel_file = workdir / "kernel"
-            kernel_member = extract_member(debs[kernel_package].path, arch.kernel_glob, kernel_file)
-            kernel_release = kernel_member.split("-", 1)[1]  # boot/vmlinuz-6.1.0-56-arm64
-
-            members = {}
-            for package, member in recipe.package_members():
-                target = workdir / "member"
-                extract_member(debs[package].path, member, target)
-                members[(package, member)] = target.read_bytes()
+            if isinstance(arch.image.kernel, DebianKernel):
+                manifest, members, built = self._from_debian(arch, arch.image.kernel, recipe, workdir, say,
+                                                             warnings_seen)
+            else:
+                manifest, members, built = self._from_source(arch, arch.image.kernel, recipe, workdir, say, key)
             initrd_file = workdir / "initrd"
-            initrd_file.write_bytes(recipe.initramfs(members))
-
-            manifest = {
+            initrd_file.write_bytes(recipe.initramfs(members, built))
+            manifest.update({
                 "arch": arch.name,
                 "recipe": recipe.parsed.get("name"),
-                "recipe_key": recipe.key(arch),
-                "kernel_package_meta": arch.kernel_package,
-                "kernel_member": kernel_member,
-                "kernel_release": kernel_release,
-                "kernel_sha256": self.store(kernel_file),
+                "recipe_key": key,
+                "kernel_sha256": self.store(workdir / "kernel"),
                 "initrd_sha256": self.store(initrd_file),
-                "packages": [p.identity() for p in debs.values()],
-                "warnings": warnings,
-            }
-            write_atomically(self._manifest_path(arch, manifest["recipe_key"]), json.dumps(manifest, indent=2))
+                "warnings": warnings_seen,
+                "rebuilt_because": damage,
+            })
+            write_atomically(self._manifest_path(arch, key), json.dumps(manifest, indent=2))
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
         image = self.lookup(arch, recipe)
         if image is None:
             raise ImageError(f"the {arch.name} image just built does not verify in {self.root}")
+        say(f"ready: kernel {image.kernel_release}")
         return image
+
+    def _apt(self, debian_arch: str, release: str | None) -> PrivateApt:
+        if release is None:  # the machine's own sources
+            return PrivateApt(self.root / "apt" / debian_arch, debian_arch, self.apt_timeout_s)
+        return PrivateApt(self.root / "apt" / f"{debian_arch}-{release}", debian_arch, self.apt_timeout_s,
+                          sources=configured_sources(release))
+
+    def _updated_apt(self, arch: Arch, kernel: DebianKernel, say, warnings_seen: list[str]) -> tuple[PrivateApt, str]:
+        """apt for the first of the arch's releases whose index verifies; say so when it was not the first."""
+        releases = kernel.releases or (None,)
+        failures = []
+        for release in releases:
+            name = release or "the machine's release"
+            say(f"reading the {kernel.debian_arch} package index of {name}")
+            apt = self._apt(kernel.debian_arch, release)
+            try:
+                warnings_seen.extend(apt.update())
+            except PackageFetchError as error:
+                failures.append(f"{name}: {error}")
+                continue
+            if failures:
+                warnings_seen.append(f"took {arch.name}'s packages from {name}, not {releases[0]}: "
+                                     + "; ".join(failures))
+                warnings.warn(ImageCacheWarning(warnings_seen[-1]), stacklevel=2)
+            return apt, name
+        raise PackageFetchError(f"no release of {', '.join(map(str, releases))} has a usable {kernel.debian_arch} "
+                                f"package index: " + "; ".join(failures))
+
+    def _from_debian(self, arch: Arch, kernel: DebianKernel, recipe: Recipe, workdir: Path, say,
+                     warnings_seen: list[str]) -> tuple[dict, dict, dict]:
+        apt, release = self._updated_apt(arch, kernel, say, warnings_seen)
+        kernel_packages = apt.kernel_packages(kernel.package)
+        say(f"downloading {', '.join(kernel_packages + recipe.parsed.get('packages', []))} ({release})")
+        debs: dict[str, DebianPackage] = {
+            p.name: p for p in apt.download([*kernel_packages, *recipe.parsed.get("packages", [])], workdir / "debs")}
+        kernel_member = None
+        for name in reversed(kernel_packages):  # linux-binary-* first, where it exists
+            try:
+                kernel_member = extract_member(debs[name].path, kernel.glob, workdir / "kernel")
+                break
+            except PackageFetchError:
+                continue
+        if kernel_member is None:
+            raise PackageFetchError(f"no file matching {kernel.glob!r} in {', '.join(kernel_packages)}")
+        members = {}
+        for package, member in recipe.package_members():
+            target = workdir / "member"
+            extract_member(debs[package].path, member, target)
+            members[(package, member)] = target.read_bytes()
+        manifest = {
+            "debian_release": release,
+            "kernel_package_meta": kernel.package,
+            "kernel_member": kernel_member,
+            "kernel_release": release_of_member(kernel_member),
+            "packages": [p.identity() for p in debs.values()],
+        }
+        return manifest, members, {}
+
+    def _from_source(self, arch: Arch, kernel: SourceKernel, recipe: Recipe, workdir: Path, say,
+                     key: str) -> tuple[dict, dict, dict]:
+        assert arch.image is not None and isinstance(arch.image.init, StaticInit)
+        require_toolchain(arch.name, arch.image)
+        log_path = self.root / "logs" / f"{arch.name}-{key}.log"
+        log_path.write_text(f"# building the {arch.name} image, recipe key {key}\n")
+        say(f"building from source; log: {log_path}")
+        with self._lock("kernel-source"):
+            host_arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
+                                       check=True).stdout.strip()
+            apt = self._apt(host_arch, None)
+            apt.update()
+            tree, source_package = source_tree(self.root / "src", apt, say)
+        kernel_file, release = build_kernel(arch.name, kernel, tree, workdir, log_path, say)
+        os.replace(kernel_file, workdir / "kernel")
+        built = {}
+        for path, source in recipe.compiled():
+            output = workdir / f"compiled-{len(built)}"
+            compile_init(arch.name, kernel, arch.image.init.cflags, RECIPE_DIR / source, output, log_path, say)
+            built[path] = output.read_bytes()
+        config = (workdir / "build" / ".config").read_bytes()
+        manifest = {
+            "kernel_release": release,
+            "packages": [source_package.identity()],
+            "kernel_source": source_package.identity(),
+            "toolchain": toolchain_versions(arch.image),
+            "config_fragment": f"images/kernels/{kernel.fragment}",
+            "fragment_sha256": hashlib.sha256(fragment_text(kernel)).hexdigest(),
+            "config_sha256": hashlib.sha256(config).hexdigest(),
+            "build_commands": [
+                f"make ARCH={kernel.make_arch} CROSS_COMPILE={kernel.cross_prefix} "
+                f"KCONFIG_ALLCONFIG=<kernel/configs/tiny.config + fragment> allnoconfig",
+                f"make ARCH={kernel.make_arch} CROSS_COMPILE={kernel.cross_prefix} {kernel.target}",
+                *(f"{kernel.cross_prefix}gcc -static -Os -s {' '.join(arch.image.init.cflags)} -o {path} {source}"
+                  for path, source in recipe.compiled()),
+            ],
+            "compiled_sha256": {path: hashlib.sha256(data).hexdigest() for path, data in built.items()},
+            "build_log": str(log_path),
+        }
+        return manifest, {}, built
+
+
+def release_of_member(member: str) -> str:
+    """boot/vmlinuz-6.1.0-56-arm64 -> 6.1.0-56-arm64; usr/lib/modules/7.2.1+deb14-riscv64/vmlinuz -> its dir."""
+    path = PurePosixPath(member)
+    if "-" in path.name:
+        return path.name.split("-", 1)[1]
+    return path.parent.name
 
 
 def user_image(arch: Arch, kernel: Path, initrd: Path | None) -> Image:

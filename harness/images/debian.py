@@ -47,17 +47,25 @@ def sha256_of(path: Path) -> str:
 
 
 class PrivateApt:
-    """apt-get/apt-cache for one Debian architecture, with state under `root`."""
+    """apt-get/apt-cache for one Debian architecture, with state under `root`.
 
-    def __init__(self, root: Path, debian_arch: str, timeout_s: float = 600.0):
+    `sources` (`deb` lines, see harness/images/apt_sources.py) take the place of
+    the machine's own when packages come from another Debian release.
+    """
+
+    def __init__(self, root: Path, debian_arch: str, timeout_s: float = 600.0,
+                 sources: tuple[str, ...] | None = None):
         self.root = root
         self.debian_arch = debian_arch
         self.timeout_s = timeout_s
-        for sub in ("state/lists/partial", "cache/archives/partial"):
+        self.sources = sources
+        for sub in ("state/lists/partial", "cache/archives/partial", "sources.list.d"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         status = root / "state/status"
         if not status.exists():
             status.touch()
+        if sources is not None:
+            (root / "sources.list").write_text("".join(line + "\n" for line in sources))
 
     def _options(self) -> list[str]:
         options = {
@@ -69,6 +77,9 @@ class PrivateApt:
             "Debug::NoLocking": "1",
             "Acquire::Retries": "3",
         }
+        if self.sources is not None:
+            options["Dir::Etc::sourcelist"] = self.root / "sources.list"
+            options["Dir::Etc::sourceparts"] = self.root / "sources.list.d"  # empty: none of the machine's
         if os.geteuid() == 0:
             # apt would drop to the _apt user, which cannot write our private dirs.
             options["APT::Sandbox::User"] = "root"
@@ -116,7 +127,9 @@ class PrivateApt:
         lists = [p for p in (self.root / "state/lists").glob("*_Packages*") if p.is_file()]
         # apt exits 0 when it could fetch nothing at all (unreachable mirror): no index is the failure.
         if not lists or (result.returncode != 0 and not failed):
-            detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
+            # apt's own "E:" lines say why (e.g. "File has unexpected size ... Mirror sync in progress?").
+            output = (result.stderr or result.stdout).strip().splitlines()
+            detail = [line for line in output if line.startswith("E: Failed")][:2] or output[-3:]
             raise PackageFetchError(
                 f"apt-get update failed for Debian arch {self.debian_arch}: no package index could be fetched "
                 f"from the configured sources (exit {result.returncode}): {' / '.join(detail)}"
@@ -133,14 +146,25 @@ class PrivateApt:
                 fields.setdefault(match.group(1), match.group(2))
         return fields
 
-    def kernel_image_package(self, meta: str) -> str:
-        """linux-image-arm64 -> linux-image-6.1.0-NN-arm64 (the versioned image it depends on)."""
-        depends = self.candidate(meta).get("Depends", "")
-        for alternative in depends.split(","):
+    def _depends_on(self, package: str, prefix: str) -> str | None:
+        for alternative in self.candidate(package).get("Depends", "").split(","):
             name = alternative.strip().split(" ")[0]
-            if name.startswith("linux-image-"):
+            if name.startswith(prefix):
                 return name
-        raise PackageFetchError(f"{meta} ({self.debian_arch}) depends on no linux-image package: {depends!r}")
+        return None
+
+    def kernel_packages(self, meta: str) -> list[str]:
+        """The packages that may hold the kernel file of meta package `meta`.
+
+        linux-image-arm64 -> linux-image-6.1.0-NN-arm64 (the versioned image it depends on); since
+        Linux 6.17 Debian moved the file itself to linux-binary-VERSION, which that one depends on.
+        """
+        image = self._depends_on(meta, "linux-image-")
+        if image is None:
+            raise PackageFetchError(f"{meta} ({self.debian_arch}) depends on no linux-image package: "
+                                    f"{self.candidate(meta).get('Depends', '')!r}")
+        binary = self._depends_on(image, "linux-binary-")
+        return [image] + ([binary] if binary else [])
 
     def download(self, names: list[str], dest: Path) -> list[DebianPackage]:
         dest.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,15 @@ ELF_ARCHES = {
     (8, 64, "little"): "mips64el",
     (8, 32, "little"): "mipsel",
     (8, 32, "big"): "mips",
+    (8, 64, "big"): "mips64",
+    (20, 32, "big"): "ppc",
     (62, 64, "little"): "x86_64",
+    (3, 32, "little"): "i686",
+    (40, 32, "little"): "armv7l",
+    (4, 32, "big"): "m68k",
+    (0x9026, 64, "little"): "alpha",
+    (42, 32, "little"): "sh4",
+    (243, 64, "little"): "riscv64",
 }
 HEAD_BYTES = 0x10020
 
@@ -30,6 +38,12 @@ def _from_header(head: bytes) -> str | None:
             return ELF_ARCHES.get((machine, bits, order), f"elf-machine-{machine}-{bits}-{order}")
     if head[0x38:0x3C] == b"ARM\x64":  # arm64 Image header (Documentation/arch/arm64/booting.rst)
         return "aarch64"
+    if head[0x38:0x3C] == b"RSC\x05" and head[:2] == b"MZ":  # riscv Image with its EFI stub's PE header
+        pe = struct.unpack("<I", head[0x3C:0x40])[0]
+        machine = struct.unpack("<H", head[pe + 4:pe + 6])[0] if head[pe:pe + 4] == b"PE\0\0" else None
+        return {0x5064: "riscv64", 0x5032: "riscv32"}.get(machine)
+    if head[0x24:0x28] == b"\x18\x28\x6f\x01":  # arm zImage magic (little-endian 0x016f2818)
+        return "armv7l"
     if head[0x202:0x206] == b"HdrS":  # x86 boot protocol; xloadflags bit 0: a 64-bit kernel
         return "x86_64" if len(head) > 0x236 and head[0x236] & 1 else "i686"
     if head[0x10008:0x1000E] == b"S390EP":  # s390 kernel image entry marker

@@ -1,0 +1,56 @@
+"""Kernels built from source, when the build goes wrong: a planted broken cross compiler.
+
+The build fails only its own arch's cells, says why with the end of its log
+and the log's path, and leaves nothing half-written in the cache.
+"""
+
+from __future__ import annotations
+
+import json
+
+from harness.images.cache import default_cache_dir
+from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
+
+BROKEN_COMPILER = """#!/bin/sh
+echo "planted fault: this cross compiler is broken" >&2
+exit 1
+"""
+
+
+def test_a_failed_kernel_build_fails_only_its_arch_says_why_and_leaves_no_half_written_image(tmp_path):
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    compiler = tools / "mips-linux-gnu-gcc"  # first on PATH: the build's CROSS_COMPILE=mips-linux-gnu-
+    compiler.write_text(BROKEN_COMPILER)
+    compiler.chmod(0o755)
+    images = tmp_path / "images"
+    images.mkdir()
+    # A cache of its own, so mips is built (not found); the unpacked kernel source is only read, so share it.
+    shared_sources = default_cache_dir() / "src"
+    shared_sources.mkdir(parents=True, exist_ok=True)
+    (images / "src").symlink_to(shared_sources)
+    report_dir = tmp_path / "reports"
+    process = real_run(report_dir, "--arch", "mips,aarch64", "--accel", "tcg", "--image-cache", str(images),
+                       env={"PATH": f"{tools}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"})
+    output, run_id = finish(process)
+    cells = cells_of(report_dir)
+    assert cells["aarch64-tcg"]["status"] == "pass", output
+    mips = cells["mips-tcg"]
+    assert mips["status"] == "error", output
+    logs = list((images / "logs").glob("mips-*.log"))
+    assert len(logs) == 1
+    assert "building the mips image failed" in mips["reason"]
+    # The end of the log is in the reason: the kernel's own verdict on the compiler; the log has the rest.
+    assert str(logs[0]) in mips["reason"] and "mips-linux-gnu-gcc: unknown C compiler" in mips["reason"]
+    assert "planted fault: this cross compiler is broken" in logs[0].read_text()
+    # The progress of the build reached the terminal, past pytest's capture.
+    assert "image mips [" in output and "configuring (tinyconfig + images/kernels/mips.config)" in output
+    # Built once, not once per check: the other checks of the cell got the same failure.
+    assert sum("configuring (tinyconfig" in line for line in output.splitlines()) == 1
+    # Nothing half-written: no mips manifest, no scratch build directory, no stray object.
+    assert not (images / "manifests" / "mips").exists() or not list((images / "manifests" / "mips").iterdir())
+    assert list((images / "tmp").iterdir()) == []
+    aarch64 = json.loads(next((images / "manifests" / "aarch64").glob("*.json")).read_text())
+    assert sorted(p.name for p in (images / "objects").iterdir()) == sorted(
+        [aarch64["kernel_sha256"], aarch64["initrd_sha256"]])
+    assert_nothing_left(run_id)
