@@ -298,6 +298,8 @@ class ImageCache:
             try:
                 warnings_seen.extend(apt.update())
             except PackageFetchError as error:
+                if len(releases) == 1:
+                    raise
                 failures.append(f"{name}: {error}")
                 continue
             if failures:
@@ -305,7 +307,7 @@ class ImageCache:
                                      + "; ".join(failures))
                 warnings.warn(ImageCacheWarning(warnings_seen[-1]), stacklevel=2)
             return apt, name
-        raise PackageFetchError(f"no release of {', '.join(map(str, releases))} has a usable {kernel.debian_arch} "
+        raise PackageFetchError(f"none of {', '.join(map(str, releases))} has a usable {kernel.debian_arch} "
                                 f"package index: " + "; ".join(failures))
 
     def _from_debian(self, arch: Arch, kernel: DebianKernel, recipe: Recipe, workdir: Path, say,

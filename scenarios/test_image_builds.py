@@ -1,14 +1,20 @@
-"""Kernels built from source, when the build goes wrong: a planted broken cross compiler.
+"""Building images when something goes wrong: a planted broken cross compiler, a release with no index.
 
-The build fails only its own arch's cells, says why with the end of its log
-and the log's path, and leaves nothing half-written in the cache.
+A kernel build that fails fails only its own arch's cells, says why with the
+end of its log and the log's path, and leaves nothing half-written in the
+cache. An arch whose first release has no usable index comes from the next
+one its catalog entry names, and the build says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
-from harness.images.cache import default_cache_dir
+import pytest
+
+from harness.arches import ARCHES, DebianKernel, ImageSource
+from harness.images.cache import ImageCache, ImageCacheWarning, default_cache_dir
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 BROKEN_COMPILER = """#!/bin/sh
@@ -54,3 +60,14 @@ def test_a_failed_kernel_build_fails_only_its_arch_says_why_and_leaves_no_half_w
     assert sorted(p.name for p in (images / "objects").iterdir()) == sorted(
         [aarch64["kernel_sha256"], aarch64["initrd_sha256"]])
     assert_nothing_left(run_id)
+
+
+def test_an_arch_whose_release_has_no_index_comes_from_the_next_release_and_says_so(tmp_path):
+    aarch64 = ARCHES["aarch64"]
+    kernel = DebianKernel("arm64", "linux-image-arm64", "boot/vmlinuz-*", ("nosuchrelease", "bookworm"))
+    planted = dataclasses.replace(aarch64, image=ImageSource(kernel, aarch64.image.init))
+    with pytest.warns(ImageCacheWarning, match="took aarch64's packages from bookworm, not nosuchrelease: "
+                                               "nosuchrelease: apt-get update failed"):
+        image = ImageCache(tmp_path).get_or_build(planted)
+    assert image.kernel_release.endswith("-arm64")
+    assert image.warnings and image.warnings[0].startswith("took aarch64's packages from bookworm")
