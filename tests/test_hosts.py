@@ -1,5 +1,6 @@
 """Host specs from options and hosts files: labels, SSH ways in, and clear errors."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -121,3 +122,14 @@ def test_uploads_are_recorded_per_host_though_every_remote_host_has_a_pool_of_th
     paths = [PoolFiles(lambda: None, "emuv-pool-run", once, label).place(image, "aarch64-tcg").kernel
              for label in ("viapool", "trixie", "trixie")]
     assert paths[0] != paths[1] and paths[1] == paths[2]
+
+
+def test_debians_i386_wrapper_script_names_the_binary_it_runs():
+    from harness.hosts.inspectors import wrapped_binary
+
+    # Debian 12's /usr/bin/qemu-system-i386 (qemu-system-x86), recorded: it execs /usr/libexec/qemu-system-i386
+    # unless asked for Xen, which it sends to xen-qemu-system-i386.
+    script = (Path(__file__).parent / "fixtures" / "emulators" / "debian12-qemu-system-i386.sh").read_bytes()
+    assert wrapped_binary("/usr/bin/qemu-system-i386", script) == "/usr/libexec/qemu-system-i386"
+    assert wrapped_binary("/usr/bin/qemu-system-x86_64", b"\x7fELF\x02\x01\x01") is None
+    assert wrapped_binary("/usr/bin/qemu-system-i386", b"#!/bin/sh\nexec /usr/libexec/xen-qemu-system-i386\n") is None

@@ -8,9 +8,28 @@ XML was checked.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 LIBVIRT_QEMU_PID_DIR = "/run/libvirt/qemu"  # libvirt's <domain name>.pid files, on the libvirt host
+SCRIPT_HEAD_BYTES = 4096
+
+
+def wrapped_binary(real_path: str, head: bytes) -> str | None:
+    """The binary a shell-script emulator runs in its own name, or None when `head` is not such a script.
+
+    Debian's /usr/bin/qemu-system-i386 is a script that execs /usr/libexec/qemu-system-i386 (its Xen
+    redirect): the QEMU process of an i686 guest is that binary, and the binary check must know it.
+    Only an absolute path whose last component is the script's own name counts.
+    """
+    if not head.startswith(b"#!"):
+        return None
+    name = re.escape(os.path.basename(real_path))
+    for match in re.finditer(rb"(/[\w./+-]*/" + name.encode() + rb")(?![\w.+-])", head):
+        target = match.group(1).decode()
+        if target != real_path:
+            return target
+    return None
 
 
 class LocalInspector:
@@ -20,7 +39,14 @@ class LocalInspector:
         self._pids: dict[str, int] = {}  # domain name -> QEMU pid, as process_exe found it
 
     def resolve(self, path: str) -> str | None:
-        return os.path.realpath(path)
+        """The real path of the binary that runs when `path` is executed (through a wrapper script, too)."""
+        real = os.path.realpath(path)
+        try:
+            with open(real, "rb") as stream:
+                target = wrapped_binary(real, stream.read(SCRIPT_HEAD_BYTES))
+        except OSError:
+            return real
+        return os.path.realpath(target) if target and os.path.isfile(target) else real
 
     def process_exe(self, domain_name: str) -> tuple[str | None, str]:
         pid_file = Path(LIBVIRT_QEMU_PID_DIR) / f"{domain_name}.pid"

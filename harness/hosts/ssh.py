@@ -13,7 +13,7 @@ import shlex
 import threading
 from pathlib import Path
 
-from harness.hosts.inspectors import LIBVIRT_QEMU_PID_DIR, peak_rss_from_status
+from harness.hosts.inspectors import LIBVIRT_QEMU_PID_DIR, SCRIPT_HEAD_BYTES, peak_rss_from_status, wrapped_binary
 from harness.hosts.spec import SshAccess
 
 CONNECT_TIMEOUT_S = 30
@@ -112,11 +112,17 @@ class SshInspector:
         self._pids: dict[str, int] = {}  # domain name -> QEMU pid, as process_exe found it
 
     def resolve(self, path: str) -> str | None:
+        """As LocalInspector.resolve, in one round trip: the real path, then the head of that file."""
         try:
-            status, output = self.shell.run(["readlink", "-f", path])
+            status, output = self.shell.run(["sh", "-c", f'p=$(readlink -f "$1") && echo "$p" && '
+                                             f'head -c {SCRIPT_HEAD_BYTES} "$p"', "sh", path])
         except HostSshError:
             return None
-        return output.strip() if status == 0 else None
+        if status != 0:
+            return None
+        real, _, head = output.partition("\n")
+        target = wrapped_binary(real, head.encode(errors="replace"))
+        return target or real
 
     def process_exe(self, domain_name: str) -> tuple[str | None, str]:
         pid_file = f"{LIBVIRT_QEMU_PID_DIR}/{domain_name}.pid"
