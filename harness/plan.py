@@ -125,7 +125,8 @@ def make_plan(
         cpu_via_qemu_args=arch.cpu_via_qemu_args,
         kernel_console=arch.kernel_console,
         # panic=-1: a panicking kernel reboots at once, and on_reboot=destroy ends the domain.
-        kernel_cmdline=" ".join(filter(None, (f"console={arch.kernel_console} panic=-1", extra_kernel_args))),
+        kernel_cmdline=" ".join(filter(None, (f"console={arch.kernel_console} panic=-1", arch.kernel_args,
+                                              extra_kernel_args))),
         libvirt_console=arch.libvirt_console,
         uname_machine=arch.uname_machine,
         byte_order=arch.byte_order,

@@ -55,6 +55,7 @@ class DomainSpec:
     cell_id: str
     owner: dict[str, str]  # pid and pidstart of the process that starts it (harness.hosts.leftovers)
     tb_cache_mib: int | None = None  # TCG only: the translation cache's size
+    dtb: str | None = None  # a device tree for boards with no firmware to describe them (raspi0)
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
@@ -86,6 +87,8 @@ def domain_xml(spec: DomainSpec) -> str:
     if spec.initrd:
         _sub(os_element, "initrd", spec.initrd)
     _sub(os_element, "cmdline", spec.cmdline)
+    if spec.dtb:
+        _sub(os_element, "dtb", spec.dtb)
 
     if spec.cpu_model and not spec.cpu_via_qemu_args:
         cpu = _sub(domain, "cpu", mode="custom", match="exact")

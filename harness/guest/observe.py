@@ -50,6 +50,7 @@ def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = 
         tb_cache_mib=plan.tb_cache_mib,
         kernel=files.kernel,
         initrd=files.initrd,
+        dtb=files.dtb,
         cmdline=plan.kernel_cmdline,
         console=plan.libvirt_console,
         run_id=run_id,

@@ -18,11 +18,12 @@ from harness.images.cache import Image
 
 @dataclass(frozen=True)
 class PlacedFiles:
-    """Kernel and initrd as paths on the libvirt host."""
+    """Kernel, initrd and device tree as paths on the libvirt host."""
 
     kernel: str
     initrd: str | None
     owned: bool  # removed by release(): a per-cell copy, not a volume shared by the run
+    dtb: str | None = None
 
 
 class BootFiles(Protocol):

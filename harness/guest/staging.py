@@ -24,12 +24,13 @@ class StagedFiles:
         directory.mkdir(parents=True, exist_ok=True)
         kernel = Path(shutil.copyfile(image.kernel, directory / "kernel"))
         initrd = Path(shutil.copyfile(image.initrd, directory / "initrd")) if image.initrd else None
-        for staged in (kernel, initrd):
+        dtb = Path(shutil.copyfile(image.dtb, directory / "dtb")) if image.dtb else None
+        for staged in (kernel, initrd, dtb):
             if staged:
                 staged.chmod(0o600)  # libvirt hands them to the QEMU user for the guest's lifetime
-        return PlacedFiles(str(kernel), str(initrd) if initrd else None, owned=True)
+        return PlacedFiles(str(kernel), str(initrd) if initrd else None, owned=True, dtb=str(dtb) if dtb else None)
 
     def release(self, files: PlacedFiles) -> None:
-        for staged in (files.kernel, files.initrd):
+        for staged in (files.kernel, files.initrd, files.dtb):
             if staged and files.owned:
                 Path(staged).unlink(missing_ok=True)

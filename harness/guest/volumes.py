@@ -140,7 +140,8 @@ class PoolFiles:
     def place(self, image: Image, cell_id: str) -> PlacedFiles:
         kernel = self._volume(image.kernel, image.kernel_sha256, "kernel")
         initrd = self._volume(image.initrd, image.initrd_sha256, "initrd") if image.initrd else None
-        return PlacedFiles(kernel, initrd, owned=False)
+        dtb = self._volume(image.dtb, image.dtb_sha256, "dtb") if image.dtb and image.dtb_sha256 else None
+        return PlacedFiles(kernel, initrd, owned=False, dtb=dtb)
 
     def release(self, files: PlacedFiles) -> None:
         """Volumes are shared by the run's cells: they go with the pool at the end."""

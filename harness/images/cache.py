@@ -75,6 +75,8 @@ class Image:
     recipe_key: str | None = None
     packages: tuple[dict[str, str], ...] = field(default=())  # Debian packages it was built from
     warnings: tuple[str, ...] = field(default=())  # what its build had to say (fallbacks, a rebuild)
+    dtb: Path | None = None  # a device tree, for boards that boot with one (raspi0)
+    dtb_sha256: str | None = None
 
     def identity(self) -> dict:
         return {
@@ -85,6 +87,7 @@ class Image:
             "recipe_key": self.recipe_key,
             "packages": list(self.packages),
             "warnings": list(self.warnings),
+            **({"dtb_sha256": self.dtb_sha256} if self.dtb_sha256 else {}),
         }
 
 
@@ -209,8 +212,10 @@ class ImageCache:
             kernel_sha, initrd_sha = manifest["kernel_sha256"], manifest["initrd_sha256"]
         except (OSError, ValueError, KeyError) as error:
             return None, f"its manifest {path} is unreadable ({error})"
-        damaged = [f"{label} {sha[:12]}" for label, sha in (("kernel", kernel_sha), ("initrd", initrd_sha))
-                   if self.verified(sha) is None]
+        dtb_sha = manifest.get("dtb_sha256")
+        damaged = [f"{label} {sha[:12]}" for label, sha in (("kernel", kernel_sha), ("initrd", initrd_sha),
+                                                            ("dtb", dtb_sha))
+                   if sha and self.verified(sha) is None]
         if damaged:  # damaged or missing object: rebuild rather than trust it
             return None, f"{' and '.join(damaged)} in {self.root / 'objects'} missing or not matching its hash"
         return Image(
@@ -224,6 +229,8 @@ class ImageCache:
             recipe_key=manifest["recipe_key"],
             packages=tuple(manifest["packages"]),
             warnings=tuple(manifest.get("warnings", [])),
+            dtb=self.object_path(dtb_sha) if dtb_sha else None,
+            dtb_sha256=dtb_sha,
         ), None
 
     def get_or_build(self, arch: Arch, recipe: Recipe | None = None) -> Image:
@@ -269,6 +276,7 @@ class ImageCache:
                 "recipe_key": key,
                 "kernel_sha256": self.store(workdir / "kernel"),
                 "initrd_sha256": self.store(initrd_file),
+                **({"dtb_sha256": self.store(workdir / "dtb")} if (workdir / "dtb").exists() else {}),
                 "warnings": warnings_seen,
                 "rebuilt_because": damage,
             })
@@ -326,6 +334,9 @@ class ImageCache:
                 continue
         if kernel_member is None:
             raise PackageFetchError(f"no file matching {kernel.glob!r} in {', '.join(kernel_packages)}")
+        dtb_member = None
+        if kernel.dtb_glob:
+            dtb_member = extract_member(debs[kernel_packages[0]].path, kernel.dtb_glob, workdir / "dtb")
         members = {}
         for package, member in recipe.package_members():
             target = workdir / "member"
@@ -337,6 +348,7 @@ class ImageCache:
             "kernel_member": kernel_member,
             "kernel_release": release_of_member(kernel_member),
             "packages": [p.identity() for p in debs.values()],
+            **({"dtb_member": dtb_member} if dtb_member else {}),
         }
         return manifest, members, {}
 

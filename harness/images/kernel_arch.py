@@ -20,7 +20,6 @@ ELF_ARCHES = {
     (20, 32, "big"): "ppc",
     (62, 64, "little"): "x86_64",
     (3, 32, "little"): "i686",
-    (40, 32, "little"): "armv7l",
     (4, 32, "big"): "m68k",
     (0x9026, 64, "little"): "alpha",
     (42, 32, "little"): "sh4",
@@ -42,8 +41,6 @@ def _from_header(head: bytes) -> str | None:
         pe = struct.unpack("<I", head[0x3C:0x40])[0]
         machine = struct.unpack("<H", head[pe + 4:pe + 6])[0] if head[pe:pe + 4] == b"PE\0\0" else None
         return {0x5064: "riscv64", 0x5032: "riscv32"}.get(machine)
-    if head[0x24:0x28] == b"\x18\x28\x6f\x01":  # arm zImage magic (little-endian 0x016f2818)
-        return "armv7l"
     if head[0x202:0x206] == b"HdrS":  # x86 boot protocol; xloadflags bit 0: a 64-bit kernel
         return "x86_64" if len(head) > 0x236 and head[0x236] & 1 else "i686"
     if head[0x10008:0x1000E] == b"S390EP":  # s390 kernel image entry marker
