@@ -31,6 +31,7 @@ from harness.images import cpio
 from harness.images.apt_sources import SourcesError, configured_sources
 from harness.images.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, sha256_of
 from harness.images.kernel_build import (
+    REPRODUCIBLE_ENV,
     KernelBuildError,
     build_kernel,
     compile_init,
@@ -43,7 +44,7 @@ from harness.images.kernel_build import (
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "images"
 RECIPE_FILE = RECIPE_DIR / "cirros-like.toml"  # busybox-static's /init
 STATIC_RECIPE_FILE = RECIPE_DIR / "static-init.toml"  # a compiled /init, for arches with no Debian busybox
-BUILDER_VERSION = 2  # bump when this module changes what it puts in an image
+BUILDER_VERSION = 3  # bump when the builders (here, kernel_build.py) change what they put in an image
 
 
 class ImageError(RuntimeError):
@@ -385,6 +386,7 @@ class ImageCache:
                 f"make ARCH={kernel.make_arch} CROSS_COMPILE={kernel.cross_prefix} "
                 f"KCONFIG_ALLCONFIG=<kernel/configs/tiny.config + fragment> allnoconfig",
                 f"make ARCH={kernel.make_arch} CROSS_COMPILE={kernel.cross_prefix} {kernel.target}",
+                "environment: " + " ".join(f"{k}={v}" for k, v in REPRODUCIBLE_ENV.items()),
                 *(f"{kernel.cross_prefix}gcc -static -Os -s {' '.join(arch.image.init.cflags)} -o {path} {source}"
                   for path, source in recipe.compiled()),
             ],

@@ -127,13 +127,20 @@ def stop_running_builds() -> None:
                 pass
 
 
+# What a kernel build would otherwise take from the clock, the user and the machine: fixed, so that the
+# same inputs give the same kernel, byte for byte (and `uname -v` says nothing about who built it where).
+REPRODUCIBLE_ENV = {"KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "emuv", "KBUILD_BUILD_HOST": "emuv",
+                    "KBUILD_BUILD_VERSION": "1", "LC_ALL": "C", "TZ": "UTC"}
+
+
 def _run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progress: Progress) -> None:
     """Run one build step with its output appended to `log_path`; say every so often how far it is."""
     with open(log_path, "a") as log:
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
         # A session of its own: Ctrl-C reaches the harness, which then kills the whole build.
-        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, **REPRODUCIBLE_ENV})
     with _running_lock:
         _running.add(process)
     started = time.monotonic()
@@ -187,8 +194,8 @@ def build_kernel(arch_name: str, kernel: SourceKernel, tree: Path, workdir: Path
     progress(f"compiling {kernel.target} with make -j{jobs}")
     _run_logged([*make, f"-j{jobs}", kernel.target], tree, log_path, f"{arch_name} kernel make {kernel.target}",
                 progress)
-    release = subprocess.run([*make, "-s", "kernelrelease"], cwd=tree, capture_output=True, text=True,
-                             check=False).stdout.strip()
+    release = subprocess.run([*make, "-s", "kernelrelease"], cwd=tree, capture_output=True, text=True, check=False,
+                             env={**os.environ, **REPRODUCIBLE_ENV}).stdout.strip()
     output = out / kernel.output
     if not output.is_file() or not release:
         raise KernelBuildError(f"the {arch_name} kernel build left no {kernel.output} (or no release); "
