@@ -70,3 +70,14 @@ def _order(hosts: list[str], host: str, arch: str, accel: str) -> tuple[int, int
         arches.index(arch) if arch in arches else len(arches),
         ACCELERATORS.index(accel) if accel in ACCELERATORS else len(ACCELERATORS),
     )
+
+
+def arches_beyond_run(guest_arches: list[str], cells: list[dict]) -> tuple[list[str], list[str]]:
+    """What the host's libvirt lists that this run did not judge: (in the catalog, not in the catalog).
+
+    So that a report accounts for every arch the host offers: the first were not selected (--arch all runs
+    them), the second the harness knows nothing of (a newer QEMU's arch).
+    """
+    judged = {cell["arch"] for cell in cells}
+    rest = [arch for arch in guest_arches if arch not in judged]
+    return [a for a in rest if a in ARCHES], [a for a in rest if a not in ARCHES]

@@ -58,3 +58,18 @@ def test_several_hosts_get_a_section_each_and_an_overview_side_by_side():
     assert "| aarch64 | ✅ pass 1.8 s `virt-7.2` | ✅ pass 1.5 s `virt-10.0` |" in text
     assert "## here: here-name (x86_64)" in text and "## trixie: trixie-name (x86_64)" in text
     assert "libvirt 11.3.0" in text
+
+
+def test_every_arch_the_host_lists_is_accounted_for_in_the_report():
+    from harness.matrix import arches_beyond_run
+    from harness.report.markdown import beyond_run_lines
+
+    # A host with a newer QEMU may list an arch the catalog lacks.
+    listed = ["aarch64", "loongarch64", "riscv32", "x86_64"]
+    cells = [{"arch": "aarch64"}, {"arch": "x86_64"}]
+    not_run, unknown = arches_beyond_run(listed, cells)
+    assert (not_run, unknown) == (["riscv32"], ["loongarch64"])
+    lines = beyond_run_lines({"arches_not_run": not_run, "arches_unknown": unknown})
+    assert "Also listed by this host's libvirt, not run: riscv32 (`--arch all` runs every one)" in lines
+    assert "Listed by this host's libvirt, unknown to the harness's catalog: loongarch64" in lines
+    assert beyond_run_lines({"arches_not_run": [], "arches_unknown": []}) == []

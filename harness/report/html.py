@@ -40,6 +40,8 @@ def _facts_table(host: dict) -> str:
         ("KVM", f"{kvm.get('status', 'not probed')}: {kvm.get('reason', '')}"),
         ("run", f"{host['started_at']}, {host['duration_s']} s" + ("" if host["complete"] else " (incomplete)")),
         ("traits it can honestly claim", ", ".join(host.get("honest_traits", [])) or "none"),
+        ("also listed, not run", ", ".join(host.get("arches_not_run", [])) or None),
+        ("listed, unknown to the catalog", ", ".join(host.get("arches_unknown", [])) or None),
     ]
     body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows if v is not None)
     return f'<table class="host">{body}</table>'

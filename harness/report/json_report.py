@@ -13,7 +13,7 @@ from pathlib import Path
 
 from harness.arches import ACCELERATORS
 from harness.files import write_atomically
-from harness.matrix import Cell
+from harness.matrix import Cell, arches_beyond_run
 from harness.traits import honest_traits, trait_rows
 
 SCHEMA_VERSION = 1
@@ -53,6 +53,7 @@ def matrix_document(cells: list[Cell], hosts: list[dict], started_at: str, durat
         }
         host["traits"] = trait_rows(host.get("guest_arches", []), own)
         host["honest_traits"] = honest_traits(host["traits"])
+        host["arches_not_run"], host["arches_unknown"] = arches_beyond_run(host.get("guest_arches", []), own)
         documented.append(host)
     return {"schema_version": SCHEMA_VERSION, "complete": complete, "hosts": documented, "cells": rows}
 

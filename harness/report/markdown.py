@@ -85,8 +85,21 @@ def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[s
         if trait.get("flagged"):
             name += " ⚠ advertised, not proven"
         lines.append(f"| {arch} | " + " | ".join(marks) + f" | {name} |")
-    lines += ["", f"Traits this host can honestly claim: {', '.join(host.get('honest_traits', [])) or 'none'}", ""]
-    return lines
+    lines += ["", f"Traits this host can honestly claim: {', '.join(host.get('honest_traits', [])) or 'none'}"]
+    lines += beyond_run_lines(host)
+    return lines + [""]
+
+
+def beyond_run_lines(host: dict) -> list[str]:
+    """Every arch the host's libvirt lists is accounted for: judged above, not selected, or unknown."""
+    lines = []
+    if host.get("arches_not_run"):
+        lines.append(f"Also listed by this host's libvirt, not run: {', '.join(host['arches_not_run'])} "
+                     f"(`--arch all` runs every one)")
+    if host.get("arches_unknown"):
+        lines.append(f"Listed by this host's libvirt, unknown to the harness's catalog: "
+                     f"{', '.join(host['arches_unknown'])}")
+    return [""] + lines if lines else []
 
 
 def write_markdown(document: dict, path: Path) -> Path:
