@@ -148,3 +148,13 @@ def test_every_recipe_key_differs_by_arch_and_source_fragments_are_in_the_key(tm
     assert Recipe.for_arch(ARCHES["mips"]).key(ARCHES["mips"]) != keys["mips"]
     assert Recipe.for_arch(ARCHES["ppc64"]).key(ARCHES["ppc64"]) == keys["ppc64"]
     assert cache_module.STATIC_RECIPE_FILE.name == "static-init.toml"
+
+
+def test_a_killed_builds_scratch_directory_is_removed_by_the_next_build_of_that_arch(tmp_path):
+    cache = ImageCache(tmp_path)
+    killed = tmp_path / "tmp" / "build-mips-k1ll3d"
+    (killed / "build" / "kernel").mkdir(parents=True)
+    other = tmp_path / "tmp" / "build-ppc64-running"
+    other.mkdir()
+    assert cache.sweep_stale_builds(ARCHES["mips"]) == [killed]
+    assert not killed.exists() and other.exists()  # another arch's build may be running: not touched

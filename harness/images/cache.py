@@ -257,10 +257,23 @@ class ImageCache:
     def _say(self, arch: Arch, started: float) -> Callable[[str], None]:
         return lambda line: self.progress(f"image {arch.name} [{time.monotonic() - started:5.0f} s] {line}")
 
+    def sweep_stale_builds(self, arch: Arch) -> list[Path]:
+        """Scratch directories of this arch's builds that were killed (SIGKILL, power loss) mid-build.
+
+        Called with the arch's lock held, so no live build of it can own one. A kernel's build
+        directory holds hundreds of MiB: it must not stay behind.
+        """
+        stale = list((self.root / "tmp").glob(f"build-{arch.name}-*"))
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
+        return stale
+
     def _build(self, arch: Arch, recipe: Recipe, damage: str | None) -> Image:
         assert arch.image is not None
         warnings_seen: list[str] = []
         say = self._say(arch, time.monotonic())
+        for path in self.sweep_stale_builds(arch):
+            say(f"removed {path.name}, left by a build that was killed")
         workdir = Path(tempfile.mkdtemp(prefix=f"build-{arch.name}-", dir=self.root / "tmp"))
         key = recipe.key(arch)
         try:

@@ -90,6 +90,8 @@ def source_tree(root: Path, apt: PrivateApt, progress: Progress) -> tuple[Path, 
         fields = json.loads(record.read_text())
         return tree, DebianPackage(path=tree, **fields)
     shutil.rmtree(tree, ignore_errors=True)
+    for stale in root.glob(".unpack-*"):  # an unpack that was killed; the caller's lock makes it no one's
+        shutil.rmtree(stale, ignore_errors=True)
     started = time.monotonic()
     progress(f"downloading and unpacking {SOURCE_PACKAGE} {version} (once for every arch)")
     scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
