@@ -2,20 +2,25 @@
 
 A kernel build that fails fails only its own arch's cells, says why with the
 end of its log and the log's path, and leaves nothing half-written in the
-cache. An arch whose first release has no usable index comes from the next
-one its catalog entry names, and the build says so.
+cache; one that is interrupted leaves no compiler running and no scratch.
+An arch whose first release has no usable index comes from the next one its
+catalog entry names, and the build says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
 from harness.arches import ARCHES, DebianKernel, ImageSource
 from harness.images.cache import ImageCache, ImageCacheWarning, default_cache_dir
-from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
+from scenarios.runs import ROOT, assert_nothing_left, cells_of, finish, real_run
 
 BROKEN_COMPILER = """#!/bin/sh
 echo "planted fault: this cross compiler is broken" >&2
@@ -71,3 +76,29 @@ def test_an_arch_whose_release_has_no_index_comes_from_the_next_release_and_says
         image = ImageCache(tmp_path).get_or_build(planted)
     assert image.kernel_release.endswith("-arm64")
     assert image.warnings and image.warnings[0].startswith("took aarch64's packages from bookworm")
+
+
+def test_an_interrupted_kernel_build_leaves_no_make_and_no_scratch(tmp_path):
+    images = tmp_path / "images"
+    images.mkdir()
+    shared_sources = default_cache_dir() / "src"
+    shared_sources.mkdir(parents=True, exist_ok=True)
+    (images / "src").symlink_to(shared_sources)
+    build = subprocess.Popen([sys.executable, "-m", "harness.cli", "images", "build", "--arch", "mips",
+                              "--image-cache", str(images)], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    seen = []
+    for line in build.stdout:  # interrupt while the compiler runs, as Ctrl-C would
+        seen.append(line)
+        if "compiling vmlinux with make" in line:
+            time.sleep(3)
+            build.send_signal(signal.SIGINT)
+            break
+    output = "".join(seen) + build.communicate(timeout=60)[0]
+    assert build.returncode != 0, output
+    assert "compiling vmlinux with make" in output
+    # The build ran in a session of its own; the interrupt killed all of it.
+    assert subprocess.run(["pgrep", "-f", str(images)], capture_output=True, text=True).stdout == ""
+    assert list((images / "tmp").iterdir()) == []
+    assert not (images / "manifests" / "mips").exists() or not list((images / "manifests" / "mips").iterdir())
+    assert list((images / "objects").iterdir()) == []
