@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
 import warnings
@@ -130,7 +131,13 @@ def list_images(cache: ImageCache) -> int:
     return 0
 
 
+def _interrupt_on_sigterm(signum, frame) -> None:
+    # A CI timeout sends SIGTERM: end like Ctrl-C, so a kernel build in progress is killed and cleaned up.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
     args = _parser().parse_args(argv)
     if args.command == "audit":
         from harness.hosts.audit import audit

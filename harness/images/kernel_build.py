@@ -135,14 +135,29 @@ REPRODUCIBLE_ENV = {"KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "emuv",
                     "KBUILD_BUILD_VERSION": "1", "LC_ALL": "C", "TZ": "UTC"}
 
 
+# The build's first process is this shell: when the harness dies, even by SIGKILL, the kernel sends it SIGTERM
+# (PR_SET_PDEATHSIG, below), and it kills its whole process group: make, its sub-makes and their compilers.
+_SUPERVISOR = 'trap "kill -KILL 0" TERM; "$@" & wait $!'
+
+
+def _term_with_parent() -> None:
+    """In the child, before exec: SIGTERM when the harness process dies (Linux prctl)."""
+    import ctypes
+
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progress: Progress) -> None:
     """Run one build step with its output appended to `log_path`; say every so often how far it is."""
     with open(log_path, "a") as log:
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
-        # A session of its own: Ctrl-C reaches the harness, which then kills the whole build.
-        process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, **REPRODUCIBLE_ENV})
+        # A session of its own: Ctrl-C reaches the harness, which then kills the whole build (process group).
+        # Should the harness die without doing so, the supervising shell kills the group.
+        process = subprocess.Popen(["sh", "-c", _SUPERVISOR, "sh", *command], cwd=cwd, stdout=log,
+                                   stderr=subprocess.STDOUT, start_new_session=True,
+                                   env={**os.environ, **REPRODUCIBLE_ENV}, preexec_fn=_term_with_parent)
     with _running_lock:
         _running.add(process)
     started = time.monotonic()
