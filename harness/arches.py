@@ -52,10 +52,6 @@ class DebianKernel:
     # A board with no firmware to describe it (raspi0) boots with a device tree from the same package.
     dtb_glob: str | None = None
 
-    @property
-    def release(self) -> str | None:
-        return self.releases[0] if self.releases else None
-
 
 @dataclass(frozen=True)
 class SourceKernel:

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
 import warnings
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from harness.arches import ALL_ARCHES, ARCHES, UnknownNameError, arch_named, default_arches, split_names
 from harness.images.cache import ImageCache, ImageError, default_cache_dir
+from harness.interrupts import interrupt_on_sigterm
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -131,13 +131,8 @@ def list_images(cache: ImageCache) -> int:
     return 0
 
 
-def _interrupt_on_sigterm(signum, frame) -> None:
-    # A CI timeout sends SIGTERM: end like Ctrl-C, so a kernel build in progress is killed and cleaned up.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    interrupt_on_sigterm()
     args = _parser().parse_args(argv)
     if args.command == "audit":
         from harness.hosts.audit import audit

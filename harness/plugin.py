@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict
@@ -33,7 +32,7 @@ from harness.hosts.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host,
 from harness.hosts.leftovers import sweep_abandoned_domains, sweep_abandoned_run_dirs
 from harness.hosts.spec import HostSpec, redact_uri
 from harness.images.cache import ImageCache, ImageError
-from harness.images.kernel_build import stop_running_builds
+from harness.interrupts import interrupt_on_sigterm
 from harness.observation import Observation
 from harness.options import OptionError, Settings, add_options, check_report_dir, settings_from
 from harness.plan import CellKey, CellUnsupported, Plan, PlanError, make_plan
@@ -43,24 +42,19 @@ from harness.store import RunStore
 SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey["RunDir"]()
 HOSTS = pytest.StashKey[list]()  # every HostSpec of the run, container hosts included, in matrix order
-CONTAINERS = pytest.StashKey[list]()
-PROGRESS_FD = pytest.StashKey[int]()  # the container hosts this controller started, to stop at the end
+CONTAINERS = pytest.StashKey[list]()  # the container hosts this controller started, to stop at the end
+PROGRESS_FD = pytest.StashKey[int]()  # the terminal, for image build progress (build_progress)
 
 
 def pytest_addoption(parser) -> None:
     add_options(parser)
 
 
-def _interrupt_on_sigterm(signum, frame) -> None:
-    # A CI timeout sends SIGTERM: end like Ctrl-C, so domains are destroyed and reports written.
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "arches(*names): guest arches a test runs on when --arch is not given")
     # Output capture is suspended here: a copy of the terminal's fd for image build progress (below).
     config.stash[PROGRESS_FD] = os.dup(2)
-    signal.signal(signal.SIGTERM, _interrupt_on_sigterm)
+    interrupt_on_sigterm()
     try:
         settings = settings_from(config.option)
     except (OptionError, UnknownNameError) as error:
@@ -128,7 +122,6 @@ def build_progress(config) -> Callable[[str], None]:
 
 
 def pytest_unconfigure(config) -> None:
-    stop_running_builds()
     if PROGRESS_FD in config.stash:
         os.close(config.stash[PROGRESS_FD])
     run = config.stash.get(RUN, None)
@@ -177,8 +170,8 @@ def pytest_collection_modifyitems(config, items) -> None:
     settings = config.stash[SETTINGS]
     slots = [index for index, item in enumerate(items) if _cell_of(item) is not None]
     cache = ImageCache(settings.image_cache)
-    ready = {name: name in settings.user_images or not arch.has_builtin_image or cache.is_cached(arch)
-             for name, arch in ARCHES.items()}
+    ready = {name: name in settings.user_images or not ARCHES[name].has_builtin_image
+             or cache.is_cached(ARCHES[name]) for name in {_cell_of(items[index]).arch for index in slots}}
     cells = sorted((items[index] for index in slots),
                    key=lambda item: (not ready[_cell_of(item).arch], -expected_cell_s(_cell_of(item), settings)))
     for index, item in zip(slots, cells, strict=True):

@@ -169,12 +169,13 @@ class Host:
                 outcome = self.store.get_or_compute(f"image-{arch.name}", lambda: self._build_outcome(arch))
                 if "error" in outcome:
                     raise ImageError(outcome["error"])
-                self._images[arch.name] = self.cache.get_or_build(arch)  # a cache hit by now
+                if arch.name not in self._images:  # another worker built it: a cache hit now
+                    self._images[arch.name] = self.cache.get_or_build(arch)
         return self._images[arch.name]
 
     def _build_outcome(self, arch: Arch) -> dict:
         try:
-            self.cache.get_or_build(arch)
+            self._images[arch.name] = self.cache.get_or_build(arch)
         except ImageError as error:
             return {"error": str(error)}
         return {}

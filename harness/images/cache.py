@@ -36,6 +36,7 @@ from harness.images.kernel_build import (
     build_kernel,
     compile_init,
     fragment_text,
+    init_command,
     require_toolchain,
     source_tree,
     toolchain_versions,
@@ -110,12 +111,9 @@ class Recipe:
             parsed = tomllib.loads(text.decode())
         except (OSError, tomllib.TOMLDecodeError) as error:
             raise ImageError(f"cannot read image recipe {path}: {error}") from error
-        init_files = {
-            spec.get("recipe_file") or spec["compile"]: (path.parent / (spec.get("recipe_file") or spec["compile"]))
-            .read_bytes()
-            for spec in parsed.get("file", [])
-            if "recipe_file" in spec or "compile" in spec
-        }
+        # Files of the recipe's directory that go into the image as they are (recipe_file) or compiled (compile).
+        sources = [spec.get("recipe_file") or spec.get("compile") for spec in parsed.get("file", [])]
+        init_files = {name: (path.parent / name).read_bytes() for name in sources if name}
         return cls(text=text, init_files=init_files, parsed=parsed)
 
     def key(self, arch: Arch) -> str:
@@ -400,7 +398,7 @@ class ImageCache:
                 f"KCONFIG_ALLCONFIG=<kernel/configs/tiny.config + fragment> allnoconfig",
                 f"make ARCH={kernel.make_arch} CROSS_COMPILE={kernel.cross_prefix} {kernel.target}",
                 "environment: " + " ".join(f"{k}={v}" for k, v in REPRODUCIBLE_ENV.items()),
-                *(f"{kernel.cross_prefix}gcc -static -Os -s {' '.join(arch.image.init.cflags)} -o {path} {source}"
+                *(" ".join(init_command(kernel, arch.image.init.cflags, source, path))
                   for path, source in recipe.compiled()),
             ],
             "compiled_sha256": {path: hashlib.sha256(data).hexdigest() for path, data in built.items()},

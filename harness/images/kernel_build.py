@@ -17,7 +17,6 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -115,20 +114,6 @@ def source_tree(root: Path, apt: PrivateApt, progress: Progress) -> tuple[Path, 
 
 # --- running the build ----------------------------------------------------------------------------
 
-_running: set[subprocess.Popen] = set()
-_running_lock = threading.Lock()
-
-
-def stop_running_builds() -> None:
-    """Kill every build this process still runs (an interrupted run must not leave make behind)."""
-    with _running_lock:
-        for process in list(_running):
-            try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-
-
 # What a kernel build would otherwise take from the clock, the user and the machine: fixed, so that the
 # same inputs give the same kernel, byte for byte (and `uname -v` says nothing about who built it where).
 REPRODUCIBLE_ENV = {"KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "emuv", "KBUILD_BUILD_HOST": "emuv",
@@ -158,8 +143,6 @@ def _run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progre
         process = subprocess.Popen(["sh", "-c", _SUPERVISOR, "sh", *command], cwd=cwd, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True,
                                    env={**os.environ, **REPRODUCIBLE_ENV}, preexec_fn=_term_with_parent)
-    with _running_lock:
-        _running.add(process)
     started = time.monotonic()
     try:
         while True:
@@ -171,11 +154,9 @@ def _run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progre
                                if line.lstrip().startswith("CC "))
                 progress(f"{step}: {time.monotonic() - started:.0f} s, {compiled} files compiled")
     finally:
-        if process.poll() is None:
+        if process.poll() is None:  # interrupted (Ctrl-C, SIGTERM): the whole build goes
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-        with _running_lock:
-            _running.discard(process)
     if process.returncode != 0:
         raise KernelBuildError(f"{step} failed (exit {process.returncode}); last lines of {log_path}:\n"
                                + log_tail(log_path))
@@ -221,10 +202,14 @@ def build_kernel(arch_name: str, kernel: SourceKernel, tree: Path, workdir: Path
     return output, release
 
 
+def init_command(kernel: SourceKernel, cflags: tuple[str, ...], source: str, output: str) -> list[str]:
+    return [f"{kernel.cross_prefix}gcc", "-static", "-Os", "-s", *cflags, "-o", output, source]
+
+
 def compile_init(arch_name: str, kernel: SourceKernel, cflags: tuple[str, ...], source: Path, output: Path,
                  log_path: Path, progress: Progress) -> None:
     """images/init.c, static, with the kernel's cross compiler."""
     progress(f"compiling /init ({source.name}, static)")
-    _run_logged([f"{kernel.cross_prefix}gcc", "-static", "-Os", "-s", *cflags, "-o", str(output), str(source)],
-                source.parent, log_path, f"{arch_name} init compile", progress)
+    _run_logged(init_command(kernel, cflags, str(source), str(output)), source.parent, log_path,
+                f"{arch_name} init compile", progress)
 
