@@ -7,7 +7,8 @@
   harness report merge-junit OUT.xml A.xml B.xml ...
   harness report validate matrix.json
   harness audit [--libvirt-uri URI]         exit 1 if a harness run left anything behind (domains, pools,
-                                            QEMU processes, containers, scratch directories)
+                                            QEMU processes, containers, scratch directories,
+                                            image build scratch of a killed build)
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--image-cache", default=None, metavar="DIR",
                          help=f"image cache directory (default: {default_cache_dir()})")
 
-    audit = commands.add_parser("audit", help="list domains, storage pools, QEMU processes, container hosts and "
-                                              "scratch files harness runs "
+    audit = commands.add_parser("audit", help="list domains, storage pools, QEMU processes, container hosts, "
+                                              "scratch files and killed image builds' scratch harness runs "
                                               "left behind; exit 1 if there are any")
     audit.add_argument("--libvirt-uri", default="qemu:///system", metavar="URI")
     report = commands.add_parser("report", help="compare, merge and check matrix reports")

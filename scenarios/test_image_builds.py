@@ -19,6 +19,7 @@ import time
 import pytest
 
 from harness.arches import ARCHES, DebianKernel, ImageSource
+from harness.hosts.audit import leftover_image_builds
 from harness.images.cache import ImageCache, ImageCacheWarning, default_cache_dir
 from scenarios.runs import ROOT, assert_nothing_left, cells_of, finish, real_run
 
@@ -105,8 +106,9 @@ def test_an_interrupted_kernel_build_leaves_no_make_and_no_scratch(tmp_path, sig
         assert time.monotonic() < deadline, subprocess.run(["pgrep", "-af", str(images)], capture_output=True,
                                                            text=True).stdout
         time.sleep(0.5)
-    if signum == signal.SIGKILL:  # its scratch stays, for the next build of the arch to remove
+    if signum == signal.SIGKILL:  # its scratch stays, counted by `harness audit`, for the next build to remove
         assert [p.name.startswith("build-mips-") for p in (images / "tmp").iterdir()] == [True]
+        assert leftover_image_builds(images) == [f"image build scratch {next((images / 'tmp').iterdir())}"]
         ImageCache(images).sweep_stale_builds(ARCHES["mips"])
     assert list((images / "tmp").iterdir()) == []
     assert not (images / "manifests" / "mips").exists() or not list((images / "manifests" / "mips").iterdir())

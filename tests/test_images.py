@@ -158,3 +158,21 @@ def test_a_killed_builds_scratch_directory_is_removed_by_the_next_build_of_that_
     other.mkdir()
     assert cache.sweep_stale_builds(ARCHES["mips"]) == [killed]
     assert not killed.exists() and other.exists()  # another arch's build may be running: not touched
+
+
+def test_audit_counts_build_scratch_no_live_build_owns(tmp_path):
+    import fcntl
+
+    from harness.hosts.audit import leftover_image_builds
+
+    cache = ImageCache(tmp_path)
+    killed = tmp_path / "tmp" / "build-mips-k1ll3d"
+    killed.mkdir()
+    running = tmp_path / "tmp" / "build-ppc64-running"
+    running.mkdir()
+    unpack = tmp_path / "src" / ".unpack-k1ll3d"
+    unpack.mkdir()
+    with open(tmp_path / "locks" / "ppc64.lock", "w") as held:  # a ppc64 build in progress holds its lock
+        fcntl.flock(held, fcntl.LOCK_EX)
+        assert cache.abandoned_scratch() == sorted([killed, unpack])
+        assert leftover_image_builds(tmp_path) == [f"image build scratch {p}" for p in sorted([killed, unpack])]

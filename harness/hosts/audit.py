@@ -1,4 +1,5 @@
-"""What harness runs left on this machine: domains, pools, QEMU processes, containers, run and scratch directories.
+"""What harness runs left on this machine: domains, pools, QEMU processes, containers, run and scratch directories,
+and image build scratch no live build owns.
 
 `harness audit` lists them and exits non-zero when there is any; `./run test`
 runs it after the suite, so a leak fails CI.
@@ -57,6 +58,16 @@ def leftover_containers() -> list[str]:
     return containers()
 
 
+def leftover_image_builds(cache_root: Path | None = None) -> list[str]:
+    """Scratch of a kernel build or source unpack that was killed (the next build of that arch removes it)."""
+    from harness.images.cache import ImageCache, default_cache_dir
+
+    root = cache_root or default_cache_dir()
+    if not root.is_dir():
+        return []
+    return [f"image build scratch {path}" for path in ImageCache(root).abandoned_scratch()]
+
+
 def audit(uri: str) -> list[str]:
     return (leftover_domains(uri) + leftover_pools(uri) + leftover_processes() + leftover_paths()
-            + leftover_containers())
+            + leftover_containers() + leftover_image_builds())

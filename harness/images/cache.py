@@ -163,6 +163,21 @@ class ImageCache:
         for sub in ("objects", "manifests", "locks", "tmp", "apt", "src", "logs"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
+    def abandoned_scratch(self) -> list[Path]:
+        """Build scratch that no live build owns: its arch's lock (kernel source's, for an unpack) is free."""
+        found = []
+        candidates = [(path, path.name.split("-")[1]) for path in (self.root / "tmp").glob("build-*-*")]
+        candidates += [(path, "kernel-source") for path in (self.root / "src").glob(".unpack-*")]
+        for path, lock_name in candidates:
+            with open(self.root / "locks" / f"{lock_name}.lock", "w") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # being built right now
+                fcntl.flock(handle, fcntl.LOCK_UN)
+            found.append(path)
+        return sorted(found)
+
     @contextmanager
     def _lock(self, name: str) -> Iterator[None]:
         # One builder per arch at a time, across processes (xdist workers, parallel runs).
