@@ -1,10 +1,11 @@
-"""The five checks of a cell, each a pure judgement of a plan and an observation."""
+"""The eight checks of a cell, each a pure judgement of a plan and an observation."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 
+from harness.cpuinfo import built_as_planned, shows, signature_for
 from harness.observation import Observation
 from harness.plan import Plan
 
@@ -121,16 +122,105 @@ def check_boot(plan: Plan, observation: Observation) -> Verdict:
     return Verdict("boot", not problems, expected, seen)
 
 
+def _ssh_refused(check: str, expected: str, observation: Observation) -> Verdict | None:
+    """The verdict when the guest was never reached over SSH: the checks that need SSH fail with its reason."""
+    refused = _not_started(check, expected, observation)
+    if refused:
+        return refused
+    if observation.ssh is None:
+        return Verdict(check, False, expected, f"SSH not tried: {observation.boot_failure or 'no login prompt'}")
+    if "error" in observation.ssh:
+        return Verdict(check, False, expected, observation.ssh["error"])
+    return None
+
+
+def check_ssh(plan: Plan, observation: Observation) -> Verdict:
+    expected = (f"the guest answers SSH (its port 22 forwarded to the host's loopback) within "
+                f"{plan.ssh_timeout_s:.0f} s of its login prompt, with the host key it printed on its console")
+    refused = _ssh_refused("ssh", expected, observation)
+    if refused:
+        return refused
+    ssh = observation.ssh
+    return Verdict("ssh", True, expected, f"answered {ssh['answered_s']:.2f} s after the domain started "
+                                          f"(port {ssh['port']}, {ssh['via']}, host key {ssh['host_key']})")
+
+
+def check_guest_arch(plan: Plan, observation: Observation) -> Verdict:
+    cpu = plan.cpu_model or "the machine's default"
+    expected = (f"over SSH: uname -m {plan.uname_machine}, {plan.byte_order} endian; QEMU built the plan's CPU "
+                f"({cpu}) and /proc/cpuinfo shows it")
+    if plan.accel == "kvm":
+        expected = f"over SSH: uname -m {plan.uname_machine}, {plan.byte_order} endian (the CPU is the host's)"
+    refused = _ssh_refused("guest-arch", expected, observation)
+    if refused:
+        return refused
+    seen = observation.guest_arch or {}
+    problems = []
+    if seen.get("uname_m") != plan.uname_machine:
+        problems.append(f"uname -m {seen.get('uname_m')!r} {seen.get('uname_error', '')}".strip())
+    if seen.get("endian") != plan.byte_order:
+        problems.append(f"{seen.get('endian')} endian")
+    cpu_type = (observation.qemu or {}).get("cpu_type")
+    if plan.accel == "kvm":
+        cpu_seen = f"QEMU CPU {cpu_type} (the host's, not judged under KVM)"
+    elif not built_as_planned(cpu_type, plan.cpu_model):
+        problems.append(f"QEMU built CPU {cpu_type or 'unknown'} ({observation.qmp_error or 'query-cpus-fast'}), "
+                        f"not {cpu}")
+        cpu_seen = ""
+    elif signature_for(cpu_type) is None:
+        problems.append(f"no /proc/cpuinfo signature is known for QEMU CPU {cpu_type} (harness/cpuinfo.py); "
+                        f"the guest shows: {_first_lines(seen.get('cpuinfo', ''))}")
+        cpu_seen = ""
+    else:
+        line = shows(seen.get("cpuinfo", ""), signature_for(cpu_type))
+        if line is None:
+            problems.append(f"/proc/cpuinfo does not show QEMU's CPU {cpu_type} ({signature_for(cpu_type)!r}): "
+                            f"{_first_lines(seen.get('cpuinfo', ''))}")
+        cpu_seen = f"QEMU CPU {cpu_type}, /proc/cpuinfo {line!r}"
+    seen_text = "; ".join(problems) if problems else (
+        f"uname -m {seen['uname_m']}, {seen['endian']} endian, {cpu_seen}")
+    return Verdict("guest-arch", not problems, expected, seen_text)
+
+
+def _first_lines(text: str) -> str:
+    return "; ".join(line.strip() for line in text.splitlines()[:4] if line.strip()) or "nothing"
+
+
+def check_network(plan: Plan, observation: Observation) -> Verdict:
+    expected = ("the guest fetches a random file the harness serves on the host's loopback, through its "
+                "user-mode network's gateway, and its sha256 matches")
+    refused = _ssh_refused("network", expected, observation)
+    if refused:
+        return refused
+    network = observation.network or {}
+    if "error" in network:
+        return Verdict("network", False, expected, network["error"])
+    passed = network["status"] == 0 and network["seen_sha256"] == network["expected_sha256"]
+    if passed:
+        rate = network["bytes"] / 1024 / max(network["seconds"], 1e-3)
+        seen = (f"{network['bytes']} bytes from {network['url']} in {network['seconds']:.2f} s ({rate:.0f} KiB/s), "
+                f"sha256 {network['seen_sha256'][:16]}... matches")
+    else:
+        seen = (f"exit {network['status']}, sha256 {network['seen_sha256'] or 'none'} (expected "
+                f"{network['expected_sha256'][:16]}...), {network['server_requests']} request(s) reached the "
+                f"server; {network['stderr'] or 'no error output'}")
+    return Verdict("network", passed, expected, seen)
+
+
 JUDGES = {
     "binary": check_binary,
     "machine": check_machine,
     "accelerator": check_accelerator,
     "console": check_console,
     "boot": check_boot,
+    "ssh": check_ssh,
+    "guest-arch": check_guest_arch,
+    "network": check_network,
 }
 
-
 CHECKS = tuple(JUDGES)
+SSH_CHECKS = ("ssh", "guest-arch", "network")  # judged over SSH inside the guest
+DOMAIN_CHECKS = tuple(check for check in CHECKS if check not in SSH_CHECKS)  # what a boot alone shows
 
 
 def judge(check: str, plan: Plan, observation: Observation) -> Verdict:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from harness.arches import ACCELERATORS, ARCHES
 
 # A cell's status is its worst check: a harness fault outranks a guest failure,
-# which outranks "this host cannot run it".
-STATUS_ORDER = ("error", "fail", "unsupported", "pass")
+# which outranks "this host cannot run it". But a cell whose every judged check passed is a pass
+# even if some checks could not be judged there (no SSH server in its image): its reason names them.
+STATUS_ORDER = ("error", "fail", "pass", "unsupported")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ def aggregate(records: list[CheckRecord], host_order: list[str] | None = None) -
     for (host, arch, accel), group in sorted(grouped.items(), key=lambda item: _order(hosts, *item[0])):
         status = cell_status([r.outcome for r in group])
         reason = next((r.detail for r in group if r.outcome == status and status != "pass"), "")
+        not_judged = [r for r in group if r.outcome == "unsupported"]
+        if status == "pass" and not_judged:
+            reason = f"{', '.join(r.check for r in not_judged)} not judged: {not_judged[0].detail}"
         facts: dict = {}
         for record in group:
             facts.update(record.facts)

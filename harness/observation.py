@@ -35,6 +35,10 @@ class Observation:
     kernel_on_host: str = ""  # where the libvirt host read the kernel: a staged copy or an uploaded volume
     qemu_peak_rss_kib: int | None = None  # the guest's QEMU at its login prompt (VmHWM), where readable
     boot_files_s: float | None = None  # placing kernel and initrd there (a copy, an upload, or a run's earlier one)
+    # Over SSH (harness/guest/reach.py): how it answered, what the guest said it runs on, the file it fetched.
+    ssh: dict | None = None
+    guest_arch: dict | None = None
+    network: dict | None = None
 
     @property
     def booted(self) -> bool:

@@ -45,6 +45,9 @@ class Plan:
     console_cap_bytes: int
     tb_cache_mib: int | None = None  # TCG's translation cache; None: QEMU's default (1 GiB since QEMU 5.0)
     first_output_s: float | None = None  # a guest silent this long after its start has failed (the KVM probe)
+    nic_device: str | None = None  # QEMU's NIC device for the SSH checks; None: see no_ssh_reason
+    no_ssh_reason: str | None = None  # why this cell's guest cannot be reached over SSH
+    ssh_timeout_s: float = 90.0  # login prompt -> SSH answers, network check done
 
     def summary(self) -> str:
         cpu = self.cpu_model or "machine default"
@@ -85,6 +88,7 @@ def make_plan(
     extra_kernel_args: str = "",
     console_cap_mib: float = 64.0,
     tb_cache_mib: int | None = 64,
+    user_image: bool = False,
 ) -> Plan:
     offer = host.offer_for(arch.name)
     if offer is None:
@@ -134,4 +138,17 @@ def make_plan(
         timeout_s=(timeout_s or arch.timeout_for(accel)) * timeout_factor,
         console_cap_bytes=int(console_cap_mib * 1024 * 1024),
         tb_cache_mib=(tb_cache_mib or None) if accel == "tcg" else None,
+        nic_device=arch.nic.device if arch.nic else None,
+        no_ssh_reason=_no_ssh_reason(arch, user_image),
+        ssh_timeout_s=SSH_TIMEOUT_S[accel] * timeout_factor,
     )
+
+
+SSH_TIMEOUT_S = {"tcg": 90.0, "kvm": 60.0}
+
+
+def _no_ssh_reason(arch: Arch, user_image: bool) -> str | None:
+    if user_image:
+        return ("a user-supplied image: the harness cannot know that it runs an SSH server that takes the run's "
+                "key from emuv.ssh_key= on its kernel command line (the built-in images do)")
+    return arch.no_ssh_reason

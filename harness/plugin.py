@@ -22,7 +22,7 @@ import pytest
 
 from harness.arches import ARCHES, UnknownNameError, arch_named, default_arches
 from harness.capabilities import KvmVerdict, kvm_offered_for
-from harness.checks import judge
+from harness.checks import SSH_CHECKS, judge
 from harness.guest.domain import run_prefix
 from harness.guest.observe import boot_and_observe
 from harness.guest.reaper import wait_for_reaped
@@ -43,6 +43,7 @@ SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey["RunDir"]()
 HOSTS = pytest.StashKey[list]()  # every HostSpec of the run, container hosts included, in matrix order
 CONTAINERS = pytest.StashKey[list]()  # the container hosts this controller started, to stop at the end
+WANTS_SSH = pytest.StashKey[bool]()  # some selected test judges an SSH check: cells' boots go on to SSH
 PROGRESS_FD = pytest.StashKey[int]()  # the terminal, for image build progress (build_progress)
 
 
@@ -161,6 +162,7 @@ def expected_cell_s(key: CellKey, settings: Settings) -> float:
     return settings.kvm_probe_first_output if key.accel == "kvm" else arch.typical_tcg_boot_s
 
 
+@pytest.hookimpl(trylast=True)  # after -k and -m deselected what they do not want
 def pytest_collection_modifyitems(config, items) -> None:
     """Cells whose image is ready first, longest first, so that under -n the last cells on every worker
     are short ones and no cached arch waits for a cold build (those go last).
@@ -168,6 +170,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     Only the cells' tests change places among themselves; the order of other tests is kept.
     """
     settings = config.stash[SETTINGS]
+    config.stash[WANTS_SSH] = any(check_name(item) in SSH_CHECKS for item in items if _cell_of(item) is not None)
     slots = [index for index, item in enumerate(items) if _cell_of(item) is not None]
     cache = ImageCache(settings.image_cache)
     ready = {name: name in settings.user_images or not ARCHES[name].has_builtin_image
@@ -184,9 +187,14 @@ def pytest_runtest_setup(item) -> None:
     if callspec is None or "cell" not in callspec.params:
         return
     cell: CellKey = callspec.params["cell"]
-    check = item.originalname.removeprefix("test_")
+    check = check_name(item)
     item.user_properties.append((CELL_PROPERTY, json.dumps({"host": cell.host, "arch": cell.arch,
                                                              "accel": cell.accel, "check": check})))
+
+
+def check_name(item) -> str:
+    """test_guest_arch -> guest-arch: the check's name in the matrix."""
+    return item.originalname.removeprefix("test_").replace("_", "-")
 
 
 class HostRegistry:
@@ -284,7 +292,8 @@ def plan(cell: CellKey, cell_host: Host, request) -> Plan:
                          machine=settings.machines.get(cell.arch), timeout_factor=settings.timeout_factor,
                          timeout_s=settings.boot_timeout(cell.arch, cell.accel),
                          extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
-                         console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib)
+                         console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib,
+                         user_image=cell.arch in settings.user_images)
     except CellUnsupported as reason:
         pytest.skip(f"{cell.id} unsupported on {cell.host}: {reason}")
     except PlanError as error:
@@ -314,7 +323,8 @@ def observation(cell: CellKey, plan: Plan, image, cell_host: Host, request) -> O
         import libvirt
 
         try:
-            seen = boot_and_observe(cell_host.connection(), plan, image, cell_host.site)
+            seen = boot_and_observe(cell_host.connection(), plan, image, cell_host.site,
+                                    with_ssh=request.config.stash.get(WANTS_SSH, True))
         except libvirt.libvirtError as error:
             seen, failure = None, error
         except HarnessError as error:
@@ -334,6 +344,50 @@ def observation(cell: CellKey, plan: Plan, image, cell_host: Host, request) -> O
     seen = Observation.from_dict(recorded)
     request.node.user_properties.append((FACTS_PROPERTY, json.dumps(cell_facts(plan, seen))))
     return seen
+
+
+LIVE_GUESTS = pytest.StashKey[dict]()  # CellKey -> LiveGuest: the `guest` fixture's running guests in this process
+
+
+@pytest.fixture
+def guest(cell: CellKey, plan: Plan, image, cell_host: Host, request):
+    """A running guest of this cell, reached over SSH: `guest.run("cat /proc/cpuinfo")`, `guest.put(path, to)`.
+
+    Booted on first use and kept while the next test is of the same cell and uses it too; a test that
+    needs a clean guest boots its own with the plan and image fixtures.
+    """
+    from harness.guest.live import GuestBootError, LiveGuest
+
+    reason = no_ssh_reason(plan, cell_host)
+    if reason:
+        pytest.skip(f"{plan.cell_id}: no guest to log in to: {reason}")
+    running = request.config.stash.setdefault(LIVE_GUESTS, {})
+    if cell not in running:
+        try:
+            running[cell] = LiveGuest(cell_host.connection(), plan, image, cell_host.site)
+        except GuestBootError as error:
+            pytest.fail(f"the {cell.id} guest for this scenario did not come up: {error}", pytrace=False)
+    return running[cell]
+
+
+def _uses_guest_of(item, cell: CellKey) -> bool:
+    return item is not None and "guest" in getattr(item, "fixturenames", ()) and _cell_of(item) == cell
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem) -> None:
+    """A scenario's guest is destroyed once the next test does not want the same one (before the fixtures
+    it was booted with, its host's connection among them, are torn down)."""
+    running = item.config.stash.get(LIVE_GUESTS, {})
+    for cell in [cell for cell in running if not _uses_guest_of(nextitem, cell)]:
+        running.pop(cell).close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session) -> None:
+    for live in session.config.stash.get(LIVE_GUESTS, {}).values():  # interrupted runs
+        live.close()
+    session.config.stash[LIVE_GUESTS] = {}
 
 
 def cell_facts(plan: Plan, seen: Observation) -> dict:
@@ -356,15 +410,31 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "boot_files_s": seen.boot_files_s,
         "qemu_peak_rss_kib": seen.qemu_peak_rss_kib,
         "qemu_version": (seen.qemu or {}).get("qemu_version"),
+        "ssh": seen.ssh,
+        "guest_arch": seen.guest_arch,
+        "network": seen.network,
         "plan": plan.summary(),
     }
 
 
+def no_ssh_reason(plan: Plan, host: Host) -> str | None:
+    """Why this cell's guest cannot be reached over SSH on this host, or None."""
+    if plan.no_ssh_reason:
+        return f"{plan.arch}: {plan.no_ssh_reason}"
+    if host.site.network is None:
+        return host.site.no_network_reason
+    return None
+
+
 @pytest.fixture
-def verify(plan: Plan, observation: Observation, request):
+def verify(plan: Plan, observation: Observation, cell_host: Host, request):
     """verify("binary") judges one check of this cell and fails the test with the evidence."""
 
     def run_check(check: str):
+        if check in SSH_CHECKS:
+            reason = no_ssh_reason(plan, cell_host)
+            if reason:
+                pytest.skip(f"{plan.cell_id} {check} unsupported: {reason}")
         verdict = judge(check, plan, observation)
         request.node.user_properties.append((VERDICT_PROPERTY, json.dumps(asdict(verdict))))
         if not verdict.passed:

@@ -1,11 +1,15 @@
 #!/bin/busybox sh
 # /init of the built-in cirros-like image: mount the usual filesystems, print
-# the banner the harness waits for, then keep a login prompt on the console.
+# the banner the harness waits for, then bring the network and an SSH server
+# up in the background and keep a login prompt on the console.
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys
 /bin/busybox mount -t devtmpfs devtmpfs /dev
+# Terminals for SSH sessions that ask for one.
+/bin/busybox mkdir -p /dev/pts
+/bin/busybox mount -t devpts devpts /dev/pts
 /bin/busybox --install -s /bin
-export PATH=/bin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 
 # `uname -m` says "mips" for mips and mipsel alike: read the byte order from
 # busybox's own ELF header instead (byte 5, EI_DATA: 1 little, 2 big endian).
@@ -16,6 +20,46 @@ case "$(dd if=/bin/busybox bs=1 skip=5 count=1 2>/dev/null | od -An -tu1 | tr -d
 esac
 
 hostname cirros
+# The banner comes first: console checks never depend on the network.
 echo "EMUV-BANNER arch=$(uname -m) release=$(uname -r) endian=$endian"
+
+# Kernel command line: emuv.ssh_key=<base64 blob of the run's ed25519 public key>,
+# emuv.net=off to keep the network down (the harness's planted fault).
+ssh_key= net=on
+for word in $(cat /proc/cmdline); do
+    case "$word" in
+        emuv.ssh_key=*) ssh_key=${word#emuv.ssh_key=} ;;
+        emuv.net=*) net=${word#emuv.net=} ;;
+    esac
+done
+
+network_and_ssh() {
+    # The NIC driver and what it needs, where the kernel has them as modules (in load order).
+    if [ -f /lib/modules/emuv/order ]; then
+        for module in $(cat /lib/modules/emuv/order); do
+            insmod "/lib/modules/emuv/$module" 2>/dev/null
+        done
+    fi
+    [ "$net" = off ] && { echo "EMUV-NET off (emuv.net=off)"; return; }
+    ifconfig lo 127.0.0.1 up
+    if ! udhcpc -i eth0 -n -q -t 10 -T 1 -s /etc/udhcpc.script >/dev/null 2>&1; then
+        echo "EMUV-NET failed: no DHCP answer on eth0 ($(ls /sys/class/net | tr '\n' ' '))"
+        return
+    fi
+    echo "EMUV-NET up $(ifconfig eth0 | sed -n 's/.*inet addr:\([0-9.]*\).*/\1/p')"
+    [ -n "$ssh_key" ] || { echo "EMUV-SSH off: no emuv.ssh_key on the kernel command line"; return; }
+    mkdir -p /root/.ssh /etc/dropbear
+    echo "ssh-ed25519 $ssh_key" > /root/.ssh/authorized_keys
+    chmod 700 /root /root/.ssh
+    chmod 600 /root/.ssh/authorized_keys
+    # Only an ed25519 host key: quick to make on any emulated CPU. Its public half goes to the
+    # console, which the harness trusts, so the key SSH then sees can be checked against it.
+    dropbearkey -t ed25519 -f /etc/dropbear/host_key >/dev/null 2>&1
+    echo "EMUV-HOSTKEY $(dropbearkey -y -f /etc/dropbear/host_key 2>/dev/null | grep '^ssh-ed25519' | cut -d' ' -f1,2)"
+    # -s -g: no password logins at all; -r: only that host key.
+    dropbear -r /etc/dropbear/host_key -s -g -p 22 -P /tmp/dropbear.pid && echo "EMUV-SSH listening on 22"
+}
+network_and_ssh &
+
 # init must never exit (the kernel would panic): login times out, so loop.
 while true; do login; done

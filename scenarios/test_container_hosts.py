@@ -11,10 +11,10 @@ import time
 import pytest
 
 from harness.arches import default_arches
+from harness.checks import CHECKS
 from scenarios.runs import assert_nothing_left, cells_of, finish, read_until, real_run
 
 BUILT_IN = default_arches()
-CHECKS = ("binary", "machine", "accelerator", "console", "boot")
 
 
 def _this_label() -> str:
@@ -55,6 +55,8 @@ def test_every_built_in_arch_passes_on_this_machine_and_on_a_trixie_container_ho
         for cells in (here, trixie):
             cell = cells[f"{arch}-tcg"]
             assert {check: cell["checks"][check]["outcome"] for check in CHECKS} == dict.fromkeys(CHECKS, "pass")
+        # Over SSH too: on the container host through a tunnel of the harness's SSH connection into it.
+        assert "tunnel" in trixie[f"{arch}-tcg"]["facts"]["ssh"]["via"]
         # Through the console stream on both; the container's boot files were uploaded into its run pool.
         assert trixie[f"{arch}-tcg"]["facts"]["kernel_on_host"].startswith("/var/lib/libvirt/images/emuv-pool-")
         assert "over SSH to root@emuv-host-trixie" in trixie[f"{arch}-tcg"]["facts"]["process_note"]

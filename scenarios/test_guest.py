@@ -1,6 +1,6 @@
 """What each guest really runs on, one check per test, for every (arch, accelerator) cell.
 
-All five checks of a cell judge the same single boot. `pytest -k aarch64`,
+All eight checks of a cell judge the same single boot. `pytest -k aarch64`,
 `-k "s390x and console"` or `-k binary` pick cells and checks by id.
 """
 
@@ -28,3 +28,18 @@ def test_console(verify):
 def test_boot(verify):
     """The guest reached its login prompt and reports the expected arch and byte order."""
     verify("boot")
+
+
+def test_ssh(verify):
+    """The guest answers SSH on its forwarded port, with the host key it printed on its console."""
+    verify("ssh")
+
+
+def test_guest_arch(verify):
+    """Over SSH the guest reports the expected arch and byte order, and /proc/cpuinfo the plan's CPU."""
+    verify("guest-arch")
+
+
+def test_network(verify):
+    """The guest fetches a file served on the host's loopback through its gateway, and its checksum matches."""
+    verify("network")

@@ -11,6 +11,7 @@ import subprocess
 
 import pytest
 
+from harness.checks import CHECKS, SSH_CHECKS
 from harness.guest.volumes import pool_name, pool_xml
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
@@ -24,10 +25,13 @@ def test_uploaded_and_staged_boot_files_give_the_same_verdicts(tmp_path):
     output, run_id = finish(process)
     assert process.returncode == pytest.ExitCode.OK, output
     here, via_pool = cells_of(tmp_path, "here"), cells_of(tmp_path, "viapool")
+    five = ("binary", "machine", "accelerator", "console", "boot")
     for cell_id in ("aarch64-tcg", "s390x-tcg"):
-        assert {c: v["outcome"] for c, v in here[cell_id]["checks"].items()} == \
-               {c: v["outcome"] for c, v in via_pool[cell_id]["checks"].items()} == \
-               dict.fromkeys(("binary", "machine", "accelerator", "console", "boot"), "pass")
+        assert {c: v["outcome"] for c, v in here[cell_id]["checks"].items()} == dict.fromkeys(CHECKS, "pass")
+        assert {c: v["outcome"] for c, v in via_pool[cell_id]["checks"].items()} == \
+               dict.fromkeys(five, "pass") | dict.fromkeys(SSH_CHECKS, "unsupported")
+        # A remote host without an SSH way in: its guests' forwarded ports cannot be reached, and it says so.
+        assert "no SSH way into it" in via_pool[cell_id]["checks"]["ssh"]["detail"]
         assert here[cell_id]["checks"]["console"]["detail"] == via_pool[cell_id]["checks"]["console"]["detail"]
         assert "/emuv-pool-" not in here[cell_id]["facts"]["plan"]
     assert "only the domain XML" in via_pool["aarch64-tcg"]["facts"]["process_note"]

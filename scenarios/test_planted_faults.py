@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.arches import ARCHES
-from harness.checks import CHECKS, judge
+from harness.checks import CHECKS, SSH_CHECKS, judge
 from harness.guest.observe import boot_and_observe
 from harness.observation import Observation
 from harness.plan import Plan, make_plan
@@ -62,7 +62,7 @@ def test_fault_machine_of_the_wrong_family_fails_machine(emuv_host):
 def test_fault_kernel_panic_fails_boot_at_once(emuv_host):
     plan = faulty_plan(emuv_host, "aarch64", "panic", kernel_cmdline="console=ttyAMA0 panic=-1 rdinit=/no-such-init")
     observation = boot(emuv_host, plan)
-    assert failing(plan, observation) == ["boot"]
+    assert failing(plan, observation) == ["boot", *SSH_CHECKS]  # no guest, nothing to log in to
     assert "failure pattern seen: Kernel panic - not syncing" in observation.boot_failure  # not a timeout
 
 
@@ -70,8 +70,10 @@ def test_fault_kernel_of_another_arch_fails_boot(emuv_host):
     # A 32-bit mipsel kernel runs on the mips64el cell's 64-bit CPU, and says so.
     plan = faulty_plan(emuv_host, "mips64el", "other-arch")
     observation = boot(emuv_host, plan, image_arch="mipsel")
-    assert failing(plan, observation) == ["boot"]
+    # The console's banner and, over SSH, uname -m both say so.
+    assert failing(plan, observation) == ["boot", "guest-arch"]
     assert "arch=mips;" in judge("boot", plan, observation).seen + ";"
+    assert "uname -m 'mips'" in judge("guest-arch", plan, observation).seen
 
 
 def test_fault_console_on_the_wrong_device_fails_console(emuv_host):
@@ -79,5 +81,43 @@ def test_fault_console_on_the_wrong_device_fails_console(emuv_host):
     observation = boot(emuv_host, plan)
     failed = failing(plan, observation)
     assert "console" in failed
-    # A guest whose console goes nowhere cannot be seen to boot either; the rest must hold.
-    assert set(failed) <= {"console", "boot"}
+    # A guest whose console goes nowhere cannot be seen to boot (nor print its SSH host key); the rest must hold.
+    assert set(failed) <= {"console", "boot", *SSH_CHECKS}
+
+
+def test_fault_guest_that_never_brings_its_network_up_fails_ssh_at_once(emuv_host):
+    plan = make_plan(ARCHES["aarch64"], "tcg", emuv_host.capabilities, None, extra_kernel_args="emuv.net=off")
+    plan = dataclasses.replace(plan, cell_id="fault-no-network-aarch64")
+    observation = boot(emuv_host, plan)
+    assert failing(plan, observation) == list(SSH_CHECKS)
+    said = judge("ssh", plan, observation).seen
+    assert "guest-fault-no-network-aarch64" in said or "fault-no-network-aarch64" in said
+    assert "EMUV-NET off" in said and "127.0.0.1:" in said
+    # Not a wait for the SSH timeout: the guest said at once that it has no network.
+    assert observation.login_s is not None and observation.ssh["error"]
+
+
+def test_fault_file_not_where_the_guest_fetches_it_fails_only_network(emuv_host, monkeypatch):
+    network = emuv_host.site.network
+    served, url = network.served_file()
+    monkeypatch.setattr(network, "served_file", lambda: (served, url + "-not-served"))
+    plan = faulty_plan(emuv_host, "x86_64", "network")
+    observation = boot(emuv_host, plan)
+    assert failing(plan, observation) == ["network"]
+    assert "0 request(s) reached the server" in judge("network", plan, observation).seen
+
+
+def test_fault_host_key_other_than_the_console_announced_is_refused(emuv_host, monkeypatch):
+    import paramiko
+
+    from harness.guest import reach
+
+    # As if someone else answered on the guest's port: the key the guest printed is not the one SSH sees
+    # (here the run's own client key stands for "another key").
+    other = paramiko.Ed25519Key.from_private_key_file(str(emuv_host.site.network.key.private_path))
+    monkeypatch.setattr(reach, "host_key_from_console", lambda line: other)
+    plan = faulty_plan(emuv_host, "aarch64", "host-key")
+    observation = boot(emuv_host, plan)
+    assert failing(plan, observation) == list(SSH_CHECKS)
+    said = judge("ssh", plan, observation).seen
+    assert "the guest printed on its console; refusing" in said

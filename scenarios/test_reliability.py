@@ -202,6 +202,9 @@ def test_two_runs_at_once_share_one_fresh_cache_without_collisions(tmp_path):
     assert len(list((images / "manifests" / "aarch64").glob("*.json"))) == 1
     assert len(list((images / "objects").iterdir())) == 2  # one kernel, one initrd
     assert list((images / "tmp").iterdir()) == []
+    # Each run's guest got its own forwarded SSH port and was reached on it.
+    ssh_a, ssh_b = (cells_of(tmp_path / side)["aarch64-tcg"]["facts"]["ssh"] for side in ("a", "b"))
+    assert ssh_a["port"] != ssh_b["port"] and "error" not in ssh_a and "error" not in ssh_b
     assert_nothing_left(run_a)
     assert_nothing_left(run_b)
 

@@ -1,4 +1,4 @@
-"""The five checks, judged on real recorded boots; faults are the recorded facts changed."""
+"""The checks, judged on real recorded boots; faults are the recorded facts changed."""
 
 import dataclasses
 
@@ -94,3 +94,44 @@ def test_refused_domain_fails_every_check_with_libvirts_words():
     for check in CHECKS:
         verdict = judge(check, plan_for("aarch64"), seen)
         assert not verdict.passed
+
+
+def test_ssh_checks_pass_on_recorded_boots_and_name_what_they_saw():
+    seen = recorded_observation("aarch64-tcg")
+    assert "answered" in judge("ssh", plan_for("aarch64"), seen).seen
+    assert "cortex-a57-arm-cpu" in judge("guest-arch", plan_for("aarch64"), seen).seen
+    assert "matches" in judge("network", plan_for("aarch64"), seen).seen
+
+
+def test_guest_that_never_answered_ssh_fails_the_three_ssh_checks_only():
+    error = "SSH to guest g (host vm, 127.0.0.1:1) not tried: the guest said: EMUV-NET off (emuv.net=off)"
+    seen = changed(recorded_observation("aarch64-tcg"), ssh={"port": 1, "via": "loopback", "error": error},
+                   guest_arch=None, network=None)
+    assert failing(plan_for("aarch64"), seen) == ["ssh", "guest-arch", "network"]
+    assert "EMUV-NET off" in judge("ssh", plan_for("aarch64"), seen).seen
+
+
+def test_other_arch_over_ssh_fails_only_guest_arch():
+    recorded = recorded_observation("aarch64-tcg")
+    seen = changed(recorded, guest_arch={**recorded.guest_arch, "uname_m": "x86_64"})
+    assert failing(plan_for("aarch64"), seen) == ["guest-arch"]
+
+
+def test_other_cpu_in_cpuinfo_fails_only_guest_arch():
+    recorded = recorded_observation("aarch64-tcg")
+    cpuinfo = recorded.guest_arch["cpuinfo"].replace("0xd07", "0xd08")  # a Cortex-A72's part number
+    seen = changed(recorded, guest_arch={**recorded.guest_arch, "cpuinfo": cpuinfo})
+    assert failing(plan_for("aarch64"), seen) == ["guest-arch"]
+    assert "does not show QEMU's CPU cortex-a57-arm-cpu" in judge("guest-arch", plan_for("aarch64"), seen).seen
+
+
+def test_qemu_building_another_cpu_fails_only_guest_arch():
+    recorded = recorded_observation("aarch64-tcg")
+    seen = changed(recorded, qemu={**recorded.qemu, "cpu_type": "cortex-a72-arm-cpu"})
+    assert failing(plan_for("aarch64"), seen) == ["guest-arch"]
+
+
+def test_checksum_mismatch_fails_only_network():
+    recorded = recorded_observation("s390x-tcg")
+    seen = changed(recorded, network={**recorded.network, "seen_sha256": "0" * 64})
+    assert failing(plan_for("s390x"), seen) == ["network"]

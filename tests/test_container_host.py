@@ -22,7 +22,7 @@ from harness.images.apt_sources import sources_for_release
 
 RECIPE_TEXT = container_image.RECIPE_FILE.read_text()
 
-# `apt-get indextargets --format apt_sources._INDEX_FORMAT` on a Debian 12 machine with a
+# `apt-get indextargets --format apt_sources.INDEX_FORMAT` on a Debian 12 machine with a
 # deb822 debian.sources, plus what other machines have: backports, deb-src, a third-party
 # repository whose suite is also "bookworm", and a "stable" suite name.
 INDEX_TARGETS = "\n".join("\t".join(row) for row in [

@@ -65,8 +65,25 @@ def test_metadata_tag_names_run_and_cell():
 
 
 @pytest.mark.parametrize("arch", ["aarch64", "s390x", "mips64el", "ppc64le", "x86_64"])
-def test_guests_have_no_network_and_no_display(arch):
-    # Nothing of a guest is reachable from anywhere: no NIC, no VNC/SPICE, no redirected ports.
+def test_guests_have_no_libvirt_network_and_no_display(arch):
+    # No libvirt NIC, no VNC/SPICE, no redirected devices: the only way in is the SSH port below.
     root = ET.fromstring(domain_xml(spec_for(arch)))
     for device in ("interface", "graphics", "redirdev", "channel"):
         assert root.find(f"devices/{device}") is None
+
+
+@pytest.mark.parametrize(("arch", "device"), [("aarch64", "virtio-net-pci,netdev=emuv-net0,romfile="),
+                                              ("s390x", "virtio-net-ccw,netdev=emuv-net0")])
+def test_ssh_port_is_forwarded_from_the_loopback_only(arch, device):
+    plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None)
+    spec = domain_spec(plan, PlacedFiles("/run/k", "/run/i", owned=True), "0123abcd", ssh_port=40022,
+                       ssh_key="AAAAC3NzaC1lZDI1NTE5AAAAIB")
+    root = ET.fromstring(domain_xml(spec))
+    arguments = [arg.get("value") for arg in root.iter(f"{{{QEMU_NAMESPACE}}}arg")]
+    assert arguments[-4:] == ["-netdev", "user,id=emuv-net0,hostfwd=tcp:127.0.0.1:40022-:22", "-device", device]
+    assert root.findtext("os/cmdline").endswith(" emuv.ssh_key=AAAAC3NzaC1lZDI1NTE5AAAAIB")
+
+
+def test_no_ssh_port_no_nic_and_no_key():
+    root = ET.fromstring(domain_xml(spec_for("aarch64")))
+    assert root.find(f"{{{QEMU_NAMESPACE}}}commandline") is None and "emuv.ssh_key" not in root.findtext("os/cmdline")

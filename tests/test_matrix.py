@@ -73,3 +73,13 @@ def test_every_arch_the_host_lists_is_accounted_for_in_the_report():
     assert "Also listed by this host's libvirt, not run: riscv32 (`--arch all` runs every one)" in lines
     assert "Listed by this host's libvirt, unknown to the harness's catalog: loongarch64" in lines
     assert beyond_run_lines({"arches_not_run": [], "arches_unknown": []}) == []
+
+
+def test_a_cell_whose_judged_checks_pass_is_a_pass_and_names_what_was_not_judged():
+    reason = "mips64-tcg ssh unsupported: mips64: its built-in image's /init is images/init.c"
+    ssh = [CheckRecord("h", "mips64", "tcg", check, "unsupported", reason) for check in ("ssh", "guest-arch")]
+    cell, = aggregate(records("mips64", "tcg", ["pass"] * 5) + ssh)
+    assert cell.status == "pass"
+    assert cell.reason == f"ssh, guest-arch not judged: {reason}"
+    failed, = aggregate(records("mips64", "tcg", ["pass"] * 4 + ["fail"], "no banner") + ssh)
+    assert failed.status == "fail" and failed.reason == "no banner"

@@ -56,6 +56,9 @@ class DomainSpec:
     owner: dict[str, str]  # pid and pidstart of the process that starts it (harness.hosts.leftovers)
     tb_cache_mib: int | None = None  # TCG only: the translation cache's size
     dtb: str | None = None  # a device tree for boards with no firmware to describe them (raspi0)
+    # A NIC on QEMU's user-mode network whose guest port 22 is forwarded to this port of the host's loopback.
+    nic_device: str | None = None
+    ssh_port: int | None = None
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
@@ -111,15 +114,36 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(devices, "controller", type="usb", model="none")
     _sub(devices, "memballoon", model="none")
 
-    if spec.cpu_model and spec.cpu_via_qemu_args:
+    arguments = qemu_arguments(spec)
+    if arguments:
         commandline = _sub(domain, f"{{{QEMU_NAMESPACE}}}commandline")
-        for value in ("-cpu", spec.cpu_model):
+        for value in arguments:
             _sub(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=value)
 
     ET.register_namespace(METADATA_PREFIX, METADATA_NAMESPACE)
     ET.register_namespace("qemu", QEMU_NAMESPACE)
     ET.indent(domain)
     return ET.tostring(domain, encoding="unicode") + "\n"
+
+
+NETDEV_ID = "emuv-net0"
+
+
+def qemu_arguments(spec: DomainSpec) -> list[str]:
+    """What reaches QEMU past libvirt (the domain is then "tainted: custom-argv").
+
+    The NIC: libvirt 9.0 forwards ports of a `user` interface only with the passt backend, which
+    is not installed with it (nor in the container hosts); QEMU's own user-mode network (slirp)
+    forwards them on every QEMU the harness meets. The forward is bound to the loopback only.
+    """
+    arguments = ["-cpu", spec.cpu_model] if spec.cpu_model and spec.cpu_via_qemu_args else []
+    if spec.nic_device and spec.ssh_port:
+        # A PCI NIC's network-boot ROM is of no use to a direct kernel boot, and QEMU looks for it
+        # relative to its own binary: without it, a QEMU outside its install tree starts too.
+        rom = ",romfile=" if spec.nic_device.endswith("-pci") else ""
+        arguments += ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
+                      "-device", f"{spec.nic_device},netdev={NETDEV_ID}{rom}"]
+    return arguments
 
 
 def harness_tag(xml_text: str) -> dict[str, str] | None:

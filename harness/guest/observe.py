@@ -11,6 +11,8 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
 from typing import TYPE_CHECKING
 
@@ -19,6 +21,7 @@ from harness.guest.console_stream import ConsoleStream
 from harness.guest.domain import DomainSpec, domain_name, running_domain
 from harness.guest.lifecycle import DomainEndWatch
 from harness.guest.qmp import QmpError, question_qemu
+from harness.guest.reach import port_taken, ssh_phase
 from harness.guest.site import GuestSite, HostInspector, PlacedFiles
 from harness.hosts.leftovers import owner_token
 from harness.images.cache import Image
@@ -37,7 +40,9 @@ ANY_OUTPUT = re.compile(rb"[\s\S]")
 CONSOLE_ENABLED = re.compile(r"\bconsole \[(\w+)\] enabled")
 
 
-def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = None) -> DomainSpec:
+def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = None,
+                ssh_port: int | None = None, ssh_key: str | None = None) -> DomainSpec:
+    cmdline = plan.kernel_cmdline + (f" emuv.ssh_key={ssh_key}" if ssh_port and ssh_key else "")
     return DomainSpec(
         name=name or domain_name(run_id, plan.cell_id),
         domain_type=plan.domain_type,
@@ -51,16 +56,54 @@ def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = 
         kernel=files.kernel,
         initrd=files.initrd,
         dtb=files.dtb,
-        cmdline=plan.kernel_cmdline,
+        cmdline=cmdline,
         console=plan.libvirt_console,
         run_id=run_id,
         cell_id=plan.cell_id,
         owner=owner_token(os.getpid()),
+        nic_device=plan.nic_device if ssh_port else None,
+        ssh_port=ssh_port,
     )
 
 
-def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: GuestSite) -> Observation:
-    """Boot the plan's guest on `site`, watch it come up through its console stream, destroy it."""
+def wants_ssh(plan: Plan, site: GuestSite) -> bool:
+    return site.network is not None and plan.nic_device is not None and plan.no_ssh_reason is None
+
+
+PORT_ATTEMPTS = 3
+
+
+@contextmanager
+def started_domain(conn: libvirt.virConnect, plan: Plan, files: PlacedFiles, site: GuestSite,
+                   name: str, with_ssh: bool = True) -> Iterator[tuple[libvirt.virDomain, int | None]]:
+    """running_domain with the guest's SSH port forwarded to a free port of the host's loopback, when it has one.
+
+    The port is free when drawn; should another process take it before QEMU binds it, QEMU refuses to
+    start and another port is drawn.
+    """
+    import libvirt
+
+    for attempt in range(PORT_ATTEMPTS):
+        port = site.network.free_port() if with_ssh and wants_ssh(plan, site) else None
+        key = site.network.key.public_blob if port else None
+        stack = ExitStack()
+        try:
+            domain = stack.enter_context(running_domain(conn, domain_spec(plan, files, site.run_id, name, port, key)))
+        except libvirt.libvirtError as error:
+            if port is None or not port_taken(str(error)) or attempt == PORT_ATTEMPTS - 1:
+                raise
+            continue
+        with stack:
+            yield domain, port
+        return
+
+
+def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: GuestSite,
+                     with_ssh: bool = True) -> Observation:
+    """Boot the plan's guest on `site`, watch it come up through its console stream, destroy it.
+
+    `with_ssh`: also reach it over SSH where it can be (a run that judges none of the SSH checks skips that).
+    """
     import libvirt
 
     cell_dir = site.run_dir / plan.cell_id
@@ -73,14 +116,17 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
         files = site.boot_files.place(image, plan.cell_id)
         base["boot_files_s"] = round(time.monotonic() - placing, 3)
         try:
-            spec = domain_spec(plan, files, site.run_id, site.domain_name(plan.cell_id))
-            with running_domain(conn, spec) as domain:
+            name = site.domain_name(plan.cell_id)
+            with started_domain(conn, plan, files, site, name, with_ssh) as (domain, ssh_port):
                 stream = ConsoleStream(conn, domain, console, plan.libvirt_console.device_name)
                 end_watch = DomainEndWatch(conn, domain, console)
                 try:
                     started = time.monotonic()
                     domain.resume()
                     facts = _while_running(domain, plan, console, started, site.inspector)
+                    if ssh_port and "login_s" in facts:
+                        facts.update(ssh_phase(site.network, domain.name(), ssh_port, console.log_path, started,
+                                               plan.ssh_timeout_s, lambda: _alive(domain)))
                     facts["first_output_s"] = _first_output_s(console, started)
                 finally:
                     end_watch.close()

@@ -25,6 +25,7 @@ class QemuAnswers:
     kvm_enabled: bool  # query-kvm
     kvm_present: bool
     qemu_version: str  # query-version, e.g. "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
+    cpu_type: str | None = None  # QOM type of the first CPU, e.g. "cortex-a57-arm-cpu"
 
 
 def ask(domain: libvirt.virDomain, command: str, arguments: dict | None = None) -> object:
@@ -50,6 +51,10 @@ def question_qemu(domain: libvirt.virDomain) -> QemuAnswers:
     version = ask(domain, "query-version")
     assert isinstance(target, dict) and isinstance(kvm, dict) and isinstance(machine, str)
     assert isinstance(version, dict)
+    cpus = ask(domain, "query-cpus-fast")
+    cpu_type = None
+    if isinstance(cpus, list) and cpus:
+        cpu_type = ask(domain, "qom-get", {"path": cpus[0]["qom-path"], "property": "type"})
     numbers = version["qemu"]
     release = f"{numbers['major']}.{numbers['minor']}.{numbers['micro']}"
     return QemuAnswers(
@@ -58,4 +63,5 @@ def question_qemu(domain: libvirt.virDomain) -> QemuAnswers:
         kvm_enabled=bool(kvm["enabled"]),
         kvm_present=bool(kvm["present"]),
         qemu_version=f"{release} ({version['package'].strip()})" if version.get("package") else release,
+        cpu_type=cpu_type if isinstance(cpu_type, str) else None,
     )

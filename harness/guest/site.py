@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from harness.guest.domain import domain_name
+from harness.guest.reach import GuestNetwork
 from harness.images.cache import Image
 
 
@@ -54,6 +55,9 @@ class GuestSite:
     inspector: HostInspector
     # With several hosts in a run, two labels may reach one libvirtd: the label keeps domain names apart.
     name_tag: str = ""
+    # How guests' forwarded SSH ports are reached; None: they cannot be (`no_network_reason`).
+    network: GuestNetwork | None = None
+    no_network_reason: str = ""
 
     def domain_name(self, cell_id: str) -> str:
         return domain_name(self.run_id, f"{self.name_tag}-{cell_id}" if self.name_tag else cell_id)

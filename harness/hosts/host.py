@@ -21,7 +21,9 @@ from pathlib import Path
 from harness.arches import Arch
 from harness.capabilities import HostCapabilities, KvmVerdict, parse_capabilities
 from harness.guest.events import ensure_event_loop
+from harness.guest.reach import GuestNetwork
 from harness.guest.site import GuestSite
+from harness.guest.ssh import RunKey
 from harness.guest.staging import StagedFiles
 from harness.guest.volumes import PoolFiles, pool_name
 from harness.hosts.container_hosts import UNAVAILABLE
@@ -52,6 +54,7 @@ class RunDir:
         path.chmod(0o711)
         owner = owner_token(os.getpid())
         (path / OWNER_FILE).write_text(f"{owner['pid']} {owner['pidstart']}\n")
+        RunKey.create(path)  # the guests' SSH key pair, for every worker of the run
         return cls(path, run_id)
 
     def owner(self) -> dict[str, str]:
@@ -208,6 +211,8 @@ class Host:
         return facts | {key: value for key, value in self.spec.details.items() if key in FACT_DETAILS}
 
     def close(self) -> None:
+        if self.site.network is not None:
+            self.site.network.close()
         if self.shell is not None:
             self.shell.close()
         try:
@@ -245,7 +250,14 @@ def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, 
         # Uploads use the host's current connection (it is reopened after a restart): `host` is bound below.
         boot_files = PoolFiles(lambda: host.connection(), pool, store.get_or_compute, spec.label)
         inspector = SshInspector(shell) if shell else XmlOnlyInspector()
-    site = GuestSite(run.run_id, host_dir, boot_files, inspector, name_tag=spec.label if several else "")
+    if spec.is_local or shell is not None:
+        network, no_network = GuestNetwork(spec.label, RunKey.load(run.path), shell), ""
+    else:
+        network, no_network = None, (f"the guests' forwarded SSH ports are on the loopback of host {spec.label}, "
+                                     f"and the run has no SSH way into it to reach them (give it one: "
+                                     f"--host-ssh, or a qemu+ssh:// URI)")
+    site = GuestSite(run.run_id, host_dir, boot_files, inspector, name_tag=spec.label if several else "",
+                     network=network, no_network_reason=no_network)
     host = Host(spec, conn, capabilities, settings, run, store, cache, site, shell)
     return host
 

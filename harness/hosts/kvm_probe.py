@@ -64,6 +64,7 @@ def probe_kvm(
         # Where KVM works the kernel's first line comes within a second; a silent guest is not waited for
         # to the full bound (here a broken KVM spins a core the whole time).
         first_output_s=min(first_output_s, timeout_s) if first_output_s else None,
+        nic_device=None,  # the probe asks only whether the guest runs: no network, no SSH
     )
     observation = boot_and_observe(conn, plan, host_image(), site)
     return verdict_from(observation, timeout_s, _qemu_log_hints(site.domain_name("kvm-probe"), host_is_local),

@@ -92,6 +92,41 @@ class HostShell:
                 output += stderr.read().decode(errors="replace")
             return status, output
 
+    def _transport(self):
+        with self._lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client.get_transport()
+
+    def open_loopback_channel(self, port: int):
+        """A stream to 127.0.0.1:`port` on the host (a direct-tcpip channel): a guest's forwarded SSH port."""
+        try:
+            return self._transport().open_channel("direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0),
+                                                  timeout=CONNECT_TIMEOUT_S)
+        except Exception as error:  # paramiko.ChannelException, SSHException: the host refused or went away
+            raise HostSshError(f"SSH to {self.access.where()}: no tunnel to its 127.0.0.1:{port}: {error}") from None
+
+    def forward_to_local(self, local_port: int) -> int:
+        """Have the host's sshd listen on its own loopback and carry each connection to our 127.0.0.1:`local_port`.
+
+        The port the host listens on is returned; it goes away with this connection.
+        """
+        import socket
+
+        def carry(channel, _origin, _server) -> None:
+            try:
+                local = socket.create_connection(("127.0.0.1", local_port), timeout=CONNECT_TIMEOUT_S)
+            except OSError:
+                channel.close()
+                return
+            threading.Thread(target=_pump, args=(channel, local), daemon=True).start()
+
+        try:
+            return self._transport().request_port_forward("127.0.0.1", 0, handler=carry)
+        except Exception as error:  # paramiko.SSHException: the sshd does not allow it
+            raise HostSshError(f"SSH to {self.access.where()}: it refused to forward a port on its loopback: "
+                               f"{error}") from None
+
     def close_locked(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -100,6 +135,32 @@ class HostShell:
     def close(self) -> None:
         with self._lock:
             self.close_locked()
+
+
+def _pump(channel, local) -> None:
+    """Copy bytes both ways between an SSH channel and a local socket until either side closes."""
+    import select
+
+    try:
+        while True:
+            ready, _, _ = select.select([channel, local], [], [], 60)
+            if not ready:
+                break
+            if channel in ready:
+                data = channel.recv(65536)
+                if not data:
+                    break
+                local.sendall(data)
+            if local in ready:
+                data = local.recv(65536)
+                if not data:
+                    break
+                channel.sendall(data)
+    except OSError:
+        pass
+    finally:
+        channel.close()
+        local.close()
 
 
 class SshInspector:

@@ -16,13 +16,13 @@ class SourcesError(RuntimeError):
 
 # The suites of a release packages are taken from; backports and others are left out.
 _SUITE_SUFFIXES = ("", "-updates", "-security")
-_INDEX_FORMAT = "$(TARGET_OF)\t$(IDENTIFIER)\t$(ORIGIN)\t$(REPO_URI)\t$(RELEASE)\t$(CODENAME)"
+INDEX_FORMAT = "$(TARGET_OF)\t$(IDENTIFIER)\t$(ORIGIN)\t$(REPO_URI)\t$(RELEASE)\t$(CODENAME)"
 
 
 def sources_for_release(index_targets: str, release: str) -> tuple[str, ...]:
     """`deb` lines for `release` from the Debian suites apt is configured with.
 
-    `index_targets` is `apt-get indextargets --format _INDEX_FORMAT` output: apt
+    `index_targets` is `apt-get indextargets --format INDEX_FORMAT` output: apt
     has parsed both sources formats (one-line and deb822) and, after an update,
     knows each suite's origin and codename. Each Debian suite of the machine's
     release (its codename, -updates, -security) gives the same suite of
@@ -48,7 +48,7 @@ def sources_for_release(index_targets: str, release: str) -> tuple[str, ...]:
 
 
 def configured_sources(release: str) -> tuple[str, ...]:
-    result = subprocess.run(["apt-get", "indextargets", "--format", _INDEX_FORMAT],
+    result = subprocess.run(["apt-get", "indextargets", "--format", INDEX_FORMAT],
                             capture_output=True, text=True, check=False, timeout=60)
     if result.returncode != 0:
         raise SourcesError(f"apt-get indextargets failed (exit {result.returncode}): {result.stderr.strip()}")

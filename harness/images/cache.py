@@ -25,11 +25,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from harness.arches import Arch, DebianKernel, SourceKernel, StaticInit
+from harness.arches import Arch, DebianKernel, SourceKernel, SourceUserland, StaticInit
 from harness.files import write_atomically
 from harness.images import cpio
 from harness.images.apt_sources import SourcesError, configured_sources
-from harness.images.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, sha256_of
+from harness.images.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, read_members, sha256_of
+from harness.images.guest_userland import (
+    ModuleIndex,
+    UserlandError,
+    is_library_member,
+    is_module_member,
+    modules_in_load_order,
+    with_libraries,
+)
 from harness.images.kernel_build import (
     REPRODUCIBLE_ENV,
     KernelBuildError,
@@ -41,11 +49,14 @@ from harness.images.kernel_build import (
     source_tree,
     toolchain_versions,
 )
+from harness.images.userland_build import UserlandBuildError, build_static_userland
+from harness.images.userland_build import build_commands as userland_build_commands
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "images"
 RECIPE_FILE = RECIPE_DIR / "cirros-like.toml"  # busybox-static's /init
 STATIC_RECIPE_FILE = RECIPE_DIR / "static-init.toml"  # a compiled /init, for arches with no Debian busybox
-BUILDER_VERSION = 3  # bump when the builders (here, kernel_build.py) change what they put in an image
+USERLAND_RECIPE_FILE = RECIPE_DIR / "source-userland.toml"  # busybox and dropbear built from Debian source
+BUILDER_VERSION = 5  # bump when the builders (here, kernel_build.py) change what they put in an image
 
 
 class ImageError(RuntimeError):
@@ -102,7 +113,9 @@ class Recipe:
     @classmethod
     def for_arch(cls, arch: Arch) -> Recipe:
         assert arch.image is not None
-        return cls.load(STATIC_RECIPE_FILE if isinstance(arch.image.init, StaticInit) else RECIPE_FILE)
+        if isinstance(arch.image.init, StaticInit):
+            return cls.load(STATIC_RECIPE_FILE)
+        return cls.load(USERLAND_RECIPE_FILE if isinstance(arch.image.init, SourceUserland) else RECIPE_FILE)
 
     @classmethod
     def load(cls, path: Path = RECIPE_FILE) -> Recipe:
@@ -119,9 +132,13 @@ class Recipe:
     def key(self, arch: Arch) -> str:
         digest = hashlib.sha256()
         digest.update(f"builder={BUILDER_VERSION}\n".encode())
-        digest.update(f"{arch.name} {arch.image!r}\n".encode())
+        digest.update(f"{arch.name} {arch.image!r} {arch.nic!r}\n".encode())
         if arch.image is not None and isinstance(arch.image.kernel, SourceKernel):
             digest.update(fragment_text(arch.image.kernel))
+        if arch.image is not None and isinstance(arch.image.init, SourceUserland):
+            # Every setting of the busybox and dropbear builds is in their commands.
+            commands = userland_build_commands(arch.image.kernel.cross_prefix, arch.image.init.cflags)
+            digest.update("\n".join(commands).encode())
         digest.update(self.text)
         for name in sorted(self.init_files):
             digest.update(name.encode() + b"\0" + self.init_files[name])
@@ -131,13 +148,24 @@ class Recipe:
         """(path in the image, source file) of each file compiled for the guest."""
         return [(s["path"], s["compile"]) for s in self.parsed.get("file", []) if "compile" in s]
 
-    def initramfs(self, members: dict[tuple[str, str], bytes], built: dict[str, bytes] | None = None) -> bytes:
-        """The gzip-compressed newc archive; `members` maps (package, member) to bytes, `built` path to bytes."""
-        entries = [cpio.directory(path) for path in self.parsed.get("directories", [])]
+    def initramfs(self, members: dict[tuple[str, str], bytes], built: dict[str, bytes] | None = None,
+                  extra: dict[str, bytes] | None = None) -> bytes:
+        """The gzip-compressed newc archive; `members` maps (package, member) to bytes, `built` path to bytes.
+
+        `extra` files (libraries, kernel modules) are added with their directories, executable (a dynamic
+        loader must be).
+        """
+        extra = extra or {}
+        directories = list(self.parsed.get("directories", []))
+        for path in sorted(extra):
+            parents = list(PurePosixPath(path).parents)[:-1]
+            directories += [str(parent) for parent in reversed(parents) if str(parent) not in directories]
+        entries = [cpio.directory(path) for path in directories]
         for device in self.parsed.get("device", []):
             entries.append(cpio.char_device(device["path"], device["major"], device["minor"]))
+        entries += [cpio.regular(path, extra[path], executable=True) for path in sorted(extra)]
         for spec in self.parsed.get("file", []):
-            if "compile" in spec:
+            if "compile" in spec or spec.get("userland"):
                 data = (built or {})[spec["path"]]
             elif "recipe_file" in spec:
                 data = self.init_files[spec["recipe_file"]]
@@ -168,6 +196,7 @@ class ImageCache:
         found = []
         candidates = [(path, path.name.split("-")[1]) for path in (self.root / "tmp").glob("build-*-*")]
         candidates += [(path, "kernel-source") for path in (self.root / "src").glob(".unpack-*")]
+        candidates += [(path, "userland-source") for path in (self.root / "src" / "userland").glob(".partial-*")]
         for path, lock_name in candidates:
             with open(self.root / "locks" / f"{lock_name}.lock", "w") as handle:
                 try:
@@ -263,7 +292,7 @@ class ImageCache:
                 except OSError as error:  # a full disk, a vanished directory: one clear line
                     raise ImageError(f"building the {arch.name} image in {self.root} failed: "
                                      f"{error.strerror or error} ({error.filename or 'no file named'})") from None
-                except (PackageFetchError, KernelBuildError, SourcesError) as error:
+                except (PackageFetchError, KernelBuildError, SourcesError, UserlandError, UserlandBuildError) as error:
                     raise ImageError(f"building the {arch.name} image failed: {error}") from None
         return image
 
@@ -291,12 +320,14 @@ class ImageCache:
         key = recipe.key(arch)
         try:
             if isinstance(arch.image.kernel, DebianKernel):
-                manifest, members, built = self._from_debian(arch, arch.image.kernel, recipe, workdir, say,
+                manifest, members, extra = self._from_debian(arch, arch.image.kernel, recipe, workdir, say,
                                                              warnings_seen)
+                built: dict[str, bytes] = {}
             else:
                 manifest, members, built = self._from_source(arch, arch.image.kernel, recipe, workdir, say, key)
+                extra = {}
             initrd_file = workdir / "initrd"
-            initrd_file.write_bytes(recipe.initramfs(members, built))
+            initrd_file.write_bytes(recipe.initramfs(members, built, extra))
             manifest.update({
                 "arch": arch.name,
                 "recipe": recipe.parsed.get("name"),
@@ -349,9 +380,10 @@ class ImageCache:
                      warnings_seen: list[str]) -> tuple[dict, dict, dict]:
         apt, release = self._updated_apt(arch, kernel, say, warnings_seen)
         kernel_packages = apt.kernel_packages(kernel.package)
-        say(f"downloading {', '.join(kernel_packages + recipe.parsed.get('packages', []))} ({release})")
-        debs: dict[str, DebianPackage] = {
-            p.name: p for p in apt.download([*kernel_packages, *recipe.parsed.get("packages", [])], workdir / "debs")}
+        dynamic = recipe.parsed.get("dynamic", {})
+        wanted = [*kernel_packages, *recipe.parsed.get("packages", []), *dynamic.get("library_packages", [])]
+        say(f"downloading {', '.join(wanted)} ({release})")
+        debs: dict[str, DebianPackage] = {p.name: p for p in apt.download(wanted, workdir / "debs")}
         kernel_member = None
         for name in reversed(kernel_packages):  # linux-binary-* first, where it exists
             try:
@@ -369,6 +401,15 @@ class ImageCache:
             target = workdir / "member"
             extract_member(debs[package].path, member, target)
             members[(package, member)] = target.read_bytes()
+        extra = self._nic_modules(arch, [debs[name] for name in kernel_packages], say)
+        if dynamic:
+            library_packages = dynamic["library_packages"]
+            libraries: dict = {}
+            for name in library_packages:
+                libraries.update(read_members(debs[name].path, is_library_member))
+            programs = {path: next(data for (_, member), data in members.items() if member == path)
+                        for path in dynamic["programs"]}
+            extra.update(with_libraries(programs, libraries, library_packages))
         manifest = {
             "debian_release": release,
             "kernel_package_meta": kernel.package,
@@ -376,12 +417,37 @@ class ImageCache:
             "kernel_release": release_of_member(kernel_member),
             "packages": [p.identity() for p in debs.values()],
             **({"dtb_member": dtb_member} if dtb_member else {}),
+            "extra_files": {path: hashlib.sha256(data).hexdigest() for path, data in sorted(extra.items())},
         }
-        return manifest, members, {}
+        return manifest, members, extra
+
+    def _nic_modules(self, arch: Arch, kernel_debs: list[DebianPackage], say) -> dict[str, bytes]:
+        """The NIC driver's modules (and theirs) from the kernel's packages, with init.sh's load order."""
+        if arch.nic is None:
+            return {}
+        names: list[str] = []
+        builtin = ""
+        for deb in kernel_debs:
+            def note(path: str) -> bool:
+                names.append(path)
+                return path.endswith("/modules.builtin")
+            for data in read_members(deb.path, lambda path: is_module_member(path) and note(path)).values():
+                builtin += data.decode() if isinstance(data, bytes) else ""
+
+        def read(paths: list[str]) -> dict[str, bytes]:
+            found: dict = {}
+            for deb in kernel_debs:
+                found.update(read_members(deb.path, lambda path: path in paths))
+            return found
+
+        files = modules_in_load_order(arch.nic.modules, ModuleIndex(names, builtin), read)
+        say(f"NIC {arch.nic.device}: modules {', '.join(p.rsplit('/', 1)[1] for p in files if p.endswith('.ko'))}"
+            if files else f"NIC {arch.nic.device}: its driver is built into the kernel")
+        return files
 
     def _from_source(self, arch: Arch, kernel: SourceKernel, recipe: Recipe, workdir: Path, say,
                      key: str) -> tuple[dict, dict, dict]:
-        assert arch.image is not None and isinstance(arch.image.init, StaticInit)
+        assert arch.image is not None and isinstance(arch.image.init, StaticInit | SourceUserland)
         require_toolchain(arch.name, arch.image)
         log_path = self.root / "logs" / f"{arch.name}-{key}.log"
         log_path.write_text(f"# building the {arch.name} image, recipe key {key}\n")
@@ -394,7 +460,12 @@ class ImageCache:
             tree, source_package = source_tree(self.root / "src", apt, say)
         kernel_file, release = build_kernel(arch.name, kernel, tree, workdir, log_path, say)
         os.replace(kernel_file, workdir / "kernel")
-        built = {}
+        built: dict[str, bytes] = {}
+        userland: dict = {}
+        if isinstance(arch.image.init, SourceUserland):
+            files, userland = build_static_userland(arch.name, kernel.cross_prefix, arch.image.init.cflags,
+                                                    self.root, workdir, log_path, say)
+            built.update(files)
         for path, source in recipe.compiled():
             output = workdir / f"compiled-{len(built)}"
             compile_init(arch.name, kernel, arch.image.init.cflags, RECIPE_DIR / source, output, log_path, say)
@@ -417,6 +488,7 @@ class ImageCache:
                   for path, source in recipe.compiled()),
             ],
             "compiled_sha256": {path: hashlib.sha256(data).hexdigest() for path, data in built.items()},
+            **({"userland": userland} if userland else {}),
             "build_log": str(log_path),
         }
         return manifest, {}, built

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import re
 import signal
 import subprocess
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 
 class PackageFetchError(RuntimeError):
@@ -212,3 +214,44 @@ def extract_member(deb: Path, pattern: str, dest: Path) -> str:
     if found is None:
         raise PackageFetchError(f"{deb.name} holds no file matching {pattern!r}")
     return found
+
+
+@dataclass(frozen=True)
+class Symlink:
+    target: str  # as stored in the package, relative or absolute
+
+
+def read_members(deb: Path, wanted: Callable[[str], bool]) -> dict[str, bytes | Symlink]:
+    """Every regular file and symlink of `deb` whose path (no leading ./) `wanted` accepts."""
+    found: dict[str, bytes | Symlink] = {}
+    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+            for member in archive:
+                name = member.name.removeprefix("./")
+                if not wanted(name):
+                    continue
+                if member.issym():
+                    found[name] = Symlink(member.linkname)
+                elif member.isfile():
+                    source = archive.extractfile(member)
+                    assert source is not None
+                    found[name] = source.read()
+        errors = proc.stderr.read().decode(errors="replace").strip()
+        if proc.wait() != 0:
+            raise PackageFetchError(f"dpkg-deb could not read {deb}: {errors}")
+    return found
+
+
+def resolve_member(tree: dict[str, bytes | Symlink], path: str, hops: int = 10) -> tuple[str, bytes] | None:
+    """The file at `path` in `tree` (symlinks followed within it): its real path and bytes, or None."""
+    for _ in range(hops):
+        entry = tree.get(path)
+        if isinstance(entry, bytes):
+            return path, entry
+        if entry is None:
+            return None
+        base = "" if entry.target.startswith("/") else str(PurePosixPath(path).parent)
+        path = posixpath.normpath(posixpath.join(base, entry.target.lstrip("/")))
+    return None

@@ -133,7 +133,7 @@ def _term_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progress: Progress) -> None:
+def run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progress: Progress) -> None:
     """Run one build step with its output appended to `log_path`; say every so often how far it is."""
     with open(log_path, "a") as log:
         log.write(f"\n$ {' '.join(command)}\n")
@@ -180,7 +180,7 @@ def build_kernel(arch_name: str, kernel: SourceKernel, tree: Path, workdir: Path
     make = ["make", f"O={out}", f"ARCH={kernel.make_arch}", f"CROSS_COMPILE={kernel.cross_prefix}"]
     started = time.monotonic()
     progress(f"configuring (tinyconfig + images/kernels/{kernel.fragment})")
-    _run_logged([*make, f"KCONFIG_ALLCONFIG={allconfig}", "allnoconfig"], tree, log_path,
+    run_logged([*make, f"KCONFIG_ALLCONFIG={allconfig}", "allnoconfig"], tree, log_path,
                 f"{arch_name} kernel configure", progress)
     missing = options_not_taken(fragment, (out / ".config").read_text())
     if missing:
@@ -190,7 +190,7 @@ def build_kernel(arch_name: str, kernel: SourceKernel, tree: Path, workdir: Path
             f"{', '.join(missing)}; build log: {log_path}")
     jobs = os.cpu_count() or 1
     progress(f"compiling {kernel.target} with make -j{jobs}")
-    _run_logged([*make, f"-j{jobs}", kernel.target], tree, log_path, f"{arch_name} kernel make {kernel.target}",
+    run_logged([*make, f"-j{jobs}", kernel.target], tree, log_path, f"{arch_name} kernel make {kernel.target}",
                 progress)
     release = subprocess.run([*make, "-s", "kernelrelease"], cwd=tree, capture_output=True, text=True, check=False,
                              env={**os.environ, **REPRODUCIBLE_ENV}).stdout.strip()
@@ -210,6 +210,6 @@ def compile_init(arch_name: str, kernel: SourceKernel, cflags: tuple[str, ...], 
                  log_path: Path, progress: Progress) -> None:
     """images/init.c, static, with the kernel's cross compiler."""
     progress(f"compiling /init ({source.name}, static)")
-    _run_logged(init_command(kernel, cflags, str(source), str(output)), source.parent, log_path,
+    run_logged(init_command(kernel, cflags, str(source), str(output)), source.parent, log_path,
                 f"{arch_name} init compile", progress)
 

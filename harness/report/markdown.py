@@ -86,8 +86,26 @@ def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[s
             name += " ⚠ advertised, not proven"
         lines.append(f"| {arch} | " + " | ".join(marks) + f" | {name} |")
     lines += ["", f"Traits this host can honestly claim: {', '.join(host.get('honest_traits', [])) or 'none'}"]
+    lines += _checks_table(cells)
     lines += beyond_run_lines(host)
     return lines + [""]
+
+
+CHECK_MARKS = {"pass": "✅", "fail": "❌", "unsupported": "➖", "error": "⚠️"}
+
+
+def _checks_table(cells: list[dict]) -> list[str]:
+    """Every check of every cell, one column each: the built-in ones and any a user's scenario added."""
+    names: list[str] = []
+    for cell in cells:
+        names += [name for name in cell["checks"] if name not in names]
+    if not names:
+        return []
+    lines = ["", "| cell | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for cell in cells:
+        marks = [CHECK_MARKS.get(cell["checks"].get(name, {}).get("outcome", ""), "") for name in names]
+        lines.append(f"| {cell['arch']}-{cell['accel']} | " + " | ".join(marks) + " |")
+    return lines
 
 
 def beyond_run_lines(host: dict) -> list[str]:

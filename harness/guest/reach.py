@@ -1,0 +1,148 @@
+"""Reaching a running guest over its user-mode network: ports, tunnels, and the SSH phase of a boot.
+
+The guest's SSH port is forwarded by QEMU to a port on the libvirt host's
+loopback. On this machine the harness connects to it directly; on a remote
+host through a direct-tcpip channel of the host's SSH connection (nothing is
+opened on any network interface). The file the `network` check fetches is
+served on this machine's loopback; a remote host's sshd carries the guest's
+request to it (a reverse forward on the remote loopback).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from harness.guest.console import read_capped
+from harness.guest.file_server import LoopbackFile
+from harness.guest.ssh import GuestAddress, GuestSsh, GuestSshError, RunKey, host_key_from_console, local_stream
+from harness.hosts.ssh import HostShell, HostSshError, fingerprint_of
+
+# What init.sh prints once the network is up (or is not), and the guest's host key.
+HOST_KEY_LINE = re.compile(r"EMUV-HOSTKEY (ssh-ed25519 \S+)")
+NETWORK_FAILED = re.compile(r"EMUV-(?:NET (?:failed|off)|SSH off)[^\n]*")
+CONSOLE_POLL_S = 0.2
+REMOTE_PORTS = (20000, 60000)  # a remote host's free ports cannot be asked for: drawn, and retried if taken
+
+
+class GuestNetwork:
+    """How this process reaches guests' forwarded ports on one libvirt host, and serves them the test file."""
+
+    def __init__(self, host_label: str, key: RunKey, shell: HostShell | None = None):
+        self.host_label = host_label
+        self.key = key
+        self.shell = shell  # None: this machine
+        self._file: LoopbackFile | None = None
+        self._file_port: int | None = None
+
+    def free_port(self) -> int:
+        if self.shell is not None:
+            return random.randint(*REMOTE_PORTS)
+        with socket.socket() as probe:  # a port free now; QEMU's start fails if another takes it first
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    def address(self, guest: str, port: int) -> GuestAddress:
+        if self.shell is None:
+            return GuestAddress(guest, self.host_label, port, local_stream(port))
+        shell = self.shell
+        return GuestAddress(guest, self.host_label, port, lambda: shell.open_loopback_channel(port))
+
+    def served_file(self) -> tuple[LoopbackFile, str]:
+        """The test file and the URL a guest on this host fetches it from."""
+        if self._file is None:
+            self._file = LoopbackFile()
+            self._file_port = self._file.port if self.shell is None else self.shell.forward_to_local(self._file.port)
+        return self._file, self._file.url(self._file_port)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+_PORT_TAKEN = re.compile(r"host ?forward", re.IGNORECASE)
+
+
+def port_taken(error: str) -> bool:
+    """QEMU could not forward the chosen port (another process took it first): start again with another."""
+    return bool(_PORT_TAKEN.search(error))
+
+
+def wait_for_host_key(console_log: Path, deadline: float, alive: Callable[[], bool]) -> tuple[object | None, str]:
+    """The host key the guest printed on its console, or None and why not (its network failed, timeout, gone)."""
+    while True:
+        text = read_capped(console_log)
+        found = HOST_KEY_LINE.search(text)
+        if found:
+            return host_key_from_console(found.group(1)), ""
+        failed = NETWORK_FAILED.search(text)
+        if failed:
+            return None, f"the guest said: {failed.group(0).strip()}"
+        if time.monotonic() >= deadline:
+            return None, "the guest printed no host key (EMUV-HOSTKEY) on its console"
+        if not alive():
+            return None, "the guest stopped before it printed its host key"
+        time.sleep(CONSOLE_POLL_S)
+
+
+def endian_command() -> str:
+    # As init.sh: byte 5 of busybox's ELF header (EI_DATA) is 1 for little, 2 for big endian.
+    return "dd if=/bin/busybox bs=1 skip=5 count=1 2>/dev/null | od -An -tu1 | tr -d ' \\n'"
+
+
+def ssh_phase(network: GuestNetwork, guest: str, port: int, console_log: Path, started: float, timeout_s: float,
+              alive: Callable[[], bool]) -> dict:
+    """Reach the guest over SSH, ask it what it runs on, have it fetch the test file: facts for three checks.
+
+    `started` is the domain's start (monotonic); `timeout_s` bounds the whole phase from now.
+    """
+    facts: dict = {"ssh": {"port": port, "via": "tunnel over the host's SSH" if network.shell else "loopback"}}
+    deadline = time.monotonic() + timeout_s
+    host_key, why = wait_for_host_key(console_log, deadline, alive)
+    if host_key is None:
+        facts["ssh"]["error"] = f"SSH to guest {guest} (host {network.host_label}, 127.0.0.1:{port}) not tried: {why}"
+        return facts
+    facts["ssh"]["host_key"] = fingerprint_of(host_key)
+    tail = lambda: read_capped(console_log)[-2000:]  # noqa: E731 - a short callback
+    client = GuestSsh(network.address(guest, port), network.key, host_key, tail)
+    try:
+        connect_s = client.connect(deadline, alive)
+        facts["ssh"].update(answered_s=round(time.monotonic() - started, 3), connect_s=round(connect_s, 3))
+        facts["guest_arch"] = guest_arch_facts(client)
+        facts["network"] = network_facts(client, network)
+    except (GuestSshError, HostSshError) as error:
+        facts["ssh"].setdefault("error", str(error))
+    finally:
+        client.close()
+    return facts
+
+
+def guest_arch_facts(client: GuestSsh) -> dict:
+    status, machine, err = client.run("uname -m")
+    _, endian, _ = client.run(endian_command())
+    _, cpuinfo, _ = client.run("cat /proc/cpuinfo")
+    return {"uname_m": machine.strip(), "uname_status": status, "uname_error": err.strip(),
+            "endian": {"1": "little", "2": "big"}.get(endian.strip(), f"unknown ({endian.strip()!r})"),
+            "cpuinfo": cpuinfo[:4000]}
+
+
+def network_facts(client: GuestSsh, network: GuestNetwork) -> dict:
+    try:
+        served, url = network.served_file()
+    except HostSshError as error:
+        return {"error": f"the test file could not be offered to the guest: {error}"}
+    before = served.requests
+    fetching = time.monotonic()
+    fetched = "/tmp/emuv-network-check"
+    status, out, err = client.run(f"wget -q -O {fetched} {url} && sha256sum {fetched}; s=$?; rm -f {fetched}; exit $s",
+                                  timeout_s=120)
+    seconds = time.monotonic() - fetching
+    digest = out.split()[0] if out.split() else ""
+    return {"url": url.replace(served.path, "/<token>"), "bytes": len(served.data), "expected_sha256": served.sha256,
+            "seen_sha256": digest, "seconds": round(seconds, 3), "server_requests": served.requests - before,
+            "status": status, "stderr": err.strip()[-500:]}
