@@ -81,7 +81,7 @@ def test_ssh_port_is_forwarded_from_the_loopback_only(arch, device):
     root = ET.fromstring(domain_xml(spec))
     arguments = [arg.get("value") for arg in root.iter(f"{{{QEMU_NAMESPACE}}}arg")]
     assert arguments[-4:] == ["-netdev", "user,id=emuv-net0,hostfwd=tcp:127.0.0.1:40022-:22", "-device", device]
-    assert root.findtext("os/cmdline").endswith(" emuv.ssh_key=AAAAC3NzaC1lZDI1NTE5AAAAIB")
+    assert root.findtext("os/cmdline").startswith("emuv.ssh_key=AAAAC3NzaC1lZDI1NTE5AAAAIB console=")
 
 
 def test_no_ssh_port_no_nic_and_no_key():

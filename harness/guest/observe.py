@@ -42,7 +42,8 @@ CONSOLE_ENABLED = re.compile(r"\bconsole \[(\w+)\] enabled")
 
 def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = None,
                 ssh_port: int | None = None, ssh_key: str | None = None) -> DomainSpec:
-    cmdline = plan.kernel_cmdline + (f" emuv.ssh_key={ssh_key}" if ssh_port and ssh_key else "")
+    # First: a user's arguments may end with "-- ARGS" for init, and anything after them goes to init too.
+    cmdline = (f"emuv.ssh_key={ssh_key} " if ssh_port and ssh_key else "") + plan.kernel_cmdline
     return DomainSpec(
         name=name or domain_name(run_id, plan.cell_id),
         domain_type=plan.domain_type,
