@@ -9,6 +9,7 @@ import json
 import os
 import resource
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,12 @@ def test_two_runs_at_once_share_one_fresh_cache_without_collisions(tmp_path):
     # Each run's guest got its own forwarded SSH port and was reached on it.
     ssh_a, ssh_b = (cells_of(tmp_path / side)["aarch64-tcg"]["facts"]["ssh"] for side in ("a", "b"))
     assert ssh_a["port"] != ssh_b["port"] and "error" not in ssh_a and "error" not in ssh_b
+    # Nothing of either run listens any more: not the guests' forwarded ports, not the test file's server.
+    for side in ("a", "b"):
+        facts = cells_of(tmp_path / side)["aarch64-tcg"]["facts"]
+        for port in (facts["ssh"]["port"], int(facts["network"]["url"].split(":")[2].split("/")[0])):
+            with socket.socket() as probe:
+                assert probe.connect_ex(("127.0.0.1", port)) != 0, f"127.0.0.1:{port} still listens"
     assert_nothing_left(run_a)
     assert_nothing_left(run_b)
 
