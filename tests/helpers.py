@@ -24,3 +24,20 @@ def capabilities(name: str) -> HostCapabilities:
 def recorded_observation(name: str) -> Observation:
     """A real boot's observation, recorded on this machine by harness.guest.observe."""
     return Observation.from_dict(json.loads((FIXTURES / "observations" / f"{name}.json").read_text()))
+
+
+# `apt-get indextargets --format apt_sources.INDEX_FORMAT` on a Debian 12 machine with a
+# deb822 debian.sources, plus what other machines have: backports, deb-src, a third-party
+# repository whose suite is also "bookworm", and a "stable" suite name.
+INDEX_TARGETS = "\n".join("\t".join(row) for row in [
+    ("deb", "Packages", "Debian", "http://debian.mirror.example/debian/", "bookworm", "bookworm"),
+    ("deb", "Translations", "Debian", "http://debian.mirror.example/debian/", "bookworm", "bookworm"),
+    ("deb", "Packages", "Debian", "http://debian.mirror.example/debian/", "bookworm-updates", "bookworm-updates"),
+    ("deb", "Packages", "Debian", "http://debian.mirror.example/debian-security/", "bookworm-security",
+     "bookworm-security"),
+    ("deb", "Packages", "Debian Backports", "http://debian.mirror.example/debian/", "bookworm-backports",
+     "bookworm-backports"),
+    ("deb-src", "Sources", "Debian", "http://debian.mirror.example/debian/", "bookworm", "bookworm"),
+    ("deb", "Packages", "Docker", "https://vendor.example/linux/debian/", "bookworm", "bookworm"),
+    ("deb", "Packages", "Debian", "http://mirror.example/debian/", "stable", "bookworm"),
+]) + "\n"

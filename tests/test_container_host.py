@@ -19,24 +19,9 @@ from harness.hosts.container_image import (
 )
 from harness.hosts.leftovers import owner_token
 from harness.images.apt_sources import sources_for_release
+from tests.helpers import INDEX_TARGETS
 
 RECIPE_TEXT = container_image.RECIPE_FILE.read_text()
-
-# `apt-get indextargets --format apt_sources.INDEX_FORMAT` on a Debian 12 machine with a
-# deb822 debian.sources, plus what other machines have: backports, deb-src, a third-party
-# repository whose suite is also "bookworm", and a "stable" suite name.
-INDEX_TARGETS = "\n".join("\t".join(row) for row in [
-    ("deb", "Packages", "Debian", "http://deb.debian.org/debian/", "bookworm", "bookworm"),
-    ("deb", "Translations", "Debian", "http://deb.debian.org/debian/", "bookworm", "bookworm"),
-    ("deb", "Packages", "Debian", "http://deb.debian.org/debian/", "bookworm-updates", "bookworm-updates"),
-    ("deb", "Packages", "Debian", "http://deb.debian.org/debian-security/", "bookworm-security",
-     "bookworm-security"),
-    ("deb", "Packages", "Debian Backports", "http://deb.debian.org/debian/", "bookworm-backports",
-     "bookworm-backports"),
-    ("deb-src", "Sources", "Debian", "http://deb.debian.org/debian/", "bookworm", "bookworm"),
-    ("deb", "Packages", "Docker", "https://download.docker.com/linux/debian/", "bookworm", "bookworm"),
-    ("deb", "Packages", "Debian", "http://mirror.example/debian/", "stable", "bookworm"),
-]) + "\n"
 
 # One entry of Docker's container list (GET /containers/json), recorded from this module's labels.
 DOCKER_LISTING = {
@@ -130,16 +115,16 @@ def test_only_bookworm_creates_libvirts_qemu_user_itself():
 
 def test_sources_are_the_configured_debian_suites_with_the_release_swapped():
     assert sources_for_release(INDEX_TARGETS, "trixie") == (
-        "deb http://deb.debian.org/debian trixie main",
-        "deb http://deb.debian.org/debian trixie-updates main",
-        "deb http://deb.debian.org/debian-security trixie-security main",
+        "deb http://debian.mirror.example/debian trixie main",
+        "deb http://debian.mirror.example/debian trixie-updates main",
+        "deb http://debian.mirror.example/debian-security trixie-security main",
         "deb http://mirror.example/debian trixie main",
     )
 
 
 def test_no_debian_suite_gives_no_sources():
     assert sources_for_release("", "trixie") == ()
-    third_party = "deb\tPackages\tDocker\thttps://download.docker.com/linux/debian/\tbookworm\tbookworm\n"
+    third_party = "deb\tPackages\tDocker\thttps://vendor.example/linux/debian/\tbookworm\tbookworm\n"
     assert sources_for_release(third_party, "trixie") == ()
 
 

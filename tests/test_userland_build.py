@@ -19,25 +19,15 @@ from harness.images.userland_build import (
     is_static_elf,
     missing_applets,
 )
-
-INDEX_TARGETS = "\n".join("\t".join(row) for row in [
-    ("deb", "Packages", "Debian", "http://mirror.example/debian/", "bookworm", "bookworm"),
-    ("deb", "Translations", "Debian", "http://mirror.example/debian/", "bookworm", "bookworm"),
-    ("deb", "Packages", "Debian", "http://mirror.example/debian/", "bookworm-updates", "bookworm-updates"),
-    ("deb", "Packages", "Debian", "http://security.example/debian-security/", "bookworm-security",
-     "bookworm-security"),
-    ("deb", "Packages", "Debian Backports", "http://mirror.example/debian/", "bookworm-backports",
-     "bookworm-backports"),
-    ("deb", "Packages", "Google", "http://vendor.example/apt/", "stable", "stable"),
-    ("deb-src", "Sources", "Debian", "http://mirror.example/debian/", "bookworm", "bookworm"),
-])
+from tests.helpers import INDEX_TARGETS
 
 
 def test_deb_src_lines_follow_the_machines_debian_suites():
     assert deb_src_lines(INDEX_TARGETS) == (
+        "deb-src http://debian.mirror.example/debian bookworm main",
+        "deb-src http://debian.mirror.example/debian bookworm-updates main",
+        "deb-src http://debian.mirror.example/debian-security bookworm-security main",
         "deb-src http://mirror.example/debian bookworm main",
-        "deb-src http://mirror.example/debian bookworm-updates main",
-        "deb-src http://security.example/debian-security bookworm-security main",
     )
 
 
