@@ -108,8 +108,7 @@ def ssh_phase(network: GuestNetwork, guest: str, port: int, console_log: Path, s
         facts["ssh"]["error"] = f"SSH to guest {guest} (host {network.host_label}, 127.0.0.1:{port}) not tried: {why}"
         return facts
     facts["ssh"]["host_key"] = fingerprint_of(host_key)
-    tail = lambda: read_capped(console_log)[-2000:]  # noqa: E731 - a short callback
-    client = GuestSsh(network.address(guest, port), network.key, host_key, tail)
+    client = GuestSsh(network.address(guest, port), network.key, host_key, lambda: read_capped(console_log)[-2000:])
     try:
         connect_s = client.connect(deadline, alive)
         facts["ssh"].update(answered_s=round(time.monotonic() - started, 3), connect_s=round(connect_s, 3))

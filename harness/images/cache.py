@@ -427,11 +427,14 @@ class ImageCache:
             return {}
         names: list[str] = []
         builtin = ""
-        for deb in kernel_debs:
-            def note(path: str) -> bool:
+
+        def wanted(path: str) -> bool:  # every module's path is noted; only modules.builtin is read
+            if is_module_member(path):
                 names.append(path)
-                return path.endswith("/modules.builtin")
-            for data in read_members(deb.path, lambda path: is_module_member(path) and note(path)).values():
+            return path.endswith("/modules.builtin")
+
+        for deb in kernel_debs:
+            for data in read_members(deb.path, wanted).values():
                 builtin += data.decode() if isinstance(data, bytes) else ""
 
         def read(paths: list[str]) -> dict[str, bytes]:

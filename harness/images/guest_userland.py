@@ -29,7 +29,7 @@ def module_name(file_stem: str) -> str:
 
 
 def is_module_member(path: str) -> bool:
-    return bool(_MODULE_FILE.match(path)) or path.endswith("/modules.builtin")
+    return bool(_MODULE_FILE.match(path))
 
 
 def _depends(module: bytes) -> list[str]:
