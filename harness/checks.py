@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from harness.cpuinfo import built_as_planned, shows, signature_for
+from harness.kernel_evidence import judge_arch
 from harness.observation import Observation
 from harness.plan import Plan
 
@@ -103,6 +104,8 @@ def check_boot(plan: Plan, observation: Observation) -> Verdict:
         expected += f" release={release}"
     if observation.start_error:
         return Verdict("boot", False, expected, f"libvirt did not start the domain: {observation.start_error}")
+    if plan.success_pattern is not None and observation.banner is None:
+        return _boot_by_kernel_lines(plan, observation)
     banner = observation.banner
     if banner is None:
         return Verdict("boot", False, expected, observation.boot_failure)
@@ -120,6 +123,17 @@ def check_boot(plan: Plan, observation: Observation) -> Verdict:
         f"release={banner['release']}"
     )
     return Verdict("boot", not problems, expected, seen)
+
+
+def _boot_by_kernel_lines(plan: Plan, observation: Observation) -> Verdict:
+    """A user's image that prints no EMUV banner: its success pattern, and its kernel's own lines for the arch."""
+    expected = (f"the console shows {plan.success_pattern!r}; the guest's kernel shows on the console that it "
+                f"runs {plan.arch}")
+    if not observation.booted:
+        return Verdict("boot", False, expected, observation.boot_failure)
+    shown, said = judge_arch(plan.arch, observation.kernel_evidence or {})
+    seen = f"success pattern after {observation.login_s:.2f} s; {said}"
+    return Verdict("boot", shown, expected, seen, note="the image prints no EMUV banner: judged by its kernel's lines")
 
 
 def _ssh_refused(check: str, expected: str, observation: Observation) -> Verdict | None:

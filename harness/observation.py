@@ -35,6 +35,8 @@ class Observation:
     kernel_on_host: str = ""  # where the libvirt host read the kernel: a staged copy or an uploaded volume
     qemu_peak_rss_kib: int | None = None  # the guest's QEMU at its login prompt (VmHWM), where readable
     boot_files_s: float | None = None  # placing kernel and initrd there (a copy, an upload, or a run's earlier one)
+    # A user's image without our banner: what its kernel printed (harness/kernel_evidence.py)
+    kernel_evidence: dict | None = None
     # Over SSH (harness/guest/reach.py): how it answered, what the guest said it runs on, the file it fetched.
     ssh: dict | None = None
     guest_arch: dict | None = None

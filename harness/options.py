@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from harness.hosts.spec import (
 )
 from harness.images.cache import default_cache_dir
 from harness.images.kernel_arch import kernel_arch
+from harness.plan import DEFAULT_SUCCESS_PATTERN
 
 CONTAINER_RELEASES = ("bookworm", "trixie")
 # TCG's translation cache per guest. QEMU's default is 1 GiB; these boots fill less than 32 MiB of it
@@ -47,6 +49,7 @@ class Settings:
     timeout_factor: float = 1.0
     boot_timeouts: dict[str, float] = field(default_factory=dict)  # "arch" or "arch-accel" -> seconds
     kernel_args: dict[str, str] = field(default_factory=dict)
+    success_patterns: dict[str, str] = field(default_factory=dict)  # arch -> regex its --image shows when up
     console_cap_mib: float = 64.0
     tb_cache_mib: int = DEFAULT_TB_CACHE_MIB  # 0: QEMU's own default
     container_releases: tuple[str, ...] = ()
@@ -80,6 +83,9 @@ def add_options(parser) -> None:
     group.addoption("--image", action="append", default=[], metavar="ARCH=KERNEL[,INITRD]",
                     help="boot a user-supplied kernel (and initrd) for ARCH instead of the built-in image; "
                          "the only way to run ppc64 and mips, for which Debian 12 ships no kernel")
+    group.addoption("--success-pattern", action="append", default=[], metavar="ARCH=REGEX",
+                    help="what the console of ARCH's --image shows once it is up (a Python regular expression; "
+                         f"default: a login prompt, {DEFAULT_SUCCESS_PATTERN!r})")
     group.addoption("--machine", action="append", default=[], metavar="ARCH=MACHINE",
                     help="machine type for ARCH instead of its default family; checked against that "
                          "arch's emulator before any boot")
@@ -138,6 +144,9 @@ def settings_from(options) -> Settings:
             timeouts[key] = -1.0
         if timeouts[key] <= 0:
             raise OptionError(f"--boot-timeout {key}={value}: the timeout must be a positive number of seconds")
+    success_patterns = _pairs(options.success_pattern, "--success-pattern", "ARCH=REGEX")
+    for arch, pattern in success_patterns.items():
+        check_success_pattern(arch, pattern, images)
     kernel_args = _pairs(options.kernel_args, "--kernel-args", "ARCH=ARGS")
     for arch, args in kernel_args.items():
         check_kernel_args(arch, args)
@@ -159,6 +168,7 @@ def settings_from(options) -> Settings:
         timeout_factor=options.timeout_factor,
         boot_timeouts=timeouts,
         kernel_args=kernel_args,
+        success_patterns=success_patterns,
         console_cap_mib=options.console_cap,
         tb_cache_mib=options.tb_cache,
     )
@@ -190,6 +200,18 @@ def check_report_dir(path: Path) -> Path:
     except OSError as error:
         raise OptionError(f"--report-dir {path} cannot be written: {error.strerror or error}") from None
     return path
+
+
+def check_success_pattern(arch: str, pattern: str, images: dict) -> str:
+    """A regular expression that compiles, for an arch whose image is the user's (ours print their banner)."""
+    if arch not in images:
+        raise OptionError(f"--success-pattern {arch}=...: only for an image of your own (--image {arch}=...); "
+                          f"the built-in {arch} image is judged by the banner its /init prints")
+    try:
+        re.compile(pattern.encode())
+    except re.error as error:
+        raise OptionError(f"--success-pattern {arch}={pattern!r} is not a valid regular expression: {error}") from None
+    return pattern
 
 
 def check_kernel_args(arch: str, args: str) -> str:

@@ -48,6 +48,8 @@ class Plan:
     nic_device: str | None = None  # QEMU's NIC device for the SSH checks; None: see no_ssh_reason
     no_ssh_reason: str | None = None  # why this cell's guest cannot be reached over SSH
     ssh_timeout_s: float = 90.0  # login prompt -> SSH answers, network check done
+    # A user's image: what its console shows once it is up (a regex); None: the built-in image's banner.
+    success_pattern: str | None = None
 
     def summary(self) -> str:
         cpu = self.cpu_model or "machine default"
@@ -89,6 +91,7 @@ def make_plan(
     console_cap_mib: float = 64.0,
     tb_cache_mib: int | None = 64,
     user_image: bool = False,
+    success_pattern: str | None = None,
 ) -> Plan:
     offer = host.offer_for(arch.name)
     if offer is None:
@@ -141,7 +144,11 @@ def make_plan(
         nic_device=arch.nic.device if arch.nic else None,
         no_ssh_reason=_no_ssh_reason(arch, user_image),
         ssh_timeout_s=SSH_TIMEOUT_S[accel] * timeout_factor,
+        success_pattern=(success_pattern or DEFAULT_SUCCESS_PATTERN) if user_image else None,
     )
+
+
+DEFAULT_SUCCESS_PATTERN = r"login: "  # a user's image is up when it shows a login prompt, unless told otherwise
 
 
 SSH_TIMEOUT_S = {"tcg": 90.0, "kvm": 60.0}

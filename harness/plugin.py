@@ -293,7 +293,8 @@ def plan(cell: CellKey, cell_host: Host, request) -> Plan:
                          timeout_s=settings.boot_timeout(cell.arch, cell.accel),
                          extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
                          console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib,
-                         user_image=cell.arch in settings.user_images)
+                         user_image=cell.arch in settings.user_images,
+                         success_pattern=settings.success_patterns.get(cell.arch))
     except CellUnsupported as reason:
         pytest.skip(f"{cell.id} unsupported on {cell.host}: {reason}")
     except PlanError as error:
@@ -306,7 +307,8 @@ def image(cell: CellKey, cell_host: Host):
     if not arch.has_builtin_image and cell.arch not in cell_host.settings.user_images:
         pytest.skip(
             f"{cell.id}: no image: {arch.no_image_reason}; "
-            f"supply one with --image {arch.name}=KERNEL[,INITRD] (its /init must print the EMUV-BANNER line)"
+            f"supply one with --image {arch.name}=KERNEL[,INITRD] (and --success-pattern {arch.name}=REGEX if its "
+            f"console shows no login prompt once it is up)"
         )
     try:
         built = cell_host.image(arch)

@@ -135,3 +135,18 @@ def test_checksum_mismatch_fails_only_network():
     recorded = recorded_observation("s390x-tcg")
     seen = changed(recorded, network={**recorded.network, "seen_sha256": "0" * 64})
     assert failing(plan_for("s390x"), seen) == ["network"]
+
+
+def test_a_users_image_without_banner_is_judged_by_its_kernels_lines():
+    from harness.kernel_evidence import kernel_evidence
+    from tests.test_kernel_evidence import console
+
+    plan = plan_for("aarch64", success_pattern="Select a language")
+    own = changed(recorded_observation("aarch64-tcg"), banner=None,
+                  kernel_evidence=kernel_evidence(console("aarch64-tcg")))
+    verdict = judge("boot", plan, own)
+    assert verdict.passed and "from the kernel's own lines: an arm64 kernel" in verdict.seen
+    other = changed(own, kernel_evidence=kernel_evidence(console("mipsel-tcg")))
+    assert not judge("boot", plan, other).passed
+    unseen = changed(own, login_s=None, boot_failure="success pattern 'Select a language' not seen: timeout after 9 s")
+    assert judge("boot", plan, unseen).seen == "success pattern 'Select a language' not seen: timeout after 9 s"

@@ -96,3 +96,15 @@ def test_bad_kernel_args_and_timeouts_are_refused(pytester, args, message):
     result = pytester.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert message in result.stderr.str()
+
+
+def test_success_pattern_is_only_for_a_users_image_and_must_compile(pytester, tmp_path):
+    kernel = tmp_path / "Image"
+    kernel.write_bytes(b"\0" * 56 + b"ARM\x64" + b"\0" * 8)  # an arm64 Image header's magic at 0x38
+    pytester.makepyfile("def test_never(cell):\n    raise AssertionError('ran')\n")
+    result = pytester.runpytest("--success-pattern", "aarch64=Select a language")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "only for an image of your own (--image aarch64=...)" in result.stderr.str()
+    result = pytester.runpytest("--image", f"aarch64={kernel}", "--success-pattern", "aarch64=([unclosed")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "--success-pattern aarch64='([unclosed' is not a valid regular expression" in result.stderr.str()

@@ -25,6 +25,7 @@ from harness.guest.reach import port_taken, ssh_phase
 from harness.guest.site import GuestSite, HostInspector, PlacedFiles
 from harness.hosts.leftovers import owner_token
 from harness.images.cache import Image
+from harness.kernel_evidence import kernel_evidence
 from harness.observation import Observation
 from harness.plan import Plan
 
@@ -175,6 +176,10 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
         if not first.matched:
             facts.update(boot_failure=f"no console output: {first.reason}", console_tail=first.tail)
             return facts
+    if plan.success_pattern is not None:
+        facts.update(_until_success(plan, console, started, alive))
+        facts["qemu_peak_rss_kib"] = inspector.peak_rss_kib(domain.name())
+        return facts
     banner = console.wait_for(BANNER, plan.timeout_s, started, alive)
     if not banner.matched:
         facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail)
@@ -189,6 +194,24 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
     else:
         facts["boot_failure"] = f"banner but no login prompt: {login.reason}"
     facts["qemu_peak_rss_kib"] = inspector.peak_rss_kib(domain.name())
+    return facts
+
+
+def _until_success(plan: Plan, console: Console, started: float, alive) -> dict:
+    """A user's image: up when its console shows the success pattern; the evidence is what its kernel printed."""
+    assert plan.success_pattern is not None
+    success = console.wait_for(re.compile(plan.success_pattern.encode()), plan.timeout_s, started, alive)
+    facts: dict = {"console_tail": success.tail}
+    if not success.matched:
+        facts["boot_failure"] = f"success pattern {plan.success_pattern!r} not seen: {success.reason}"
+        return facts
+    facts["login_s"] = round(success.elapsed_s, 3)
+    text = read_capped(console.log_path)
+    banner = BANNER.search(text.encode(errors="replace"))
+    if banner:  # an image of the user's that prints our banner is judged by it as ours are
+        arch, release, endian = (group.decode() for group in banner.groups())
+        facts["banner"] = {"arch": arch, "release": release, "endian": endian}
+    facts["kernel_evidence"] = kernel_evidence(text)
     return facts
 
 
