@@ -22,6 +22,8 @@ from pathlib import Path
 from harness.arches import ALL_ARCHES, ARCHES, UnknownNameError, arch_named, default_arches, split_names
 from harness.images.cache import ImageCache, ImageError, default_cache_dir
 from harness.interrupts import interrupt_on_sigterm
+from harness.nova_plan_cli import add_parser as add_nova_plan_parser
+from harness.nova_plan_cli import nova_plan_command
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -64,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     merge_junit.add_argument("inputs", type=Path, nargs="+")
     validate = reports.add_parser("validate", help="check a matrix.json against its JSON schema")
     validate.add_argument("matrix", type=Path)
+    add_nova_plan_parser(commands)
     return parser
 
 
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"left behind: {leftover}")
         print(f"harness audit: {len(found)} leftovers")
         return 1 if found else 0
+    if args.command == "nova-plan":
+        return nova_plan_command(args)
     if args.command == "report":
         from harness.report.json_report import SchemaError
 
