@@ -36,7 +36,9 @@ def shows(cpuinfo: str, signature: str) -> str | None:
 
 
 def built_as_planned(cpu_type: str | None, cpu_model: str | None) -> bool:
-    """QEMU's CPU type is the plan's model (cortex-a57 -> cortex-a57-arm-cpu); any type for a machine default."""
+    """QEMU's CPU type is the plan's model (cortex-a57 -> cortex-a57-arm-cpu, POWER8 -> power8_v2.0-powerpc64-cpu);
+    any type for a machine default."""
     if cpu_model is None:
         return cpu_type is not None
-    return (cpu_type or "").lower().startswith(cpu_model.lower() + "-")
+    name, model = (cpu_type or "").lower(), cpu_model.lower()
+    return name.startswith(model) and name[len(model):len(model) + 1] in ("-", "_")

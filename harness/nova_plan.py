@@ -219,6 +219,19 @@ def plan_for_image(properties: dict[str, str], host: HostCapabilities, virt_type
         trait=trait, pitfalls=pitfalls)
 
 
+# What Nova would do here but what would not boot: a cell with such properties stops before its boot.
+NOT_BLOCKING = ("trait-not-proven", "kvm-not-proven")
+
+
+def blocking(plan: NovaPlan) -> list[Pitfall]:
+    return [pitfall for pitfall in plan.pitfalls if pitfall.code not in NOT_BLOCKING]
+
+
+def cpu_model_of(plan: NovaPlan) -> str | None:
+    """The <cpu> model Nova would write, when it writes one."""
+    return plan.cpu if plan.cpu in EMULATED_CPUS.values() else None
+
+
 def render(plan: NovaPlan) -> str:
     lines = [
         f"guest arch:   {plan.guest_arch} (from {plan.guest_arch_from})",

@@ -34,6 +34,23 @@ def add_parser(commands) -> None:
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
+def firmware_capabilities(conn, host, properties: dict[str, str], virt_type: str) -> str | None:
+    """libvirt's domain capabilities for the guest arch Nova would boot (its firmware), or None."""
+    import libvirt
+
+    guest = properties.get("hw_emulation_architecture") or properties.get("hw_architecture") or host.host_arch
+    offer = host.offer_for(guest)
+    if offer is None:
+        return None
+    machine = properties.get("hw_machine_type")
+    # Asked of the guest arch's own machine when the image's is not one of it (a pitfall of its own).
+    asked = machine if machine in offer.machines else DEFAULT_MACHINES.get(guest)
+    try:
+        return conn.getDomainCapabilities(None, guest, asked, "qemu" if guest != host.host_arch else virt_type, 0)
+    except libvirt.libvirtError:
+        return None
+
+
 def nova_plan_command(args) -> int:
     try:
         properties = {}
@@ -53,21 +70,10 @@ def nova_plan_command(args) -> int:
             return 2
         try:
             host = parse_capabilities(conn.getCapabilities())
-            guest = (properties.get("hw_emulation_architecture") or properties.get("hw_architecture")
-                     or host.host_arch)
-            machine = properties.get("hw_machine_type")
-            # Firmware is asked of the guest arch's own machine when the image's is not one of it.
-            offer = host.offer_for(guest)
-            domcaps = None
-            if offer is not None:
-                guest_type = "qemu" if guest != host.host_arch else args.virt_type
-                try:
-                    asked = machine if machine in offer.machines else DEFAULT_MACHINES.get(guest)
-                    domcaps = conn.getDomainCapabilities(None, guest, asked, guest_type, 0)
-                except libvirt.libvirtError:
-                    domcaps = None
+            domcaps = firmware_capabilities(conn, host, properties, args.virt_type)
         finally:
             conn.close()
+        guest = properties.get("hw_emulation_architecture") or properties.get("hw_architecture") or host.host_arch
         try:
             cells = last_matrix_cells(args.matrix, args.host_label, guest)
         except (OSError, ValueError, KeyError) as error:

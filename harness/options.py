@@ -50,6 +50,8 @@ class Settings:
     boot_timeouts: dict[str, float] = field(default_factory=dict)  # "arch" or "arch-accel" -> seconds
     kernel_args: dict[str, str] = field(default_factory=dict)
     success_patterns: dict[str, str] = field(default_factory=dict)  # arch -> regex its --image shows when up
+    # arch -> Nova image properties: its cells boot what Nova's libvirt driver would (harness/nova_plan.py)
+    image_properties: dict[str, dict[str, str]] = field(default_factory=dict)
     console_cap_mib: float = 64.0
     tb_cache_mib: int = DEFAULT_TB_CACHE_MIB  # 0: QEMU's own default
     container_releases: tuple[str, ...] = ()
@@ -86,6 +88,12 @@ def add_options(parser) -> None:
     group.addoption("--success-pattern", action="append", default=[], metavar="ARCH=REGEX",
                     help="what the console of ARCH's --image shows once it is up (a Python regular expression; "
                          f"default: a login prompt, {DEFAULT_SUCCESS_PATTERN!r})")
+    group.addoption("--image-property", action="append", default=[], metavar="ARCH=KEY=VALUE",
+                    help="a Nova image property for ARCH's cells, repeatable: they boot the machine, CPU and "
+                         "firmware Nova's libvirt driver would pick (see `harness nova-plan`)")
+    group.addoption("--image-properties", action="append", default=[], metavar="ARCH=FILE",
+                    help="ARCH's image properties from a file: `openstack image show -f json` output or KEY=VALUE "
+                         "lines")
     group.addoption("--machine", action="append", default=[], metavar="ARCH=MACHINE",
                     help="machine type for ARCH instead of its default family; checked against that "
                          "arch's emulator before any boot")
@@ -147,6 +155,7 @@ def settings_from(options) -> Settings:
     success_patterns = _pairs(options.success_pattern, "--success-pattern", "ARCH=REGEX")
     for arch, pattern in success_patterns.items():
         check_success_pattern(arch, pattern, images)
+    image_properties = nova_properties(options)
     kernel_args = _pairs(options.kernel_args, "--kernel-args", "ARCH=ARGS")
     for arch, args in kernel_args.items():
         check_kernel_args(arch, args)
@@ -169,6 +178,7 @@ def settings_from(options) -> Settings:
         boot_timeouts=timeouts,
         kernel_args=kernel_args,
         success_patterns=success_patterns,
+        image_properties=image_properties,
         console_cap_mib=options.console_cap,
         tb_cache_mib=options.tb_cache,
     )
@@ -200,6 +210,33 @@ def check_report_dir(path: Path) -> Path:
     except OSError as error:
         raise OptionError(f"--report-dir {path} cannot be written: {error.strerror or error}") from None
     return path
+
+
+def nova_properties(options) -> dict[str, dict[str, str]]:
+    """--image-properties ARCH=FILE, then --image-property ARCH=KEY=VALUE on top; each checked as Nova would."""
+    from harness.nova_plan import PropertyError, check_properties, read_properties
+
+    properties: dict[str, dict[str, str]] = {}
+    try:
+        for value in options.image_properties:
+            arch, sep, path = value.partition("=")
+            if not sep or not path:
+                raise OptionError(f"--image-properties {value!r} is not of the form ARCH=FILE")
+            try:
+                text = Path(path).read_text()
+            except OSError as error:
+                raise OptionError(f"--image-properties {value}: {path} cannot be read: {error.strerror}") from None
+            properties.setdefault(arch_named(arch).name, {}).update(read_properties(text, path))
+        for value in options.image_property:
+            arch, sep, pair = value.partition("=")
+            if not sep or "=" not in pair:
+                raise OptionError(f"--image-property {value!r} is not of the form ARCH=KEY=VALUE")
+            properties.setdefault(arch_named(arch).name, {}).update(read_properties(pair, "--image-property"))
+        for values in properties.values():
+            check_properties(values)
+    except PropertyError as error:
+        raise OptionError(str(error)) from None
+    return properties
 
 
 def check_success_pattern(arch: str, pattern: str, images: dict) -> str:

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from harness.arches import Arch, LibvirtConsole
 from harness.capabilities import HostCapabilities, KvmVerdict, kvm_offered_for
+from harness.nova_plan import NovaPlan, cpu_model_of
 
 
 class CellUnsupported(Exception):
@@ -50,12 +51,15 @@ class Plan:
     ssh_timeout_s: float = 90.0  # login prompt -> SSH answers, network check done
     # A user's image: what its console shows once it is up (a regex); None: the built-in image's banner.
     success_pattern: str | None = None
+    firmware: str | None = None  # "efi": <os firmware='efi'> (Nova's UEFI); None: the machine's own
+    nova: str | None = None  # the image properties the plan follows, as Nova's driver would ("" when none)
 
     def summary(self) -> str:
         cpu = self.cpu_model or "machine default"
         return (
             f"plan {self.cell_id}: domain type {self.domain_type}, emulator {self.emulator}, "
             f"machine {self.machine} ({self.machine_canonical}), cpu {cpu}, kernel args {self.kernel_cmdline!r}"
+            + (f", firmware {self.firmware}" if self.firmware else "") + (f"; {self.nova}" if self.nova else "")
         )
 
     def to_dict(self) -> dict:
@@ -92,6 +96,7 @@ def make_plan(
     tb_cache_mib: int | None = 64,
     user_image: bool = False,
     success_pattern: str | None = None,
+    nova: NovaPlan | None = None,
 ) -> Plan:
     offer = host.offer_for(arch.name)
     if offer is None:
@@ -110,6 +115,8 @@ def make_plan(
     domain_type = "kvm" if accel == "kvm" else "qemu"
     emulator = offer.domain_emulators.get(domain_type) or offer.emulator
 
+    if nova is not None:  # Nova's machine (it checked it exists) and CPU replace the catalog's
+        machine = nova.machine
     requested = machine or arch.machine_family
     if requested not in offer.machines:
         raise PlanError(
@@ -128,7 +135,7 @@ def make_plan(
         machine_canonical=offer.machines[requested],
         machine_family=requested if machine else arch.machine_family,
         # Under KVM the model that TCG needs is irrelevant: the host's CPU is used.
-        cpu_model=arch.tcg_cpu if accel == "tcg" else None,
+        cpu_model=(cpu_model_of(nova) if nova else arch.tcg_cpu) if accel == "tcg" else None,
         cpu_via_qemu_args=arch.cpu_via_qemu_args,
         kernel_console=arch.kernel_console,
         # panic=-1: a panicking kernel reboots at once, and on_reboot=destroy ends the domain.
@@ -145,6 +152,8 @@ def make_plan(
         no_ssh_reason=_no_ssh_reason(arch, user_image),
         ssh_timeout_s=SSH_TIMEOUT_S[accel] * timeout_factor,
         success_pattern=(success_pattern or DEFAULT_SUCCESS_PATTERN) if user_image else None,
+        firmware="efi" if nova and nova.firmware.startswith("uefi") else None,
+        nova=f"Nova's plan: machine {nova.machine}, cpu {nova.cpu}, firmware {nova.firmware}" if nova else None,
     )
 
 

@@ -287,6 +287,7 @@ def plan(cell: CellKey, cell_host: Host, request) -> Plan:
     wants_probe = cell.accel == "kvm" and kvm_offered_for(cell_host.capabilities, cell.arch) is None
     kvm = kvm_verdict_of(cell_host) if wants_probe else None
     request.node.user_properties.append((HOST_PROPERTY, json.dumps(cell_host.facts(kvm))))
+    nova = nova_decisions(cell, cell_host) if cell.arch in settings.image_properties else None
     try:
         return make_plan(ARCHES[cell.arch], cell.accel, cell_host.capabilities, kvm,
                          machine=settings.machines.get(cell.arch), timeout_factor=settings.timeout_factor,
@@ -294,11 +295,37 @@ def plan(cell: CellKey, cell_host: Host, request) -> Plan:
                          extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
                          console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib,
                          user_image=cell.arch in settings.user_images,
-                         success_pattern=settings.success_patterns.get(cell.arch))
+                         success_pattern=settings.success_patterns.get(cell.arch), nova=nova)
     except CellUnsupported as reason:
         pytest.skip(f"{cell.id} unsupported on {cell.host}: {reason}")
     except PlanError as error:
         raise HarnessError(f"{cell.host}: {error}") from None
+
+
+def nova_decisions(cell: CellKey, host: Host):
+    """What Nova's libvirt driver would boot for the cell arch's image properties on this host.
+
+    A cell whose properties would not boot there (another guest arch, a machine of another arch, no UEFI
+    firmware, ...) stops before its boot, naming the property and the fix.
+    """
+    from harness.nova_plan import blocking, plan_for_image
+    from harness.nova_plan_cli import firmware_capabilities
+
+    properties = host.settings.image_properties[cell.arch]
+    virt_type = "kvm" if cell.accel == "kvm" else "qemu"
+    nova = plan_for_image(properties, host.capabilities, virt_type,
+                          firmware_capabilities(host.connection(), host.capabilities, properties, virt_type))
+    if nova.guest_arch != cell.arch:
+        raise HarnessError(f"{cell.id} on {cell.host}: its image properties make Nova boot a {nova.guest_arch} guest "
+                           f"(from {nova.guest_arch_from}), not {cell.arch}: set hw_emulation_architecture={cell.arch}")
+    problems = blocking(nova)
+    if problems:
+        raise HarnessError(f"{cell.id} on {cell.host}: Nova would not boot this image here: "
+                           + "; ".join(f"[{p.code}] {p.problem} (fix: {p.fix})" for p in problems))
+    if nova.firmware.startswith("uefi") and not host.is_local:
+        raise HarnessError(f"{cell.id} on {cell.host}: UEFI cells boot on this machine's libvirt only so far "
+                           f"(their variable store is a file of the run here)")
+    return nova
 
 
 @pytest.fixture

@@ -17,7 +17,9 @@ from harness.arches import ARCHES
 # pip needs to compile libvirt-python against the host's libvirt, and Docker
 # with the image builder for container hosts (harness/hosts/container.py).
 HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc",
-                 "docker.io", "mmdebstrap")
+                 "docker.io", "mmdebstrap",
+                 # UEFI firmware, which Nova forces for aarch64 (--image-property, harness nova-plan)
+                 "qemu-efi-aarch64")
 # Only the harness's own tests need these: a real browser checks matrix.html.
 TEST_PACKAGES = ("chromium",)
 

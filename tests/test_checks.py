@@ -150,3 +150,12 @@ def test_a_users_image_without_banner_is_judged_by_its_kernels_lines():
     assert not judge("boot", plan, other).passed
     unseen = changed(own, login_s=None, boot_failure="success pattern 'Select a language' not seen: timeout after 9 s")
     assert judge("boot", plan, unseen).seen == "success pattern 'Select a language' not seen: timeout after 9 s"
+
+
+def test_the_plans_cpu_model_is_matched_against_qemus_cpu_type():
+    from harness.cpuinfo import built_as_planned
+
+    assert built_as_planned("power8_v2.0-powerpc64-cpu", "POWER8")
+    assert built_as_planned("cortex-a57-arm-cpu", "cortex-a57")
+    assert not built_as_planned("cortex-a57-arm-cpu", "cortex-a5")  # a prefix of another model is not it
+    assert not built_as_planned(None, "cortex-a57") and built_as_planned("qemu-s390x-cpu", None)

@@ -87,3 +87,13 @@ def test_ssh_port_is_forwarded_from_the_loopback_only(arch, device):
 def test_no_ssh_port_no_nic_and_no_key():
     root = ET.fromstring(domain_xml(spec_for("aarch64")))
     assert root.find(f"{{{QEMU_NAMESPACE}}}commandline") is None and "emuv.ssh_key" not in root.findtext("os/cmdline")
+
+
+def test_uefi_as_nova_asks_for_it_lets_libvirt_pick_a_loader_without_secure_boot():
+    plan = dataclasses.replace(make_plan(ARCHES["aarch64"], "tcg", capabilities(THIS_HOST), None), firmware="efi")
+    spec = domain_spec(plan, PlacedFiles("/run/cell/kernel", "/run/cell/initrd", owned=True), "0123abcd", name="d")
+    root = ET.fromstring(domain_xml(spec))
+    assert root.find("os").get("firmware") == "efi" and root.find("os/loader") is None
+    assert {f.get("name"): f.get("enabled") for f in root.iter("feature")} == {"secure-boot": "no",
+                                                                            "enrolled-keys": "no"}
+    assert root.findtext("os/nvram") == "/run/cell/d-VARS.fd"  # a file of the run, gone with it

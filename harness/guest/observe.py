@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.guest.console import Console, read_capped
@@ -65,6 +66,8 @@ def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = 
         owner=owner_token(os.getpid()),
         nic_device=plan.nic_device if ssh_port else None,
         ssh_port=ssh_port,
+        firmware=plan.firmware,
+        nvram=str(Path(files.kernel).parent / f"{name or plan.cell_id}-VARS.fd") if plan.firmware else None,
     )
 
 
