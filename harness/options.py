@@ -83,8 +83,8 @@ def add_options(parser) -> None:
     group.addoption("--image-cache", default=None, metavar="DIR",
                     help=f"content-addressed image cache (default: {default_cache_dir()})")
     group.addoption("--image", action="append", default=[], metavar="ARCH=KERNEL[,INITRD]",
-                    help="boot a user-supplied kernel (and initrd) for ARCH instead of the built-in image; "
-                         "the only way to run ppc64 and mips, for which Debian 12 ships no kernel")
+                    help="boot a user-supplied kernel (and initrd) for ARCH instead of the built-in image (the "
+                         "only way for the arches without one); it is up when its console shows --success-pattern")
     group.addoption("--success-pattern", action="append", default=[], metavar="ARCH=REGEX",
                     help="what the console of ARCH's --image shows once it is up (a Python regular expression; "
                          f"default: a login prompt, {DEFAULT_SUCCESS_PATTERN!r})")
