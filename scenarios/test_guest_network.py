@@ -1,12 +1,16 @@
-"""The guests' network on the host: forwarded ports that another process takes first."""
+"""The guests' network on the host (forwarded ports another process takes first), and a user's own
+scenario on the `guest` fixture landing in the matrix."""
 
 import dataclasses
 import socket
+
+import pytest
 
 from harness.arches import ARCHES
 from harness.checks import judge
 from harness.guest.observe import boot_and_observe
 from harness.plan import make_plan
+from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 
 def test_a_port_taken_before_qemu_binds_it_is_drawn_again(emuv_host, monkeypatch):
@@ -25,3 +29,19 @@ def test_a_port_taken_before_qemu_binds_it_is_drawn_again(emuv_host, monkeypatch
     assert not observation.start_error and drawn == []
     assert observation.ssh["port"] != taken
     assert judge("ssh", plan, observation).passed and judge("network", plan, observation).passed
+
+
+def test_a_failing_guest_scenario_lands_in_the_matrix_as_its_own_check(tmp_path):
+    scenario = tmp_path / "test_mine.py"
+    scenario.write_text(
+        "def test_kernel_is_not_too_old(guest):\n"
+        "    major = int(guest.run('uname -r').stdout.split('.')[0])\n"
+        "    assert major >= 99, f'kernel {major} is too old'\n")
+    process = real_run(tmp_path, "--arch", "aarch64", "--accel", "tcg", test_path=scenario)
+    output, run_id = finish(process)
+    assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
+    cell = cells_of(tmp_path)["aarch64-tcg"]
+    mine = cell["checks"]["kernel-is-not-too-old"]
+    assert mine["outcome"] == "fail" and "kernel 6 is too old" in mine["detail"]
+    assert cell["status"] == "fail"
+    assert_nothing_left(run_id)
