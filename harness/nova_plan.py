@@ -115,6 +115,17 @@ def efi_firmware(domain_capabilities_xml: str | None) -> list[str]:
     return [value.text or "" for value in root.findall("os/loader/value")]
 
 
+def guest_arch_of(properties: dict[str, str], host_arch: str) -> tuple[str, str]:
+    """The guest arch Nova boots, and which property (or the host) gave it.
+
+    driver._check_emulation_arch: hw_emulation_architecture, else utils.get_arch (hw_architecture, else the host).
+    """
+    for key in ("hw_emulation_architecture", "hw_architecture"):
+        if key in properties:
+            return properties[key], key
+    return host_arch, "the host's arch (no hw_architecture)"
+
+
 def machine_for(guest: str) -> str:
     """The machine to name for a guest arch: Nova's default, else the one this harness boots it on."""
     if guest in DEFAULT_MACHINES:
@@ -133,13 +144,7 @@ def plan_for_image(properties: dict[str, str], host: HostCapabilities, virt_type
     """
     check_properties(properties)
     pitfalls: list[Pitfall] = []
-    # driver._check_emulation_arch: hw_emulation_architecture, else utils.get_arch (hw_architecture, else host).
-    if "hw_emulation_architecture" in properties:
-        guest, guest_from = properties["hw_emulation_architecture"], "hw_emulation_architecture"
-    elif "hw_architecture" in properties:
-        guest, guest_from = properties["hw_architecture"], "hw_architecture"
-    else:
-        guest, guest_from = host.host_arch, "the host's arch (no hw_architecture)"
+    guest, guest_from = guest_arch_of(properties, host.host_arch)
     # driver._configure_guest_by_virt_type: emulating (guest arch != host arch) downgrades to qemu.
     domain_type = "qemu" if guest != host.host_arch else virt_type
     offer = host.offer_for(guest)

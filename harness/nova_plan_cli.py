@@ -11,6 +11,7 @@ from harness.capabilities import parse_capabilities
 from harness.nova_plan import (
     DEFAULT_MACHINES,
     PropertyError,
+    guest_arch_of,
     last_matrix_cells,
     plan_for_image,
     read_properties,
@@ -38,7 +39,7 @@ def firmware_capabilities(conn, host, properties: dict[str, str], virt_type: str
     """libvirt's domain capabilities for the guest arch Nova would boot (its firmware), or None."""
     import libvirt
 
-    guest = properties.get("hw_emulation_architecture") or properties.get("hw_architecture") or host.host_arch
+    guest, _ = guest_arch_of(properties, host.host_arch)
     offer = host.offer_for(guest)
     if offer is None:
         return None
@@ -73,7 +74,7 @@ def nova_plan_command(args) -> int:
             domcaps = firmware_capabilities(conn, host, properties, args.virt_type)
         finally:
             conn.close()
-        guest = properties.get("hw_emulation_architecture") or properties.get("hw_architecture") or host.host_arch
+        guest, _ = guest_arch_of(properties, host.host_arch)
         try:
             cells = last_matrix_cells(args.matrix, args.host_label, guest)
         except (OSError, ValueError, KeyError) as error:

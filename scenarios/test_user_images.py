@@ -6,7 +6,6 @@ Its `boot` check is judged from what its own kernel prints.
 """
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -21,8 +20,11 @@ UP = "aarch64=Select a language"
 
 
 @pytest.fixture(scope="module")
-def debian_installer() -> tuple[Path, Path]:
-    """Its kernel and initrd, from Debian's package through the machine's apt sources; kept by version."""
+def debian_installer(tmp_path_factory) -> tuple[Path, Path]:
+    """Its kernel and initrd, from Debian's package through the machine's apt sources; kept by version.
+
+    The 120 MB package is downloaded into pytest's temporary directory, so a killed run leaves it nowhere else.
+    """
     cache = default_cache_dir()
     apt = PrivateApt(cache / "apt" / "arm64", "arm64")
     apt.update()
@@ -31,11 +33,10 @@ def debian_installer() -> tuple[Path, Path]:
     kernel, initrd = where / "linux", where / "initrd.gz"
     if not (kernel.is_file() and initrd.is_file()):
         where.mkdir(parents=True, exist_ok=True)
-        scratch = where / "debs"
-        deb, = apt.download([INSTALLER], scratch)
+        deb, = apt.download([INSTALLER], tmp_path_factory.mktemp("debian-installer"))
         extract_member(deb.path, INSTALLER_FILES + "initrd.gz", initrd)
         extract_member(deb.path, INSTALLER_FILES + "linux", kernel)  # the last written: the marker of a whole copy
-        shutil.rmtree(scratch)
+        deb.path.unlink()
     return kernel, initrd
 
 

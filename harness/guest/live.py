@@ -13,11 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.guest.console import Console, read_capped
-from harness.guest.console_stream import ConsoleStream
-from harness.guest.lifecycle import DomainEndWatch
-from harness.guest.observe import BANNER, LOGIN_PROMPT, started_domain
-from harness.guest.reach import wait_for_host_key
+from harness.guest.console import Console
+from harness.guest.observe import BANNER, LOGIN_PROMPT, domain_alive, watched_domain
 from harness.guest.ssh import GuestSsh, GuestSshError
 from harness.images.cache import Image
 from harness.plan import Plan
@@ -67,20 +64,10 @@ class LiveGuest:
         files = site.boot_files.place(image, f"{plan.cell_id}-{LIVE_SUFFIX}")
         self._stack.callback(site.boot_files.release, files)
         name = site.domain_name(f"{plan.cell_id}-{LIVE_SUFFIX}")
-        domain, port = self._stack.enter_context(started_domain(conn, plan, files, site, name))
-        self.domain_name = domain.name()
-        stream = ConsoleStream(conn, domain, console, plan.libvirt_console.device_name)
-        self._stack.callback(stream.close)
-        watch = DomainEndWatch(conn, domain, console)
-        self._stack.callback(watch.close)
-        started = time.monotonic()
-        domain.resume()
+        domain, port, started = self._stack.enter_context(watched_domain(conn, plan, files, site, name, console))
 
         def alive() -> bool:
-            try:
-                return bool(domain.isActive())
-            except Exception:  # noqa: BLE001 - libvirtError: the domain is gone
-                return False
+            return domain_alive(domain)
 
         for pattern, what in ((BANNER, "banner"), (LOGIN_PROMPT, "login prompt")):
             seen = console.wait_for(pattern, plan.timeout_s, started, alive)
@@ -88,16 +75,12 @@ class LiveGuest:
                 raise GuestBootError(f"{name}: no {what}: {seen.reason}; console log {self.console_log}; "
                                      f"last lines: {' | '.join(seen.tail.splitlines()[-5:])}")
         deadline = time.monotonic() + plan.ssh_timeout_s
-        host_key, why = wait_for_host_key(self.console_log, deadline, alive)
-        if host_key is None:
-            raise GuestBootError(f"{name}: no SSH: {why}; console log {self.console_log}")
-        client = GuestSsh(site.network.address(name, port), site.network.key, host_key,
-                          lambda: read_capped(self.console_log)[-2000:])
-        self._stack.callback(client.close)
         try:
+            client = site.network.client(name, port, self.console_log, deadline, alive)
+            self._stack.callback(client.close)
             client.connect(deadline, alive)
         except GuestSshError as error:
-            raise GuestBootError(str(error)) from None
+            raise GuestBootError(f"{error}; console log {self.console_log}") from None
         return client, time.monotonic() - started
 
     def run(self, command: str, timeout_s: float = 60, stdin: bytes = b"") -> CommandResult:

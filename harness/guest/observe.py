@@ -103,6 +103,22 @@ def started_domain(conn: libvirt.virConnect, plan: Plan, files: PlacedFiles, sit
         return
 
 
+@contextmanager
+def watched_domain(conn: libvirt.virConnect, plan: Plan, files: PlacedFiles, site: GuestSite, name: str,
+                   console: Console, with_ssh: bool = True) -> Iterator[tuple[libvirt.virDomain, int | None, float]]:
+    """The started domain with its console stream and end watch attached, resumed: (domain, SSH port, start time)."""
+    with started_domain(conn, plan, files, site, name, with_ssh) as (domain, ssh_port):
+        stream = ConsoleStream(conn, domain, console, plan.libvirt_console.device_name)
+        end_watch = DomainEndWatch(conn, domain, console)
+        try:
+            started = time.monotonic()
+            domain.resume()
+            yield domain, ssh_port, started
+        finally:
+            end_watch.close()
+            stream.close()
+
+
 def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: GuestSite,
                      with_ssh: bool = True) -> Observation:
     """Boot the plan's guest on `site`, watch it come up through its console stream, destroy it.
@@ -122,20 +138,12 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
         base["boot_files_s"] = round(time.monotonic() - placing, 3)
         try:
             name = site.domain_name(plan.cell_id)
-            with started_domain(conn, plan, files, site, name, with_ssh) as (domain, ssh_port):
-                stream = ConsoleStream(conn, domain, console, plan.libvirt_console.device_name)
-                end_watch = DomainEndWatch(conn, domain, console)
-                try:
-                    started = time.monotonic()
-                    domain.resume()
-                    facts = _while_running(domain, plan, console, started, site.inspector)
-                    if ssh_port and "login_s" in facts:
-                        facts.update(ssh_phase(site.network, domain.name(), ssh_port, console.log_path, started,
-                                               plan.ssh_timeout_s, lambda: _alive(domain)))
-                    facts["first_output_s"] = _first_output_s(console, started)
-                finally:
-                    end_watch.close()
-                    stream.close()
+            with watched_domain(conn, plan, files, site, name, console, with_ssh) as (domain, ssh_port, started):
+                facts = _while_running(domain, plan, console, started, site.inspector)
+                if ssh_port and "login_s" in facts:
+                    facts.update(ssh_phase(site.network, domain.name(), ssh_port, console.log_path, started,
+                                           plan.ssh_timeout_s, lambda: domain_alive(domain)))
+                facts["first_output_s"] = _first_output_s(console, started)
         finally:
             site.boot_files.release(files)
     except libvirt.libvirtError as error:
@@ -146,7 +154,7 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
                        kernel_consoles=sorted(set(CONSOLE_ENABLED.findall(text))))
 
 
-def _alive(domain: libvirt.virDomain) -> bool:
+def domain_alive(domain: libvirt.virDomain) -> bool:
     import libvirt
 
     try:
@@ -172,7 +180,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
         facts["qmp_error"] = str(error)
 
     def alive() -> bool:
-        return _alive(domain)
+        return domain_alive(domain)
 
     if plan.first_output_s is not None:
         first = console.wait_for(ANY_OUTPUT, plan.first_output_s, started, alive)

@@ -52,6 +52,17 @@ class GuestNetwork:
         shell = self.shell
         return GuestAddress(guest, self.host_label, port, lambda: shell.open_loopback_channel(port))
 
+    def client(self, guest: str, port: int, console_log: Path, deadline: float,
+               alive: Callable[[], bool]) -> GuestSsh:
+        """A client for the guest, not yet connected, pinned to the host key the guest printed on its console.
+
+        Waits for that key until `deadline`; a guest that says its network failed is not waited for.
+        """
+        host_key, why = wait_for_host_key(console_log, deadline, alive)
+        if host_key is None:
+            raise GuestSshError(f"SSH to guest {guest} (host {self.host_label}, 127.0.0.1:{port}) not tried: {why}")
+        return GuestSsh(self.address(guest, port), self.key, host_key, lambda: read_capped(console_log)[-2000:])
+
     def served_file(self) -> tuple[LoopbackFile, str]:
         """The test file and the URL a guest on this host fetches it from."""
         if self._file is None:
@@ -103,12 +114,12 @@ def ssh_phase(network: GuestNetwork, guest: str, port: int, console_log: Path, s
     """
     facts: dict = {"ssh": {"port": port, "via": "tunnel over the host's SSH" if network.shell else "loopback"}}
     deadline = time.monotonic() + timeout_s
-    host_key, why = wait_for_host_key(console_log, deadline, alive)
-    if host_key is None:
-        facts["ssh"]["error"] = f"SSH to guest {guest} (host {network.host_label}, 127.0.0.1:{port}) not tried: {why}"
+    try:
+        client = network.client(guest, port, console_log, deadline, alive)
+    except GuestSshError as error:
+        facts["ssh"]["error"] = str(error)
         return facts
-    facts["ssh"]["host_key"] = fingerprint_of(host_key)
-    client = GuestSsh(network.address(guest, port), network.key, host_key, lambda: read_capped(console_log)[-2000:])
+    facts["ssh"]["host_key"] = fingerprint_of(client.host_key)
     try:
         connect_s = client.connect(deadline, alive)
         facts["ssh"].update(answered_s=round(time.monotonic() - started, 3), connect_s=round(connect_s, 3))
