@@ -135,8 +135,8 @@ class GuestSsh:
                 raise self._error(f"no answer within {deadline - started:.0f} s (last attempt: {last})")
             time.sleep(RETRY_PAUSE_S)
 
-    def run(self, command: str, timeout_s: float = 60, stdin: bytes = b"") -> tuple[int, str, str]:
-        """Run a shell command in the guest: exit status, stdout, stderr."""
+    def _exec(self, command: str, timeout_s: float, stdin: bytes = b"") -> tuple[int, bytes, bytes]:
+        """Run a shell command in the guest: exit status and its output as bytes."""
         if self._client is None:
             raise self._error("not connected")
         try:
@@ -146,29 +146,27 @@ class GuestSsh:
             if stdin:
                 channel.sendall(stdin)
             channel.shutdown_write()
-            out, err = _drain(channel)
-            return channel.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
+            # All stdout, then stderr: paramiko buffers stderr meanwhile, and outputs here are small.
+            out, err = channel.makefile("rb").read(), channel.makefile_stderr("rb").read()
+            return channel.recv_exit_status(), out, err
         except Exception as error:  # paramiko.SSHException, OSError, a timeout: the connection is gone
             raise self._error(f"{command!r} failed: {type(error).__name__}: {error}") from None
 
+    def run(self, command: str, timeout_s: float = 60, stdin: bytes = b"") -> tuple[int, str, str]:
+        """Run a shell command in the guest: exit status, stdout, stderr."""
+        status, out, err = self._exec(command, timeout_s, stdin)
+        return status, out.decode(errors="replace"), err.decode(errors="replace")
+
     def put(self, local: Path, remote: str) -> None:
         """Copy a file into the guest (over `cat`: dropbear has no SFTP server)."""
-        status, _, err = self.run(f"cat > {shlex.quote(remote)}", stdin=Path(local).read_bytes())
+        status, _, err = self._exec(f"cat > {shlex.quote(remote)}", 60, Path(local).read_bytes())
         if status != 0:
-            raise self._error(f"copying {local} to {remote} failed (exit {status}): {err.strip()}")
+            said = err.decode(errors="replace").strip()
+            raise self._error(f"copying {local} to {remote} failed (exit {status}): {said}")
 
     def get(self, remote: str, local: Path) -> None:
         """Copy a file out of the guest."""
-        if self._client is None:
-            raise self._error("not connected")
-        try:
-            channel = self._client.get_transport().open_session()
-            channel.settimeout(60)
-            channel.exec_command(f"cat {shlex.quote(remote)}")
-            out, err = _drain(channel)
-            status = channel.recv_exit_status()
-        except Exception as error:  # paramiko.SSHException, OSError: the connection is gone
-            raise self._error(f"copying {remote} out failed: {error}") from None
+        status, out, err = self._exec(f"cat {shlex.quote(remote)}", 60)
         if status != 0:
             raise self._error(f"copying {remote} out failed (exit {status}): {err.decode(errors='replace').strip()}")
         Path(local).write_bytes(out)
@@ -177,11 +175,6 @@ class GuestSsh:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-
-def _drain(channel) -> tuple[bytes, bytes]:
-    """All of a command's stdout, then its stderr (paramiko buffers stderr meanwhile; outputs here are small)."""
-    return channel.makefile("rb").read(), channel.makefile_stderr("rb").read()
 
 
 def _pinned(expected, where: str):
