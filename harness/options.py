@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.arches import ACCELERATORS, ALL_ARCHES, ARCHES, arch_named, check_accelerator, default_arches, split_names
+from harness.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
 from harness.hosts.spec import (
     DEFAULT_URI,
     HostSpec,
@@ -55,6 +56,8 @@ class Settings:
     console_cap_mib: float = 64.0
     tb_cache_mib: int = DEFAULT_TB_CACHE_MIB  # 0: QEMU's own default
     container_releases: tuple[str, ...] = ()
+    lab_hosts: tuple[str, ...] = ()  # arches of the lab hosts the run boots (harness/hosts/lab_catalog.py)
+    lab_without_kvm: bool = False  # a planted fault: lab hosts boot without the virtualization extensions
 
     def boot_timeout(self, arch: str, accel: str) -> float | None:
         return self.boot_timeouts.get(f"{arch}-{accel}", self.boot_timeouts.get(arch))
@@ -80,6 +83,13 @@ def add_options(parser) -> None:
     group.addoption("--container-host", action="append", default=[], metavar="RELEASE[,RELEASE...]",
                     help=f"also verify a Docker container running libvirtd and QEMU of this Debian release, "
                          f"built and started by the run; valid: {', '.join(CONTAINER_RELEASES)}")
+    group.addoption("--lab-host", action="append", default=[], metavar="ARCH[,ARCH...]",
+                    help="also verify a lab host: a virtual host of that arch booted by the run under this "
+                         "machine's TCG with the virtualization extensions on, so its KVM works; built from Debian "
+                         f"packages; valid: {', '.join(working_lab_arches())}")
+    group.addoption("--lab-host-without-kvm", action="store_true", default=False,
+                    help="boot the lab hosts without the virtualization extensions (no /dev/kvm in them): a planted "
+                         "fault, under which their KVM cells must be unsupported")
     group.addoption("--image-cache", default=None, metavar="DIR",
                     help=f"content-addressed image cache (default: {default_cache_dir()})")
     group.addoption("--image", action="append", default=[], metavar="ARCH=KERNEL[,INITRD]",
@@ -168,6 +178,8 @@ def settings_from(options) -> Settings:
         accels=accels,
         hosts=host_specs(options),
         container_releases=container_releases(options.container_host),
+        lab_hosts=lab_hosts(options.lab_host),
+        lab_without_kvm=options.lab_host_without_kvm,
         image_cache=Path(options.image_cache) if options.image_cache else default_cache_dir(),
         report_dir=Path(options.report_dir),
         user_images=images,
@@ -294,6 +306,20 @@ def host_specs(options) -> tuple[HostSpec, ...]:
     except HostSpecError as error:
         raise OptionError(str(error)) from None
     return tuple(by_label.values())
+
+
+def working_lab_arches() -> list[str]:
+    return sorted(arch for arch, kind in LAB_KINDS.items() if kind.unsupported is None)
+
+
+def lab_hosts(values: list[str]) -> tuple[str, ...]:
+    arches = tuple(dict.fromkeys(split_names(values)))
+    for arch in arches:
+        try:
+            lab_kind(arch)
+        except UnknownLabHostError as error:
+            raise OptionError(str(error)) from None
+    return arches
 
 
 def container_releases(values: list[str]) -> tuple[str, ...]:

@@ -29,6 +29,7 @@ from harness.guest.reaper import wait_for_reaped
 from harness.guest.volumes import sweep_abandoned_pools
 from harness.hosts.container_hosts import start_container_hosts, stop_container_hosts
 from harness.hosts.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host, RunDir, check_machines, open_host
+from harness.hosts.lab_hosts import start_lab_hosts, stop_lab_hosts
 from harness.hosts.leftovers import sweep_abandoned_domains, sweep_abandoned_run_dirs
 from harness.hosts.spec import HostSpec, redact_uri
 from harness.images.cache import ImageCache, ImageError
@@ -43,6 +44,7 @@ SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey["RunDir"]()
 HOSTS = pytest.StashKey[list]()  # every HostSpec of the run, container hosts included, in matrix order
 CONTAINERS = pytest.StashKey[list]()  # the container hosts this controller started, to stop at the end
+LABS = pytest.StashKey[list]()  # the lab hosts this controller booted, to stop at the end
 WANTS_SSH = pytest.StashKey[bool]()  # some selected test judges an SSH check: cells' boots go on to SSH
 PROGRESS_FD = pytest.StashKey[int]()  # the terminal, for image build progress (build_progress)
 
@@ -80,7 +82,17 @@ def pytest_configure(config) -> None:
     if settings.container_releases and not config.option.collectonly:
         containers, config.stash[CONTAINERS] = start_container_hosts(
             settings.container_releases, config.stash[RUN].run_id, config.stash[RUN].owner(), settings.image_cache)
-    config.stash[HOSTS] = list(settings.hosts) + containers
+    labs: list[HostSpec] = []
+    if settings.lab_hosts and not config.option.collectonly:
+        run = config.stash[RUN]
+        say = build_progress(config)
+        try:
+            labs, config.stash[LABS] = start_lab_hosts(settings.lab_hosts, run.path, run.run_id, run.owner(),
+                                                       settings.image_cache, say, settings.lab_without_kvm)
+        except BaseException:
+            stop_container_hosts(config.stash.get(CONTAINERS, []))
+            raise
+    config.stash[HOSTS] = list(settings.hosts) + containers + labs
     # Keep a cell's checks on one worker, so its one boot is not waited for by others.
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
@@ -128,6 +140,7 @@ def pytest_unconfigure(config) -> None:
     run = config.stash.get(RUN, None)
     if run is not None and getattr(config, "workerinput", None) is None:
         stop_container_hosts(config.stash.get(CONTAINERS, []))
+        stop_lab_hosts(config.stash.get(LABS, []))
         shutil.rmtree(run.path, ignore_errors=True)
 
 
@@ -271,9 +284,9 @@ def kvm_verdict_of(host: Host) -> KvmVerdict:
             host.capabilities,
             lambda: host.image(host_arch),
             host.site,
-            host.settings.kvm_probe_timeout,
+            host.settings.kvm_probe_timeout * host.spec.timeout_factor,
             host.is_local,
-            host.settings.kvm_probe_first_output,
+            host.settings.kvm_probe_first_output * host.spec.timeout_factor,
         )
         return asdict(verdict)
 
@@ -290,7 +303,8 @@ def plan(cell: CellKey, cell_host: Host, request) -> Plan:
     nova = nova_decisions(cell, cell_host) if cell.arch in settings.image_properties else None
     try:
         return make_plan(ARCHES[cell.arch], cell.accel, cell_host.capabilities, kvm,
-                         machine=settings.machines.get(cell.arch), timeout_factor=settings.timeout_factor,
+                         machine=settings.machines.get(cell.arch),
+                         timeout_factor=settings.timeout_factor * cell_host.spec.timeout_factor,
                          timeout_s=settings.boot_timeout(cell.arch, cell.accel),
                          extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
                          console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib,
@@ -417,6 +431,10 @@ def pytest_sessionfinish(session) -> None:
     for live in session.config.stash.get(LIVE_GUESTS, {}).values():  # interrupted runs
         live.close()
     session.config.stash[LIVE_GUESTS] = {}
+    # The lab hosts are domains of this machine's libvirt: stopped before the reporter's sweep of this run's
+    # domains, which would count them as leaks. Their guests go with them.
+    stop_lab_hosts(session.config.stash.get(LABS, []))
+    session.config.stash[LABS] = []
 
 
 def cell_facts(plan: Plan, seen: Observation) -> dict:

@@ -19,7 +19,9 @@ from harness.arches import ARCHES
 HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc",
                  "docker.io", "mmdebstrap",
                  # UEFI firmware, which Nova forces for aarch64 (--image-property, harness nova-plan)
-                 "qemu-efi-aarch64")
+                 "qemu-efi-aarch64",
+                 # lab hosts (--lab-host): their root file system, and the SSH client libvirt's ext transport runs
+                 "e2fsprogs", "openssh-client")
 # Only the harness's own tests need these: a real browser checks matrix.html.
 TEST_PACKAGES = ("chromium",)
 

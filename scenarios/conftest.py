@@ -19,6 +19,8 @@ LOCK = Path(tempfile.gettempdir()) / "emuv-suite-host.lock"
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "exclusive_host: the test disturbs libvirtd; no other scenario may run")
+    config.addinivalue_line("markers", "lab_host: the test boots a lab host (a virtual aarch64 host with KVM); "
+                                       "-m 'not lab_host' leaves those out")
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,13 @@ DOMAIN_NAME_PREFIX = "emuv-"
 LIBVIRT_QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")  # libvirt's per-domain QEMU log, <name>.log
 
 
+# Arches whose KVM guests get the host's CPU, as Nova's default for aarch64 does: QEMU's default CPU of the virt
+# board is a 32-bit Cortex-A15, which KVM on an arm64 host refuses ("KVM is not supported for this guest CPU
+# type"). x86_64 keeps QEMU's default: host-passthrough made QEMU abort on this machine's broken KVM ("failed to
+# set MSR 0x10a") where the default CPU shows the hang the KVM probe reports as claimed-but-broken.
+KVM_NEEDS_HOST_CPU = frozenset({"aarch64"})
+
+
 def run_prefix(run_id: str) -> str:
     """What every domain name of run `run_id` starts with."""
     return f"{DOMAIN_NAME_PREFIX}{run_id}-"
@@ -107,6 +114,8 @@ def domain_xml(spec: DomainSpec) -> str:
     if spec.cpu_model and not spec.cpu_via_qemu_args:
         cpu = _sub(domain, "cpu", mode="custom", match="exact")
         _sub(cpu, "model", spec.cpu_model, fallback="forbid")
+    elif spec.domain_type == "kvm" and spec.arch in KVM_NEEDS_HOST_CPU:
+        _sub(domain, "cpu", mode="host-passthrough")
 
     # Any stop of the guest (power-off, reboot after a panic, crash) ends the domain,
     # so a dead guest is seen at once instead of at the timeout.

@@ -59,13 +59,16 @@ def leftover_containers() -> list[str]:
 
 
 def leftover_image_builds(cache_root: Path | None = None) -> list[str]:
-    """Scratch of a kernel build or source unpack that was killed (the next build of that arch removes it)."""
+    """Scratch of a kernel build, source unpack or lab host image build that was killed (the next build removes it)."""
     from harness.images.cache import ImageCache, default_cache_dir
 
     root = cache_root or default_cache_dir()
     if not root.is_dir():
         return []
-    return [f"image build scratch {path}" for path in ImageCache(root).abandoned_scratch()]
+    from harness.hosts.lab_image import abandoned_lab_builds
+
+    return [f"image build scratch {path}" for path in ImageCache(root).abandoned_scratch()
+            + abandoned_lab_builds(root)]
 
 
 def audit(uri: str) -> list[str]:

@@ -221,7 +221,9 @@ class Host:
             pass
 
 
-FACT_DETAILS = ("container_release", "container_image", "container_qemu_package", "container_libvirt_package")
+FACT_DETAILS = ("container_release", "container_image", "container_qemu_package", "container_libvirt_package",
+                "lab_arch", "lab_image", "lab_machine", "lab_cpu", "lab_memory_mib", "lab_vcpus", "lab_dev_kvm",
+                "lab_ready_s", "lab_qemu_package", "lab_libvirt_package")
 
 
 def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, cache: ImageCache,

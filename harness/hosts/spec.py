@@ -46,7 +46,7 @@ class SshAccess:
 class HostSpec:
     label: str
     uri: str
-    kind: str = "remote"  # "local" (this machine's libvirt), "remote", "container"
+    kind: str = "remote"  # "local" (this machine's libvirt), "remote", "container", "lab"
     ssh: SshAccess | None = None
     details: dict = field(default_factory=dict)  # e.g. a container's release and versions
 
@@ -54,6 +54,11 @@ class HostSpec:
     def reconnect_s(self) -> float:
         """How long a lost connection may take to come back: a libvirtd restarts; a removed container does not."""
         return 5.0 if self.kind == "container" else 60.0
+
+    @property
+    def timeout_factor(self) -> float:
+        """How much slower than this machine its guests boot: a lab host's run under nested emulation."""
+        return float(self.details.get("timeout_factor", 1.0))
 
     @property
     def is_local(self) -> bool:

@@ -27,6 +27,14 @@ def _e(value) -> str:
     return escape("" if value is None else str(value))
 
 
+def _lab_line(host: dict) -> str | None:
+    if "lab_arch" not in host:
+        return None
+    return (f"{host['lab_arch']} under this machine's TCG: {host.get('lab_machine')}, CPU {host.get('lab_cpu')}, "
+            f"{host.get('lab_vcpus')} vCPUs, {host.get('lab_memory_mib')} MiB, /dev/kvm {host.get('lab_dev_kvm')}, "
+            f"libvirtd ready {host.get('lab_ready_s')} s after start; image {host.get('lab_image')}")
+
+
 def _facts_table(host: dict) -> str:
     kvm = host.get("kvm") or {}
     rows = [
@@ -36,6 +44,7 @@ def _facts_table(host: dict) -> str:
         ("libvirt", f"{host.get('libvirt_version')} at {host.get('libvirt_uri')}"),
         ("QEMU (libvirt's view)", host.get("hypervisor_version")),
         ("container", host.get("container_image")),
+        ("lab host", _lab_line(host)),
         ("emulators", "; ".join(f"{path}: {version}" for path, version in host.get("emulator_versions", {}).items())),
         ("KVM", f"{kvm.get('status', 'not probed')}: {kvm.get('reason', '')}"),
         ("run", f"{host['started_at']}, {host['duration_s']} s" + ("" if host["complete"] else " (incomplete)")),

@@ -59,6 +59,22 @@ def _overview(document: dict, footnotes: list[str]) -> list[str]:
             machine = cell["facts"].get("machine_canonical")
             marks.append(_cell_text(cell, footnotes) + (f" `{machine}`" if machine else ""))
         lines.append(f"| {arch} | " + " | ".join(marks) + " |")
+    return lines + [""] + _traits_side_by_side(document["hosts"])
+
+
+def _traits_side_by_side(hosts: list[dict]) -> list[str]:
+    """Per trait, how each host proved it: with KVM, with TCG only, or not at all."""
+    rows: dict[str, dict[str, str]] = {}
+    for host in hosts:
+        for trait in host.get("traits", []):
+            if trait.get("trait"):
+                rows.setdefault(trait["trait"], {})[host_key(host)] = trait["runs_with"]
+    if not rows:
+        return []
+    labels = [host_key(host) for host in hosts]
+    lines = ["| trait | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for trait, by_host in sorted(rows.items()):
+        lines.append(f"| {trait} | " + " | ".join(by_host.get(label, "") for label in labels) + " |")
     return lines + [""]
 
 

@@ -1,0 +1,343 @@
+"""Lab hosts at run time: boot one through this machine's libvirt, reach its libvirtd, stop it.
+
+A lab host is a harness domain like any cell's (named and tagged with the run,
+swept and audited the same way), booted with the virtualization extensions
+on, from a copy of its cached image in the run directory. The harness reaches
+it only over SSH: its port 22 is forwarded to a free port of this machine's
+loopback, the run's key is on its kernel command line, and its host key is
+read from its console and pinned. Its libvirtd is then reached with libvirt's
+`ext` transport, whose command runs `virt-ssh-helper` over that SSH (OpenSSH's
+client, with the pinned key as its only known host); nothing listens on any
+port but that loopback SSH.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+from harness.guest.console import Console, read_capped
+from harness.guest.console_stream import ConsoleStream
+from harness.guest.domain import METADATA_NAMESPACE, METADATA_PREFIX, QEMU_NAMESPACE, domain_name
+from harness.guest.lifecycle import DomainEndWatch
+from harness.guest.ssh import RunKey
+from harness.hosts.lab_catalog import LabKind
+from harness.hosts.lab_image import LabImage, LabImageError, LabImages
+from harness.hosts.spec import HostSpec, SshAccess
+
+if TYPE_CHECKING:
+    import libvirt
+
+LOCAL_URI = "qemu:///system"  # the lab boots on this machine's libvirt
+READY = re.compile(rb"EMUV-LAB (libvirt-up|seeded|failed: [^\r\n]*)")
+HOST_KEY = re.compile(rb"EMUV-HOSTKEY (ssh-ed25519 [A-Za-z0-9+/]+=*)\r?\n")  # a whole line, not a piece
+KERNEL_UP = re.compile(rb"EMUV-LAB kernel-up uptime=\S+ kvm=(\w+)")
+READY_TIMEOUT_S = 180.0  # unseeded, its libvirtd probes two emulators under nested emulation
+NETDEV_ID = "emuv-lab-net0"
+PORT_ATTEMPTS = 3
+
+
+class LabHostError(RuntimeError):
+    """A lab host could not be built, booted or reached; the message says which and why."""
+
+
+@dataclass
+class LabHost:
+    kind: LabKind
+    spec: HostSpec
+    directory: Path  # the run's copy of its image, its console log, the SSH files: removed by stop()
+    boot_s: float  # domain start to a libvirtd that answers
+    _conn: libvirt.virConnect = field(repr=False)
+    _domain: libvirt.virDomain = field(repr=False)
+    _stream: ConsoleStream = field(repr=False)
+    _watch: DomainEndWatch = field(repr=False)
+    _console: Console = field(repr=False)
+
+    def stop(self) -> None:
+        """Destroy the lab's domain (its guests go with it) and remove its files; safe to call again."""
+        import libvirt
+
+        self._watch.close()
+        self._stream.close()
+        self._console.close()
+        try:
+            self._domain.destroy()
+        except libvirt.libvirtError:
+            pass  # already gone
+        try:
+            self._conn.close()
+        except libvirt.libvirtError:
+            pass
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def lab_domain_xml(kind: LabKind, name: str, run_id: str, owner: dict[str, str], kernel: Path, initrd: Path,
+                   disk: Path, cmdline: str, ssh_port: int | None, virtualization: bool = True) -> str:
+    """The lab host's domain: the kind's machine and CPU, its disk, a pty console, and a NIC for SSH only."""
+    sub = ET.SubElement
+    domain = ET.Element("domain", type="qemu")
+    sub(domain, "name").text = name
+    metadata = sub(domain, "metadata")
+    sub(metadata, f"{{{METADATA_NAMESPACE}}}harness", {"run": run_id, "cell": f"lab-{kind.arch}", **owner})
+    sub(domain, "memory", unit="MiB").text = str(kind.memory_mib)
+    sub(domain, "vcpu").text = str(kind.vcpus)
+    os_element = sub(domain, "os")
+    sub(os_element, "type", arch=kind.arch, machine=kind.machine).text = "hvm"
+    sub(os_element, "kernel").text = str(kernel)
+    sub(os_element, "initrd").text = str(initrd)
+    sub(os_element, "cmdline").text = cmdline
+    if kind.gic_version:
+        sub(sub(domain, "features"), "gic", version=kind.gic_version)
+    cpu = sub(domain, "cpu", mode="custom", match="exact")
+    sub(cpu, "model", fallback="forbid").text = kind.cpu
+    for event in ("on_poweroff", "on_reboot", "on_crash"):
+        sub(domain, event).text = "destroy"
+    devices = sub(domain, "devices")
+    sub(devices, "emulator").text = kind.emulator
+    disk_element = sub(devices, "disk", type="file", device="disk")
+    sub(disk_element, "driver", name="qemu", type="raw")
+    sub(disk_element, "source", file=str(disk))
+    sub(disk_element, "target", dev="vda", bus="virtio")
+    sub(sub(devices, "serial", type="pty"), "target", port="0")
+    sub(sub(devices, "console", type="pty"), "target", type="serial", port="0")
+    sub(devices, "controller", type="usb", model="none")
+    sub(devices, "memballoon", model="none")
+    arguments: list[str] = []
+    if virtualization and kind.machine_options:
+        arguments += ["-machine", kind.machine_options]
+    if ssh_port is not None:
+        arguments += ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
+                      # libvirt puts the disk behind root ports from slot 1 on: the NIC takes the root bus's last slot.
+                      "-device", f"virtio-net-pci,netdev={NETDEV_ID},romfile=,bus=pcie.0,addr=0x1f"]
+    if arguments:
+        commandline = sub(domain, f"{{{QEMU_NAMESPACE}}}commandline")
+        for value in arguments:
+            sub(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=value)
+    ET.register_namespace(METADATA_PREFIX, METADATA_NAMESPACE)
+    ET.register_namespace("qemu", QEMU_NAMESPACE)
+    ET.indent(domain)
+    return ET.tostring(domain, encoding="unicode") + "\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:  # free now; QEMU refuses to start if another process takes it first
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A sparse copy: the root file system is mostly holes."""
+    result = subprocess.run(["cp", "--sparse=always", "--reflink=auto", str(source), str(target)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise LabHostError(f"cannot copy {source} into the run: {result.stderr.strip()}")
+
+
+class _Booted:
+    """A lab domain started paused with its console attached, then resumed."""
+
+    def __init__(self, conn, xml: str, console: Console):
+        import libvirt
+
+        self.conn, self.console = conn, console
+        self.domain = conn.createXML(xml, libvirt.VIR_DOMAIN_START_PAUSED)
+        try:
+            self.stream = ConsoleStream(conn, self.domain, console)
+            self.watch = DomainEndWatch(conn, self.domain, console)
+            self.started = time.monotonic()
+            self.domain.resume()
+        except BaseException:
+            self.destroy()
+            raise
+
+    def alive(self) -> bool:
+        import libvirt
+
+        try:
+            return bool(self.domain.isActive())
+        except libvirt.libvirtError:
+            return False
+
+    def destroy(self) -> None:
+        import libvirt
+
+        for part in ("watch", "stream"):
+            if hasattr(self, part):
+                getattr(self, part).close()
+        try:
+            self.domain.destroy()
+        except libvirt.libvirtError:
+            pass
+
+
+def _wait_ready(booted: _Booted, timeout_s: float, what: str) -> str:
+    ready = booted.console.wait_for(READY, timeout_s, booted.started, booted.alive)
+    if not ready.matched:
+        raise LabHostError(f"{what}: its libvirtd did not come up: {ready.reason}; last console lines: "
+                           f"{ready.tail[-800:]}")
+    if ready.match[0].startswith("failed"):
+        raise LabHostError(f"{what}: {ready.match[0]}")
+    return ready.match[0]
+
+
+def seed_capabilities(run_id: str, owner: dict[str, str], scratch: Path) -> Callable[[LabImage], None]:
+    """Boot a freshly built image once so that libvirtd probes its emulators into the cache the image keeps.
+
+    It boots a copy in the run directory (QEMU runs as libvirt-qemu, which cannot read the image cache),
+    and the seeded file system replaces the built one.
+    """
+
+    def seed(image: LabImage) -> None:
+        import libvirt
+
+        files = [scratch / "seed-vmlinuz", scratch / "seed-stage1.cpio.gz", scratch / "seed-root.ext4"]
+        for source, target in zip((image.kernel, image.initrd, image.disk), files, strict=True):
+            _copy(source, target)
+        name = domain_name(run_id, f"lab-{image.kind.arch}-seed")
+        console = Console(scratch / "seed-console.log")
+        xml = lab_domain_xml(image.kind, name, run_id, owner, *files,
+                             f"console={image.kind.console} panic=-1 quiet emuv.lab.seed=1", ssh_port=None)
+        conn = libvirt.open(LOCAL_URI)
+        try:
+            booted = _Booted(conn, xml, console)
+            try:
+                _wait_ready(booted, READY_TIMEOUT_S, f"seeding the {image.kind.label} image")
+                end = booted.console.wait_for(re.compile(rb"EMUV-LAB seeded"), 60, time.monotonic(), booted.alive)
+                if not end.matched:
+                    raise LabHostError(f"seeding the {image.kind.label} image: it did not power off: {end.reason}")
+                deadline = time.monotonic() + 30
+                while booted.alive() and time.monotonic() < deadline:
+                    time.sleep(0.2)
+            finally:
+                booted.destroy()
+                console.close()
+        finally:
+            conn.close()
+        _copy(files[2], image.disk)
+        for path in files:
+            path.unlink()
+
+    return seed
+
+
+def _ssh_files(directory: Path, key: RunKey, port: int, host_key: str) -> tuple[Path, str]:
+    """known_hosts with exactly the lab's key, and the command libvirt's ext transport runs."""
+    known_hosts = directory / "known_hosts"
+    known_hosts.write_text(f"[127.0.0.1]:{port} {host_key}\n")
+    ssh = ["ssh", "-F", "none", "-o", f"UserKnownHostsFile={known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+           "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+           "-o", "ConnectTimeout=30", "-i", str(key.private_path), "-p", str(port), "-T", "-e", "none",
+           "root@127.0.0.1", "virt-ssh-helper", "qemu:///system"]
+    pipe = directory / "libvirt-over-ssh"
+    pipe.write_text(f"#!/bin/sh\n# libvirt's ext transport: the lab's libvirtd over SSH\nexec {shlex.join(ssh)}\n")
+    pipe.chmod(0o700)
+    return pipe, f"qemu+ext:///system?command={pipe}"
+
+
+def fingerprint_of_line(host_key: str) -> str:
+    blob = base64.b64decode(host_key.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, str], cache_root: Path,
+                   say: Callable[[str], None], virtualization: bool = True) -> LabHost:
+    """Build (or find) the kind's image, boot it, and wait until its libvirtd answers over SSH."""
+    import libvirt
+
+    what = f"lab host {kind.label}"
+    directory = run_dir / "labs" / kind.arch
+    directory.mkdir(parents=True, mode=0o711)
+    try:
+        try:
+            image = LabImages(cache_root, say).get_or_build(kind, seed_capabilities(run_id, owner, directory))
+        except (LabImageError, LabHostError, libvirt.libvirtError, OSError) as error:
+            raise LabHostError(f"{what}: {error}") from None
+        for source, name in ((image.kernel, "vmlinuz"), (image.initrd, "stage1.cpio.gz"), (image.disk, "root.ext4")):
+            _copy(source, directory / name)
+        key = RunKey.load(run_dir)
+        console = Console(directory / "console.log")
+        conn = libvirt.open(LOCAL_URI)
+        name = domain_name(run_id, kind.label)
+        for attempt in range(PORT_ATTEMPTS):
+            port = _free_port()
+            xml = lab_domain_xml(kind, name, run_id, owner, directory / "vmlinuz", directory / "stage1.cpio.gz",
+                                 directory / "root.ext4",
+                                 f"console={kind.console} panic=-1 quiet emuv.ssh_key={key.public_blob}", port,
+                                 virtualization)
+            try:
+                booted = _Booted(conn, xml, console)
+                break
+            except libvirt.libvirtError as error:
+                if "host forwarding rule" not in str(error) or attempt == PORT_ATTEMPTS - 1:
+                    conn.close()
+                    raise LabHostError(f"{what}: libvirt could not start it: {error}") from None
+        try:
+            _wait_ready(booted, READY_TIMEOUT_S, what)
+            found = HOST_KEY.search(read_capped(console.log_path).encode())  # printed before or after libvirt-up
+            if found is None:
+                later = booted.console.wait_for(HOST_KEY, 60, time.monotonic(), booted.alive)
+                if not later.matched:
+                    raise LabHostError(f"{what}: its SSH server never printed its host key: {later.reason}")
+                found = HOST_KEY.search(read_capped(console.log_path).encode())
+            text = read_capped(console.log_path)
+            host_line = found.group(1).decode()
+            kvm = KERNEL_UP.search(text.encode())
+            boot_s = time.monotonic() - booted.started
+            pipe, uri = _ssh_files(directory, key, port, host_line)
+            ssh = SshAccess("root", "127.0.0.1", port, key=str(key.private_path),
+                            fingerprint=fingerprint_of_line(host_line))
+            manifest = image.manifest.read_text()
+            spec = HostSpec(kind.label, uri, "lab", ssh, details={
+                "lab_arch": kind.arch,
+                "lab_image": image.key,
+                "lab_machine": f"{kind.machine},{kind.machine_options}" if virtualization else kind.machine,
+                "lab_cpu": kind.cpu,
+                "lab_memory_mib": kind.memory_mib,
+                "lab_vcpus": kind.vcpus,
+                "lab_dev_kvm": kvm.group(1).decode() if kvm else "unknown",
+                "lab_ready_s": round(boot_s, 1),
+                "timeout_factor": kind.timeout_factor,
+                "lab_qemu_package": _version(manifest, "qemu-system-arm") or _version(manifest, "qemu-system-x86"),
+                "lab_libvirt_package": _version(manifest, "libvirt-daemon"),
+            })
+            say(f"{what} ready in {boot_s:.1f} s (libvirtd over SSH on 127.0.0.1:{port}, /dev/kvm "
+                f"{spec.details['lab_dev_kvm']})")
+            return LabHost(kind, spec, directory, boot_s, conn, booted.domain, booted.stream, booted.watch, console)
+        except BaseException:
+            booted.destroy()
+            conn.close()
+            raise
+    except BaseException:
+        shutil.rmtree(directory, ignore_errors=True)
+        raise
+
+
+def _version(manifest: str, package: str) -> str | None:
+    import json
+
+    return dict(json.loads(manifest)["packages"]).get(package)
+
+
+def lab_pipe_processes(directory: Path) -> list[int]:
+    """SSH clients still running for a lab's libvirt connections (for tests: none may outlive the run)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if str(directory) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+

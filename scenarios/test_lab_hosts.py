@@ -1,0 +1,103 @@
+"""A lab host for real: a virtual aarch64 host with working KVM, booted by the run under this machine's TCG.
+
+The first host the harness meets where KVM works, and the first that is not
+x86_64: its KVM probe must say `works` and its aarch64-kvm cell pass every
+check, next to this machine's verdict for its own KVM, and an x86_64 guest on
+it must get the x86_64 emulator, machine and CPU from the guest arch (the Nova
+blueprint's example). Booted without the virtualization extensions, the same
+lab host's KVM cell must be unsupported, never a pass.
+"""
+
+import json
+import subprocess
+
+import pytest
+
+from harness.checks import CHECKS
+from harness.hosts.spec import default_label
+from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
+
+pytestmark = pytest.mark.lab_host
+LAB = "lab_aarch64"
+
+
+def _ssh_clients_of(run_id: str) -> list[str]:
+    listed = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in listed.splitlines() if f"emuv-run-{run_id}-" in line]
+
+
+@pytest.fixture(scope="module")
+def lab_run(tmp_path_factory):
+    report_dir = tmp_path_factory.mktemp("lab-host")
+    process = real_run(report_dir, "--lab-host", "aarch64", "--arch", "aarch64,x86_64", "-n", "2")
+    output, run_id = finish(process, timeout=1800)
+    return report_dir, output, run_id, process.returncode
+
+
+def test_kvm_works_on_the_lab_host_and_its_aarch64_kvm_cell_passes_every_check(lab_run):
+    report_dir, output, _, status = lab_run
+    assert status == pytest.ExitCode.OK, output
+    document = json.loads((report_dir / "matrix.json").read_text())
+    lab = next(host for host in document["hosts"] if host["label"] == LAB)
+    assert lab["kind"] == "lab" and lab["arch"] == "aarch64" and lab["lab_dev_kvm"] == "present"
+    assert lab["kvm"]["status"] == "works", lab["kvm"]
+    assert lab["distribution"].startswith("Debian GNU/Linux 12")  # read over SSH, as on any remote host
+    cell = cells_of(report_dir, LAB)["aarch64-kvm"]
+    assert {check: cell["checks"][check]["outcome"] for check in CHECKS} == dict.fromkeys(CHECKS, "pass")
+    assert cell["facts"]["emulator"] == "/usr/bin/qemu-system-aarch64"
+    assert cell["facts"]["machine_canonical"] == "virt-7.2"
+
+
+def test_guests_on_the_lab_host_get_their_own_arch_s_emulator_machine_and_cpu(lab_run):
+    report_dir, output, _, status = lab_run
+    assert status == pytest.ExitCode.OK, output
+    cells = cells_of(report_dir, LAB)
+    for arch in ("aarch64", "x86_64"):
+        cell = cells[f"{arch}-tcg"]
+        assert {check: cell["checks"][check]["outcome"] for check in CHECKS} == dict.fromkeys(CHECKS, "pass")
+    # The blueprint's example: an x86_64 guest on an aarch64 host, from the guest arch, not the host's.
+    x86 = cells["x86_64-tcg"]["facts"]
+    assert x86["emulator"] == "/usr/bin/qemu-system-x86_64"
+    assert x86["machine_canonical"].startswith("pc-q35-") and x86["cpu_model"] == "qemu64"
+    kvm = cells["x86_64-kvm"]
+    assert kvm["status"] == "unsupported"
+    assert "no KVM for x86_64 guests on this aarch64 host" in kvm["reason"]
+
+
+def test_the_matrix_shows_this_machine_and_the_lab_host_side_by_side(lab_run):
+    report_dir, output, _, status = lab_run
+    assert status == pytest.ExitCode.OK, output
+    document = json.loads((report_dir / "matrix.json").read_text())
+    here, lab = document["hosts"]
+    assert here["label"] == default_label("qemu:///system") and lab["label"] == LAB
+    # This machine's verdict on its own KVM stands next to the lab's, whatever it is.
+    assert here["kvm"]["status"] in ("works", "claimed-but-broken", "not-offered", "no-dev-kvm")
+    here_cells = cells_of(report_dir, here["label"])
+    assert (here_cells["x86_64-kvm"]["status"] == "pass") == (here["kvm"]["status"] == "works")
+    markdown = (report_dir / "matrix.md").read_text()
+    assert f"| guest arch | {here['label']} tcg | {here['label']} kvm | {LAB} tcg | {LAB} kvm |" in markdown
+    assert f"| trait | {here['label']} | {LAB} |" in markdown
+    assert "| COMPUTE_ARCH_AARCH64 | tcg only | kvm |" in markdown
+    html = (report_dir / "matrix.html").read_text()
+    assert "lab host" in html and "virtualization=on" in html
+
+
+def test_nothing_of_the_lab_is_left(lab_run):
+    _, output, run_id, _ = lab_run
+    assert_nothing_left(run_id)  # its domain, its guests' pools, its run directory with the disk copy
+    assert _ssh_clients_of(run_id) == []  # libvirt's SSH clients into it
+
+
+def test_a_lab_host_without_the_virtualization_extensions_has_no_kvm_cell_that_passes(tmp_path):
+    """The planted fault: the same lab host booted without virtualization=on has no /dev/kvm."""
+    process = real_run(tmp_path, "--lab-host", "aarch64", "--lab-host-without-kvm", "--arch", "aarch64",
+                       "--accel", "kvm", "-k", LAB)
+    output, run_id = finish(process, timeout=900)
+    assert process.returncode == pytest.ExitCode.OK, output  # every KVM check skipped: unsupported, with the reason
+    document = json.loads((tmp_path / "matrix.json").read_text())
+    lab = next(host for host in document["hosts"] if host["label"] == LAB)
+    assert lab["lab_dev_kvm"] == "absent" and lab["lab_machine"] == "virt"
+    cell = cells_of(tmp_path, LAB)["aarch64-kvm"]
+    assert cell["status"] == "unsupported", cell
+    assert "KVM" in cell["reason"] and "aarch64" in cell["reason"]
+    assert_nothing_left(run_id)

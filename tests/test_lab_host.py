@@ -1,0 +1,81 @@
+"""Lab hosts without booting one: their catalog, their domain, their image's recipe key."""
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.guest.domain import harness_tag
+from harness.hosts.lab import fingerprint_of_line, lab_domain_xml
+from harness.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
+from harness.hosts.lab_image import packages_of, recipe_files, recipe_key
+from harness.hosts.spec import LABEL, HostSpec
+
+QEMU = "{http://libvirt.org/schemas/domain/qemu/1.0}"
+OWNER = {"pid": "1", "pidstart": "2"}
+
+
+def _domain(virtualization=True, port=40000):
+    kind = lab_kind("aarch64")
+    return ET.fromstring(lab_domain_xml(kind, "emuv-run1-lab_aarch64", "run1", OWNER, Path("/r/vmlinuz"),
+                                        Path("/r/stage1.cpio.gz"), Path("/r/root.ext4"), "console=ttyAMA0 quiet",
+                                        port, virtualization))
+
+
+def _qemu_args(root) -> list[str]:
+    return [arg.get("value") for arg in root.iter(f"{QEMU}arg")]
+
+
+def test_the_aarch64_lab_gets_el2_a_gic_v3_and_its_ssh_port_on_the_loopback_only():
+    root = _domain()
+    assert root.get("type") == "qemu" and root.findtext("devices/emulator") == "/usr/bin/qemu-system-aarch64"
+    assert root.find("features/gic").get("version") == "3"
+    assert root.find("cpu/model").text == "cortex-a57"
+    arguments = _qemu_args(root)
+    assert arguments[:2] == ["-machine", "virtualization=on"]
+    assert "user,id=emuv-lab-net0,hostfwd=tcp:127.0.0.1:40000-:22" in arguments
+    assert root.find("devices/disk/source").get("file") == "/r/root.ext4"
+    # Tagged like every harness domain: swept and audited the same way.
+    assert harness_tag(ET.tostring(root, encoding="unicode")) == {"run": "run1", "cell": "lab-aarch64", **OWNER}
+
+
+def test_the_planted_fault_drops_only_the_virtualization_extensions():
+    with_el2, without = _qemu_args(_domain()), _qemu_args(_domain(virtualization=False))
+    assert "virtualization=on" not in without
+    assert [arg for arg in with_el2 if arg not in ("-machine", "virtualization=on")] == without
+
+
+def test_every_lab_kind_is_either_usable_or_says_why_not():
+    assert lab_kind("aarch64").label == "lab_aarch64" and LABEL.match(lab_kind("aarch64").label)
+    for arch, kind in LAB_KINDS.items():
+        if kind.unsupported:
+            with pytest.raises(UnknownLabHostError, match=f"--lab-host '{arch}': .+; valid: aarch64"):
+                lab_kind(arch)
+    assert "SIE" in LAB_KINDS["s390x"].unsupported
+
+
+def test_the_aarch64_lab_offers_the_arm_and_x86_emulators_from_debian_packages():
+    packages = packages_of(lab_kind("aarch64"))
+    assert {"qemu-system-arm", "qemu-system-x86", "libvirt-daemon", "linux-image-arm64"} <= set(packages)
+
+
+def test_the_image_key_follows_package_versions_and_recipe_files():
+    kind = lab_kind("aarch64")
+    versions = {"libvirt0": "9.0.0-4+deb12u2", "qemu-system-arm": "1:7.2+dfsg-7+deb12u18+b3"}
+    key = recipe_key(kind, versions)
+    assert key == recipe_key(kind, dict(versions))
+    assert key != recipe_key(kind, {**versions, "libvirt0": "9.0.0-4+deb12u3"})
+    assert "lab/start.sh" in recipe_files() and "etc/udhcpc.script" in recipe_files()
+
+
+def test_a_lab_host_is_a_remote_host_with_a_longer_boot_bound():
+    spec = HostSpec("lab_aarch64", "qemu+ext:///system?command=/x", "lab", details={"timeout_factor": 4.0})
+    assert not spec.is_local and spec.timeout_factor == 4.0
+    assert HostSpec.from_dict(spec.to_dict()).timeout_factor == 4.0  # as xdist workers get it
+    assert HostSpec("here", "qemu:///system", "local").timeout_factor == 1.0
+
+
+def test_the_pinned_fingerprint_is_openssh_s():
+    # The lab's key line from a real boot, and `ssh-keygen -lf` of it.
+    line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2BZay1xOI5YyCUzPU9wGLKEUL3ecVL3PMhL6YemBUf"
+    assert fingerprint_of_line(line) == "SHA256:ykBScepVy/jOyLtlzW3lQdpXL7vK8/FNU4WWV2qNMq4"
