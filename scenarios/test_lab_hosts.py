@@ -9,6 +9,7 @@ lab host's KVM cell must be unsupported, never a pass.
 """
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -19,6 +20,8 @@ from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 pytestmark = pytest.mark.lab_host
 LAB = "lab_aarch64"
+# The other lab hosts, run when asked: ./run test keeps to the aarch64 one to stay under 15 minutes warm.
+MORE_LABS = os.environ.get("EMUV_LAB_HOSTS", "").split(",")
 
 
 def _ssh_clients_of(run_id: str) -> list[str]:
@@ -100,4 +103,22 @@ def test_a_lab_host_without_the_virtualization_extensions_has_no_kvm_cell_that_p
     cell = cells_of(tmp_path, LAB)["aarch64-kvm"]
     assert cell["status"] == "unsupported", cell
     assert "KVM" in cell["reason"] and "aarch64" in cell["reason"]
+    assert_nothing_left(run_id)
+
+
+@pytest.mark.skipif("x86_64" not in MORE_LABS, reason="the x86_64 lab host runs when EMUV_LAB_HOSTS=x86_64 (tox -e lab "
+                    "sets it): about 2 min, left out of ./run test to keep it under 15 min on a warm cache")
+def test_x86_64_kvm_works_on_an_x86_64_lab_host_next_to_this_machine_s_verdict(tmp_path):
+    """The same guest arch's KVM judged on two hosts: this machine's, and the x86_64 lab's (AMD SVM under TCG)."""
+    process = real_run(tmp_path, "--lab-host", "x86_64", "--arch", "x86_64", "-n", "2")
+    output, run_id = finish(process, timeout=1200)
+    assert process.returncode == pytest.ExitCode.OK, output
+    document = json.loads((tmp_path / "matrix.json").read_text())
+    here, lab = document["hosts"]
+    assert lab["label"] == "lab_x86_64" and lab["kvm"]["status"] == "works", lab["kvm"]
+    assert lab["lab_cpu"] == "qemu64+svm" and lab["lab_dev_kvm"] == "present"
+    for accel in ("tcg", "kvm"):
+        cell = cells_of(tmp_path, "lab_x86_64")[f"x86_64-{accel}"]
+        assert {check: cell["checks"][check]["outcome"] for check in CHECKS} == dict.fromkeys(CHECKS, "pass")
+    assert (cells_of(tmp_path, here["label"])["x86_64-kvm"]["status"] == "pass") == (here["kvm"]["status"] == "works")
     assert_nothing_left(run_id)

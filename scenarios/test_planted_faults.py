@@ -17,7 +17,7 @@ from harness.guest.observe import boot_and_observe
 from harness.observation import Observation
 from harness.plan import Plan, make_plan
 
-FAULT_TIMEOUT_S = 30.0  # faults that hide the banner would otherwise wait the arch's full timeout
+FAULT_TIMEOUT_S = 15.0  # faults that hide the banner would otherwise wait the arch's full timeout (its banner: 1.4 s)
 
 
 def faulty_plan(host, arch: str, fault: str, **changes) -> Plan:

@@ -49,7 +49,7 @@ def test_every_lab_kind_is_either_usable_or_says_why_not():
     assert lab_kind("aarch64").label == "lab_aarch64" and LABEL.match(lab_kind("aarch64").label)
     for arch, kind in LAB_KINDS.items():
         if kind.unsupported:
-            with pytest.raises(UnknownLabHostError, match=f"--lab-host '{arch}': .+; valid: aarch64"):
+            with pytest.raises(UnknownLabHostError, match=f"--lab-host '{arch}': .+; valid: aarch64, x86_64"):
                 lab_kind(arch)
     assert "SIE" in LAB_KINDS["s390x"].unsupported
 
@@ -79,3 +79,16 @@ def test_the_pinned_fingerprint_is_openssh_s():
     # The lab's key line from a real boot, and `ssh-keygen -lf` of it.
     line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2BZay1xOI5YyCUzPU9wGLKEUL3ecVL3PMhL6YemBUf"
     assert fingerprint_of_line(line) == "SHA256:ykBScepVy/jOyLtlzW3lQdpXL7vK8/FNU4WWV2qNMq4"
+
+
+def test_the_x86_64_lab_gets_amd_svm_and_its_nic_where_q35_has_a_free_slot():
+    kind = lab_kind("x86_64")
+    root = ET.fromstring(lab_domain_xml(kind, "emuv-run1-lab_x86_64", "run1", OWNER, Path("/r/vmlinuz"),
+                                        Path("/r/stage1.cpio.gz"), Path("/r/root.ext4"), "console=ttyS0", 40000))
+    assert root.find("os/type").get("machine") == "q35" and root.find("features") is None
+    assert [(f.get("policy"), f.get("name")) for f in root.findall("cpu/feature")] == [("require", "svm")]
+    arguments = _qemu_args(root)
+    assert "-machine" not in arguments and any(arg.endswith("bus=pcie.0,addr=0x1e") for arg in arguments)
+    without = ET.fromstring(lab_domain_xml(kind, "n", "run1", OWNER, Path("/k"), Path("/i"), Path("/d"), "", None,
+                                           virtualization=False))
+    assert without.findall("cpu/feature") == []

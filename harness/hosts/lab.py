@@ -100,6 +100,8 @@ def lab_domain_xml(kind: LabKind, name: str, run_id: str, owner: dict[str, str],
         sub(sub(domain, "features"), "gic", version=kind.gic_version)
     cpu = sub(domain, "cpu", mode="custom", match="exact")
     sub(cpu, "model", fallback="forbid").text = kind.cpu
+    for feature in kind.cpu_features if virtualization else ():
+        sub(cpu, "feature", policy="require", name=feature)
     for event in ("on_poweroff", "on_reboot", "on_crash"):
         sub(domain, event).text = "destroy"
     devices = sub(domain, "devices")
@@ -113,12 +115,12 @@ def lab_domain_xml(kind: LabKind, name: str, run_id: str, owner: dict[str, str],
     sub(devices, "controller", type="usb", model="none")
     sub(devices, "memballoon", model="none")
     arguments: list[str] = []
-    if virtualization and kind.machine_options:
+    if virtualization and kind.machine_options:  # the planted fault drops these and the CPU features
         arguments += ["-machine", kind.machine_options]
     if ssh_port is not None:
         arguments += ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
                       # libvirt puts the disk behind root ports from slot 1 on: the NIC takes the root bus's last slot.
-                      "-device", f"virtio-net-pci,netdev={NETDEV_ID},romfile=,bus=pcie.0,addr=0x1f"]
+                      "-device", f"virtio-net-pci,netdev={NETDEV_ID},romfile=,bus=pcie.0,addr={kind.nic_slot}"]
     if arguments:
         commandline = sub(domain, f"{{{QEMU_NAMESPACE}}}commandline")
         for value in arguments:
@@ -300,8 +302,9 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, s
             spec = HostSpec(kind.label, uri, "lab", ssh, details={
                 "lab_arch": kind.arch,
                 "lab_image": image.key,
-                "lab_machine": f"{kind.machine},{kind.machine_options}" if virtualization else kind.machine,
-                "lab_cpu": kind.cpu,
+                "lab_machine": ",".join([kind.machine] + ([kind.machine_options] if virtualization and
+                                                           kind.machine_options else [])),
+                "lab_cpu": "+".join([kind.cpu] + (list(kind.cpu_features) if virtualization else [])),
                 "lab_memory_mib": kind.memory_mib,
                 "lab_vcpus": kind.vcpus,
                 "lab_dev_kvm": kvm.group(1).decode() if kvm else "unknown",

@@ -27,14 +27,14 @@ class LabKind:
     # them, so they reach QEMU as a second -machine option, which QEMU merges with libvirt's.
     machine_options: str
     cpu: str
+    cpu_features: tuple[str, ...]  # CPU features the lab needs for its KVM (libvirt's names)
     gic_version: str | None  # Arm: KVM needs the GIC the outer machine has (v3: no GICv2 emulation under KVM)
     console: str  # the lab kernel's console device
     kvm_modules: tuple[str, ...]  # what its kernel must load for /dev/kvm (empty: built in)
     emulator_packages: tuple[str, ...]  # the Debian packages of the QEMU emulators the lab offers
     kernel_package: str
-    # The guest arches the lab's own scenarios boot, with the reason for each.
-    guest_arches: tuple[str, ...]
     memory_mib: int
+    nic_slot: str  # a slot of the root bus libvirt leaves free (it puts the disk behind root ports from slot 1)
     # Its guests' boot bounds against this machine's: a TCG guest inside runs under two emulators (aarch64 81 s
     # to login there, 1.4 s here), and a KVM guest's every console byte is an exit its emulated host handles.
     timeout_factor: float = 4.0
@@ -50,37 +50,34 @@ LAB_KINDS: dict[str, LabKind] = {
     kind.arch: kind for kind in (
         LabKind(
             arch="aarch64", debian_arch="arm64", emulator="/usr/bin/qemu-system-aarch64",
-            machine="virt", machine_options="virtualization=on", cpu="cortex-a57", gic_version="3",
+            machine="virt", machine_options="virtualization=on", cpu="cortex-a57", cpu_features=(), gic_version="3",
             console="ttyAMA0", kvm_modules=(),  # Debian's arm64 kernel has CONFIG_KVM=y
             emulator_packages=("qemu-system-arm", "qemu-system-x86"), kernel_package="linux-image-arm64",
-            guest_arches=("aarch64", "x86_64"),
             # The lab itself takes about 650 MB; its guests 256 MiB each, two at most at a time.
-            memory_mib=1536,
+            memory_mib=1536, nic_slot="0x1f",
         ),
         LabKind(
             arch="x86_64", debian_arch="amd64", emulator="/usr/bin/qemu-system-x86_64",
-            machine="q35", machine_options="", cpu="qemu64,+svm", gic_version=None, console="ttyS0",
             # TCG emulates AMD's SVM, not Intel's VMX.
-            kvm_modules=("irqbypass", "ccp", "kvm", "kvm-amd"),
+            machine="q35", machine_options="", cpu="qemu64", cpu_features=("svm",), gic_version=None,
+            console="ttyS0", kvm_modules=("kvm_amd",),  # with kvm, ccp, irqbypass: its depends=
             emulator_packages=("qemu-system-x86",), kernel_package="linux-image-amd64",
-            guest_arches=("x86_64",), memory_mib=1536,
-            unsupported="not built yet: the machinery is the aarch64 lab's; the image recipe for amd64 "
-                        "(kvm-amd and its modules in the stage-1 initramfs) is not written",
+            memory_mib=1536, nic_slot="0x1e",
         ),
         LabKind(
             arch="ppc64le", debian_arch="ppc64el", emulator="/usr/bin/qemu-system-ppc64le",
-            machine="pseries", machine_options="x-vof=on,cap-nested-hv=on", cpu="POWER9", gic_version=None,
-            console="hvc0", kvm_modules=("kvm", "kvm-hv"),
+            machine="pseries", machine_options="x-vof=on,cap-nested-hv=on", cpu="POWER9", cpu_features=(),
+            gic_version=None, console="hvc0", kvm_modules=("kvm_hv",),
             emulator_packages=("qemu-system-ppc",), kernel_package="linux-image-powerpc64le",
-            guest_arches=("ppc64le",), memory_mib=1536,
+            memory_mib=1536, nic_slot="0x1f",
             unsupported="not built yet: the machinery is the aarch64 lab's; the image recipe for ppc64el "
                         "(kvm-hv, and the inner pseries guest's cap-cfpc/sbbc/ibs=broken) is not written",
         ),
         LabKind(
             arch="s390x", debian_arch="s390x", emulator="/usr/bin/qemu-system-s390x",
-            machine="s390-ccw-virtio", machine_options="", cpu="max", gic_version=None, console="ttysclp0",
-            kvm_modules=("kvm",), emulator_packages=("qemu-system-s390x",), kernel_package="linux-image-s390x",
-            guest_arches=(), memory_mib=1536,
+            machine="s390-ccw-virtio", machine_options="", cpu="max", cpu_features=(), gic_version=None,
+            console="ttysclp0", kvm_modules=("kvm",), emulator_packages=("qemu-system-s390x",),
+            kernel_package="linux-image-s390x", memory_mib=1536, nic_slot="",
             unsupported="QEMU's TCG does not emulate SIE, the s390x virtualization instruction: the lab's "
                         "kernel refuses to load kvm (\"SIE is not available\")",
         ),

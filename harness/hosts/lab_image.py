@@ -41,7 +41,7 @@ RELEASE = "bookworm"
 BASE_PACKAGES = ("base-files", "libvirt-daemon", "libvirt-daemon-driver-qemu", "libvirt-clients", "dropbear-bin",
                  "busybox-static")
 STAGE1_MODULES = ("virtio_pci", "virtio_blk", "ext4", "crc32c_generic")  # the disk and its file system
-LAB_MODULES = ("virtio_net",)  # its NIC; the virtio PCI transport is loaded by stage 1 already
+LAB_MODULES = ("virtio_net",)  # its NIC (the virtio PCI transport is loaded by stage 1), and its kind's KVM
 # Not needed in a lab host and large: documentation, and the emulators of guest arches it does not offer.
 PRUNED = ("usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info", "usr/share/lintian",
           "usr/share/bug", "var/cache/apt", "var/lib/apt/lists", "usr/bin/qemu-storage-daemon",
@@ -179,6 +179,9 @@ class LabImages:
                 for path in image.manifest.parent.iterdir():
                     path.chmod(0o644)
                 os.rename(image.manifest.parent, self.root / f"{kind.arch}-{key}")
+                for older in self.root.glob(f"{kind.arch}-*"):  # superseded: 280 MB each
+                    if older.name != f"{kind.arch}-{key}":
+                        shutil.rmtree(older, ignore_errors=True)
                 self.say(f"  built the {kind.label} image in {manifest['build_s']} s")
                 return self._cached(kind, key)
             finally:
@@ -206,7 +209,7 @@ class LabImages:
         shutil.copyfile(vmlinuz, out / "vmlinuz")
         modules_root = tree / "lib/modules" / kernel_version
         stage1_modules = _modules(modules_root, STAGE1_MODULES)
-        lab_modules = _modules(modules_root, LAB_MODULES)
+        lab_modules = _modules(modules_root, LAB_MODULES + kind.kvm_modules)
         for path in PRUNED:
             shutil.rmtree(tree / path, ignore_errors=True) if (tree / path).is_dir() else (tree / path).unlink(
                 missing_ok=True)
