@@ -15,7 +15,7 @@ pytest_plugins = ["pytester"]
         (["--image", "aarch64"], "--image 'aarch64' is not of the form ARCH=KERNEL[,INITRD]"),
         (["--machine", "sparc=virt"], "unknown guest arch 'sparc'"),
         (["--timeout-factor", "0"], "--timeout-factor must be a positive number"),
-        (["--lab-host", "riscv64"], "--lab-host 'riscv64': no such lab host; valid: aarch64, x86_64"),
+        (["--lab-host", "riscv64"], "--lab-host 'riscv64': no such lab host; valid: aarch64, ppc64le, x86_64"),
         (["--lab-host", "s390x"], "--lab-host 's390x': QEMU's TCG does not emulate SIE"),
     ],
 )

@@ -120,7 +120,7 @@ def lab_domain_xml(kind: LabKind, name: str, run_id: str, owner: dict[str, str],
     if ssh_port is not None:
         arguments += ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
                       # libvirt puts the disk behind root ports from slot 1 on: the NIC takes the root bus's last slot.
-                      "-device", f"virtio-net-pci,netdev={NETDEV_ID},romfile=,bus=pcie.0,addr={kind.nic_slot}"]
+                      "-device", f"virtio-net-pci,netdev={NETDEV_ID},romfile=,bus={kind.nic_bus},addr={kind.nic_slot}"]
     if arguments:
         commandline = sub(domain, f"{{{QEMU_NAMESPACE}}}commandline")
         for value in arguments:
@@ -310,7 +310,7 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, s
                 "lab_dev_kvm": kvm.group(1).decode() if kvm else "unknown",
                 "lab_ready_s": round(boot_s, 1),
                 "timeout_factor": kind.timeout_factor,
-                "lab_qemu_package": _version(manifest, "qemu-system-arm") or _version(manifest, "qemu-system-x86"),
+                "lab_qemu_package": _version(manifest, kind.emulator_packages[0]),
                 "lab_libvirt_package": _version(manifest, "libvirt-daemon"),
             })
             say(f"{what} ready in {boot_s:.1f} s (libvirtd over SSH on 127.0.0.1:{port}, /dev/kvm "

@@ -35,6 +35,7 @@ class LabKind:
     kernel_package: str
     memory_mib: int
     nic_slot: str  # a slot of the root bus libvirt leaves free (it puts the disk behind root ports from slot 1)
+    nic_bus: str = "pcie.0"  # that root bus's name in QEMU
     # Its guests' boot bounds against this machine's: a TCG guest inside runs under two emulators (aarch64 81 s
     # to login there, 1.4 s here), and a KVM guest's every console byte is an exit its emulated host handles.
     timeout_factor: float = 4.0
@@ -69,9 +70,7 @@ LAB_KINDS: dict[str, LabKind] = {
             machine="pseries", machine_options="x-vof=on,cap-nested-hv=on", cpu="POWER9", cpu_features=(),
             gic_version=None, console="hvc0", kvm_modules=("kvm_hv",),
             emulator_packages=("qemu-system-ppc",), kernel_package="linux-image-powerpc64le",
-            memory_mib=1536, nic_slot="0x1f",
-            unsupported="not built yet: the machinery is the aarch64 lab's; the image recipe for ppc64el "
-                        "(kvm-hv, and the inner pseries guest's cap-cfpc/sbbc/ibs=broken) is not written",
+            memory_mib=1536, nic_slot="0x1f", nic_bus="pci.0",
         ),
         LabKind(
             arch="s390x", debian_arch="s390x", emulator="/usr/bin/qemu-system-s390x",

@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -49,6 +50,10 @@ PRUNED = ("usr/share/doc", "usr/share/man", "usr/share/locale", "usr/share/info"
 DISK_SLACK_MIB = 256  # free space for libvirt's logs and state
 BUILD_TIMEOUT_S = 900.0
 SEED_TIMEOUT_S = 300.0
+
+
+# apt's words for an index it could not fetch whole: the suite is the part after /dists/.
+BROKEN_INDEX = re.compile(r"Failed to fetch \S+/dists/([^/\s]+)/")
 
 
 class LabImageError(RuntimeError):
@@ -122,7 +127,8 @@ def _mmdebstrap(kind: LabKind, sources: tuple[str, ...], workdir: Path, *extra: 
     except subprocess.TimeoutExpired:
         raise LabImageError(f"mmdebstrap for the {kind.label} image did not finish within {timeout_s:.0f} s") from None
     if result.returncode != 0:
-        tail = " | ".join((result.stderr or result.stdout).strip().splitlines()[-6:])
+        lines = (result.stderr + result.stdout).strip().splitlines()
+        tail = " | ".join([line for line in lines if line.startswith("E: Failed to fetch")][:1] + lines[-6:])
         raise LabImageError(f"mmdebstrap for the {kind.label} image failed (exit {result.returncode}): {tail}")
     return result.stdout + result.stderr
 
@@ -154,7 +160,7 @@ class LabImages:
             try:
                 started = time.monotonic()
                 try:
-                    versions = candidate_versions(kind, sources, workdir)
+                    versions, sources = self._versions_from_whole_suites(kind, sources, workdir)
                 except LabImageError as error:
                     newest = self._newest(kind)
                     if newest is None:
@@ -186,6 +192,25 @@ class LabImages:
                 return self._cached(kind, key)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
+
+    def _versions_from_whole_suites(self, kind: LabKind, sources: tuple[str, ...],
+                                    workdir: Path) -> tuple[dict[str, str], tuple[str, ...]]:
+        """The candidate versions, and the sources they come from.
+
+        A suite whose index cannot be fetched whole is left out, and said so: the security suite's ppc64el
+        index once came with another size than its Release file said ("Mirror sync in progress?").
+        """
+        while True:
+            try:
+                return candidate_versions(kind, sources, workdir), sources
+            except LabImageError as error:
+                broken = BROKEN_INDEX.search(str(error))
+                kept = tuple(line for line in sources if not broken or line.split()[2] != broken.group(1))
+                if not broken or len(kept) == len(sources) or not kept:
+                    raise
+                self.say(f"  {kind.label}: the {broken.group(1)} index of {kind.debian_arch} cannot be fetched "
+                         f"whole; building without that suite")
+                sources = kept
 
     def _newest(self, kind: LabKind) -> LabImage | None:
         built = sorted(self.root.glob(f"{kind.arch}-*/manifest.json"), key=lambda path: path.stat().st_mtime)
@@ -254,10 +279,10 @@ class LabImages:
 
 
 def _kernel_of(tree: Path) -> tuple[str, Path]:
-    kernels = sorted((tree / "boot").glob("vmlinuz-*"))
+    kernels = sorted((tree / "boot").glob("vmlinu[xz]-*"))  # Power's is an ELF vmlinux
     if len(kernels) != 1:
         raise LabImageError(f"the lab image should hold one kernel in /boot, found {[k.name for k in kernels]}")
-    return kernels[0].name.removeprefix("vmlinuz-"), kernels[0]
+    return kernels[0].name.split("-", 1)[1], kernels[0]
 
 
 def _modules(modules_root: Path, wanted: tuple[str, ...]) -> dict[str, bytes]:

@@ -61,5 +61,6 @@ if [ -n "$seed" ]; then
     sync
     mount -o remount,ro /
     echo "EMUV-LAB seeded"
+    sleep 1  # the line must reach the console stream before the domain is gone
     poweroff -f
 fi
