@@ -132,3 +132,16 @@ def test_merge_gives_one_matrix_with_a_host_column(recorded, tmp_path):
     assert len(merged["cells"]) == 2 * len(recorded["cells"])
     assert (tmp_path / "out" / "matrix.html").is_file() and (tmp_path / "out" / "junit.xml").is_file()
     assert "## second-host" in (tmp_path / "out" / "matrix.md").read_text()
+
+
+def test_a_lab_host_stands_next_to_this_machine_with_its_kvm_and_traits(tmp_path):
+    # Recorded from a real run: this machine (KVM claimed but broken) and an x86_64 lab host (KVM works).
+    document = load_matrix(FIXTURES / "reports" / "matrix-x86_64-with-x86_64-lab.json")
+    assert schema_problems(document) == []
+    here, lab = document["hosts"]
+    assert here["kvm"]["status"] == "claimed-but-broken" and lab["kvm"]["status"] == "works"
+    markdown = matrix_markdown(document)
+    assert f"| trait | {here['label']} | lab_x86_64 |" in markdown
+    assert "| COMPUTE_ARCH_X86_64 | tcg only | kvm |" in markdown
+    html = matrix_html(document, tmp_path)
+    assert "TCG: q35, CPU qemu64+svm, 2 vCPUs, 1536 MiB, /dev/kvm present" in html
