@@ -134,12 +134,15 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(devices, "controller", type="usb", model="none")
     _sub(devices, "memballoon", model="none")
 
-    arguments = qemu_arguments(spec)
-    if arguments:
-        commandline = _sub(domain, f"{{{QEMU_NAMESPACE}}}commandline")
-        for value in arguments:
-            _sub(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=value)
+    return serialized(domain, qemu_arguments(spec))
 
+
+def serialized(domain: ET.Element, qemu_args: list[str]) -> str:
+    """A domain element as libvirt's XML, with `qemu_args` passed to QEMU past libvirt."""
+    if qemu_args:
+        commandline = _sub(domain, f"{{{QEMU_NAMESPACE}}}commandline")
+        for value in qemu_args:
+            _sub(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=value)
     ET.register_namespace(METADATA_PREFIX, METADATA_NAMESPACE)
     ET.register_namespace("qemu", QEMU_NAMESPACE)
     ET.indent(domain)

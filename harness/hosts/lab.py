@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable
 
 from harness.guest.console import Console, read_capped
 from harness.guest.console_stream import ConsoleStream
-from harness.guest.domain import METADATA_NAMESPACE, METADATA_PREFIX, QEMU_NAMESPACE, domain_name
+from harness.guest.domain import METADATA_NAMESPACE, domain_name, serialized
 from harness.guest.lifecycle import DomainEndWatch
 from harness.guest.ssh import RunKey
 from harness.hosts.lab_catalog import LabKind
@@ -121,14 +121,7 @@ def lab_domain_xml(kind: LabKind, name: str, run_id: str, owner: dict[str, str],
         arguments += ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
                       # libvirt puts the disk behind root ports from slot 1 on: the NIC takes the root bus's last slot.
                       "-device", f"virtio-net-pci,netdev={NETDEV_ID},romfile=,bus={kind.nic_bus},addr={kind.nic_slot}"]
-    if arguments:
-        commandline = sub(domain, f"{{{QEMU_NAMESPACE}}}commandline")
-        for value in arguments:
-            sub(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=value)
-    ET.register_namespace(METADATA_PREFIX, METADATA_NAMESPACE)
-    ET.register_namespace("qemu", QEMU_NAMESPACE)
-    ET.indent(domain)
-    return ET.tostring(domain, encoding="unicode") + "\n"
+    return serialized(domain, arguments)
 
 
 def _free_port() -> int:

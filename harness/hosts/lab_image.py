@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.files import write_atomically
+from harness.files import lock_is_free, write_atomically
 from harness.hosts.lab_catalog import LabKind
 from harness.images import cpio
 from harness.images.apt_sources import SourcesError, configured_sources
@@ -315,17 +315,6 @@ def _tree_mib(tree: Path) -> int:
 
 def abandoned_lab_builds(cache_root: Path) -> list[Path]:
     """Scratch of a lab image build that no live build owns (its kind's lock is free)."""
-    import fcntl
-
     root = lab_cache_dir(cache_root)
-    found = []
-    for path in sorted(root.glob(".build-*-*")) if root.is_dir() else []:
-        arch = path.name.split("-")[1]
-        with open(root / f".{arch}.lock", "w") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                continue  # being built right now
-            fcntl.flock(handle, fcntl.LOCK_UN)
-        found.append(path)
-    return found
+    builds = sorted(root.glob(".build-*-*")) if root.is_dir() else []
+    return [path for path in builds if lock_is_free(root / f".{path.name.split('-')[1]}.lock")]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from harness.arches import Arch, DebianKernel, SourceKernel, SourceUserland, StaticInit
-from harness.files import write_atomically
+from harness.files import lock_is_free, write_atomically
 from harness.images import cpio
 from harness.images.apt_sources import SourcesError, configured_sources
 from harness.images.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, read_members, sha256_of
@@ -198,13 +198,8 @@ class ImageCache:
         candidates += [(path, "kernel-source") for path in (self.root / "src").glob(".unpack-*")]
         candidates += [(path, "userland-source") for path in (self.root / "src" / "userland").glob(".partial-*")]
         for path, lock_name in candidates:
-            with open(self.root / "locks" / f"{lock_name}.lock", "w") as handle:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # being built right now
-                fcntl.flock(handle, fcntl.LOCK_UN)
-            found.append(path)
+            if lock_is_free(self.root / "locks" / f"{lock_name}.lock"):  # else being built right now
+                found.append(path)
         return sorted(found)
 
     @contextmanager
