@@ -169,10 +169,14 @@ def _cell_of(item) -> CellKey | None:
     return callspec.params.get("cell") if callspec is not None else None
 
 
-def expected_cell_s(key: CellKey, settings: Settings) -> float:
-    """What a cell is expected to cost: a KVM cell may carry its host's KVM probe (the probe's bound)."""
-    arch = ARCHES[key.arch]
-    return settings.kvm_probe_first_output if key.accel == "kvm" else arch.typical_tcg_boot_s
+def expected_cell_s(key: CellKey, settings: Settings, host: HostSpec | None = None) -> float:
+    """What a cell is expected to cost: a KVM cell may carry its host's KVM probe (the probe's bound).
+
+    On a lab host both take longer (harness/hosts/lab_catalog.py): its cells go first.
+    """
+    if key.accel == "kvm":
+        return settings.kvm_probe_first_output * (host.timeout_factor if host else 1.0)
+    return ARCHES[key.arch].typical_tcg_boot_s * (host.tcg_slowdown if host else 1.0)
 
 
 @pytest.hookimpl(trylast=True)  # after -k and -m deselected what they do not want
@@ -186,10 +190,12 @@ def pytest_collection_modifyitems(config, items) -> None:
     config.stash[WANTS_SSH] = any(check_name(item) in SSH_CHECKS for item in items if _cell_of(item) is not None)
     slots = [index for index, item in enumerate(items) if _cell_of(item) is not None]
     cache = ImageCache(settings.image_cache)
+    hosts = {spec.label: spec for spec in config.stash[HOSTS]}
     ready = {name: name in settings.user_images or not ARCHES[name].has_builtin_image
              or cache.is_cached(ARCHES[name]) for name in {_cell_of(items[index]).arch for index in slots}}
     cells = sorted((items[index] for index in slots),
-                   key=lambda item: (not ready[_cell_of(item).arch], -expected_cell_s(_cell_of(item), settings)))
+                   key=lambda item: (not ready[_cell_of(item).arch],
+                                     -expected_cell_s(_cell_of(item), settings, hosts.get(_cell_of(item).host))))
     for index, item in zip(slots, cells, strict=True):
         items[index] = item
 

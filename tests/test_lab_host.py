@@ -92,3 +92,18 @@ def test_the_x86_64_lab_gets_amd_svm_and_its_nic_where_q35_has_a_free_slot():
     without = ET.fromstring(lab_domain_xml(kind, "n", "run1", OWNER, Path("/k"), Path("/i"), Path("/d"), "", None,
                                            virtualization=False))
     assert without.findall("cpu/feature") == []
+
+
+def test_a_lab_hosts_cells_are_expected_to_take_longest_so_they_start_first():
+    from harness.options import Settings
+    from harness.plan import CellKey
+    from harness.plugin import expected_cell_s
+
+    settings = Settings(arches=(), accels=("tcg", "kvm"), hosts=(), image_cache=Path("/c"), report_dir=Path("/r"))
+    lab = HostSpec("lab_aarch64", "qemu+ext:///system?command=/x", "lab",
+                   details={"timeout_factor": 4.0, "tcg_slowdown": lab_kind("aarch64").tcg_slowdown})
+    here_ppc = expected_cell_s(CellKey("ppc64le", "tcg", "here"), settings)
+    lab_aarch64 = expected_cell_s(CellKey("aarch64", "tcg", lab.label), settings, lab)
+    lab_kvm = expected_cell_s(CellKey("aarch64", "kvm", lab.label), settings, lab)
+    # This machine's slowest cell goes after every lab cell; inside the lab, TCG (80-120 s) before KVM (about 55).
+    assert lab_aarch64 > lab_kvm > here_ppc

@@ -313,6 +313,7 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, s
                 "lab_dev_kvm": kvm.group(1).decode() if kvm else "unknown",
                 "lab_ready_s": round(boot_s, 1),
                 "timeout_factor": kind.timeout_factor,
+                "tcg_slowdown": kind.tcg_slowdown,
                 "lab_qemu_package": _version(manifest, kind.emulator_packages[0]),
                 "lab_libvirt_package": _version(manifest, "libvirt-daemon"),
             })

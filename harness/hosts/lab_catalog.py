@@ -39,6 +39,9 @@ class LabKind:
     # Its guests' boot bounds against this machine's: a TCG guest inside runs under two emulators (aarch64 81 s
     # to login there, 1.4 s here), and a KVM guest's every console byte is an exit its emulated host handles.
     timeout_factor: float = 4.0
+    # Its TCG guests against the same on this machine, measured: aarch64 54x, x86_64 36x (on the aarch64 lab),
+    # ppc64le 15x. It orders cells (the longest start first); it bounds nothing.
+    tcg_slowdown: float = 30.0
     vcpus: int = 2
     unsupported: str | None = None  # why this arch cannot be a lab host here
 

@@ -61,6 +61,11 @@ class HostSpec:
         return float(self.details.get("timeout_factor", 1.0))
 
     @property
+    def tcg_slowdown(self) -> float:
+        """How many times longer its TCG guests boot than this machine's: for ordering cells, not for bounds."""
+        return float(self.details.get("tcg_slowdown", 1.0))
+
+    @property
     def is_local(self) -> bool:
         """This machine's libvirt: boot files can be staged and /proc read here."""
         return self.kind == "local"
