@@ -30,6 +30,7 @@ from harness.guest.console import Console, read_capped
 from harness.guest.console_stream import ConsoleStream
 from harness.guest.domain import METADATA_NAMESPACE, domain_name, serialized
 from harness.guest.lifecycle import DomainEndWatch
+from harness.guest.reach import host_key_line
 from harness.guest.ssh import RunKey
 from harness.hosts.lab_catalog import LabKind
 from harness.hosts.lab_image import LabImage, LabImageError, LabImages
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 LOCAL_URI = "qemu:///system"  # the lab boots on this machine's libvirt
 READY = re.compile(rb"EMUV-LAB (libvirt-up|seeded|failed: [^\r\n]*)")
-HOST_KEY = re.compile(rb"EMUV-HOSTKEY (ssh-ed25519 [A-Za-z0-9+/]+=*)\r?\n")  # a whole line, not a piece
 KERNEL_UP = re.compile(rb"EMUV-LAB kernel-up uptime=\S+ kvm=(\w+)")
 READY_TIMEOUT_S = 180.0  # unseeded, its libvirtd probes two emulators under nested emulation
 NETDEV_ID = "emuv-lab-net0"
@@ -228,6 +228,19 @@ def seed_capabilities(run_id: str, owner: dict[str, str], scratch: Path) -> Call
     return seed
 
 
+def _host_key(booted: _Booted, console_log: Path, what: str, timeout_s: float = 60.0) -> str:
+    """The lab's host key line from its console: printed before or after its libvirtd came up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        line = host_key_line(read_capped(console_log))
+        if line:
+            return line
+        if time.monotonic() >= deadline or not booted.alive():
+            raise LabHostError(f"{what}: its SSH server printed no host key (EMUV-HOSTKEY) within {timeout_s:.0f} s "
+                               f"of its libvirtd")
+        time.sleep(0.2)
+
+
 def _capabilities_cached(disk: Path) -> list[str]:
     """The capabilities cache files in an ext4 image, read with debugfs (no mount)."""
     result = subprocess.run(["debugfs", "-R", "ls -l /var/cache/libvirt/qemu/capabilities", str(disk)],
@@ -288,14 +301,8 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, s
                     raise LabHostError(f"{what}: libvirt could not start it: {error}") from None
         try:
             _wait_ready(booted, READY_TIMEOUT_S, what)
-            found = HOST_KEY.search(read_capped(console.log_path).encode())  # printed before or after libvirt-up
-            if found is None:
-                later = booted.console.wait_for(HOST_KEY, 60, time.monotonic(), booted.alive)
-                if not later.matched:
-                    raise LabHostError(f"{what}: its SSH server never printed its host key: {later.reason}")
-                found = HOST_KEY.search(read_capped(console.log_path).encode())
+            host_line = _host_key(booted, console.log_path, what)
             text = read_capped(console.log_path)
-            host_line = found.group(1).decode()
             kvm = KERNEL_UP.search(text.encode())
             boot_s = time.monotonic() - booted.started
             pipe, uri = _ssh_files(directory, key, port, host_line)
