@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
@@ -74,7 +75,7 @@ def run_pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
     import libvirt
 
     try:
-        return conn.storagePoolLookupByName(name)
+        return _active(conn.storagePoolLookupByName(name))
     except libvirt.libvirtError:
         pass
     try:
@@ -84,9 +85,32 @@ def run_pool(conn: libvirt.virConnect, name: str) -> libvirt.virStoragePool:
         return pool
     except libvirt.libvirtError:
         try:  # another worker of the run won the race
-            return conn.storagePoolLookupByName(name)
+            return _active(conn.storagePoolLookupByName(name))
         except libvirt.libvirtError:
             raise
+
+
+POOL_START_S = 30.0  # another worker defined the pool and is building and starting it
+
+
+def _active(pool: libvirt.virStoragePool) -> libvirt.virStoragePool:
+    """The pool once it is started: found defined but not yet active, it was another worker's to start.
+
+    Two workers that met a lab host at the same moment once raced here: one uploaded into the pool the other had
+    defined and not yet started ("storage pool ... is not active").
+    """
+    import libvirt
+
+    deadline = time.monotonic() + POOL_START_S
+    while not pool.isActive():
+        if time.monotonic() >= deadline:
+            try:
+                pool.create(0)  # its creator went away before starting it
+            except libvirt.libvirtError:
+                pass
+            break
+        time.sleep(0.1)
+    return pool
 
 
 def upload(conn: libvirt.virConnect, pool: libvirt.virStoragePool, source: Path, name: str) -> str:
