@@ -293,6 +293,7 @@ def kvm_verdict_of(host: Host) -> KvmVerdict:
             host.settings.kvm_probe_timeout * host.spec.timeout_factor,
             host.is_local,
             host.settings.kvm_probe_first_output * host.spec.timeout_factor,
+            quiet=bool(host.spec.details.get("kvm_probe_quiet")),
         )
         return asdict(verdict)
 

@@ -1,6 +1,6 @@
-"""Container hosts for real: this machine (Debian 12: QEMU 7.2, libvirt 9) next to a trixie container
-host (QEMU 10, libvirt 11) started by the run, every built-in arch on both; and a container host
-killed mid-run.
+"""Container hosts for real: a trixie container host (QEMU 10, libvirt 11) started by the run, every built-in
+arch on it, next to this machine (Debian 12: QEMU 7.2, libvirt 9; its every arch is test_guest.py's); and a
+container host killed mid-run.
 """
 
 import json
@@ -39,20 +39,22 @@ def assert_no_container_left(run_id: str) -> None:
 @pytest.fixture(scope="module")
 def side_by_side(tmp_path_factory):
     report_dir = tmp_path_factory.mktemp("side-by-side")
-    process = real_run(report_dir, "--accel", "tcg", "--container-host", "trixie", "-n", "2")
+    # This machine's other cells are the suite's own (test_guest.py): here only aarch64 stands beside trixie's.
+    process = real_run(report_dir, "--accel", "tcg", "--container-host", "trixie", "-n", "2", "-k", "trixie or aarch64")
     output, run_id = finish(process, timeout=1200)
     return report_dir, output, run_id, process.returncode
 
 
-def test_every_built_in_arch_passes_on_this_machine_and_on_a_trixie_container_host(side_by_side):
+def test_every_built_in_arch_passes_on_a_trixie_container_host_next_to_this_machine(side_by_side):
     report_dir, output, run_id, status = side_by_side
     assert status == pytest.ExitCode.OK, output
     document = json.loads((report_dir / "matrix.json").read_text())
     labels = [host["label"] for host in document["hosts"]]
     assert len(labels) == 2 and labels[1] == "trixie"
     here, trixie = cells_of(report_dir, labels[0]), cells_of(report_dir, "trixie")
+    assert set(here) == {"aarch64-tcg"}
     for arch in BUILT_IN:
-        for cells in (here, trixie):
+        for cells in (here, trixie) if arch == "aarch64" else (trixie,):
             cell = cells[f"{arch}-tcg"]
             assert {check: cell["checks"][check]["outcome"] for check in CHECKS} == dict.fromkeys(CHECKS, "pass")
         # Over SSH too: on the container host through a tunnel of the harness's SSH connection into it.

@@ -146,3 +146,15 @@ def test_a_banner_read_in_two_pieces_is_matched_whole(tmp_path):
     wait = console.wait_for(REAL_BANNER, 5, time.monotonic())
     feeder.join()
     assert wait.match == ("aarch64", "6.1.0-56-arm64", "little")
+
+
+def test_the_first_output_wait_leaves_the_first_byte_to_the_next_wait(tmp_path):
+    # A kernel booted quiet prints nothing before init: the first byte on the console is the banner's "E".
+    from harness.guest.observe import ANY_OUTPUT
+
+    console = Console(tmp_path / "console.log")
+    console.feed(b"EMUV-BANNER arch=aarch64 release=6.1.0-56-arm64 endian=little\n")
+    started = time.monotonic()
+    assert console.wait_for(ANY_OUTPUT, 1, started).matched
+    banner = console.wait_for(BANNER, 1, started)
+    assert banner.matched and banner.match == ("aarch64",)

@@ -86,3 +86,15 @@ def test_a_silent_kvm_guest_is_broken_at_the_first_output_bound():
                               "nothing within 5 s: the guest stopped before or in the kernel's decompressor")
     remote = verdict_from(silent, 20, "", host_is_local=False)
     assert remote.reason.startswith("libvirt offers <domain type='kvm'>, but")
+
+
+def test_a_silent_quiet_kvm_guest_is_not_said_to_stop_in_its_decompressor():
+    # A lab host's probe boots quiet: its silence says only that init never ran.
+    observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
+    plan = {**observation.plan, "first_output_s": 20.0, "kernel_cmdline": "console=ttyAMA0 panic=-1 quiet"}
+    silent = type(observation)(**{**observation.to_dict(), "plan": plan,
+                                  "boot_failure": "no console output: timeout after 20 s", "console_tail": ""})
+    verdict = verdict_from(silent, 80, "", host_is_local=False)
+    assert verdict.status == KVM_BROKEN
+    assert verdict.reason == ("libvirt offers <domain type='kvm'>, but a KVM guest printed nothing within 20 s: "
+                              "the guest, its kernel booted quiet, never reached its init")

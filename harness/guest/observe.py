@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 # "li" of "little", and a kernel message may follow it on the same line before its newline.
 BANNER = re.compile(rb"EMUV-BANNER arch=(\S+) release=(\S+) endian=(little|big|unknown)(?!\w)")
 LOGIN_PROMPT = re.compile(rb"login: ")
-ANY_OUTPUT = re.compile(rb"[\s\S]")
+# Matches before the first byte, consuming nothing: with `quiet` (a lab host's KVM probe) that byte is the banner's.
+ANY_OUTPUT = re.compile(rb"(?=[\s\S])")
 CONSOLE_ENABLED = re.compile(r"\bconsole \[(\w+)\] enabled")
 
 

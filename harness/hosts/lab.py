@@ -321,6 +321,8 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, s
                 "lab_ready_s": round(boot_s, 1),
                 "timeout_factor": kind.timeout_factor,
                 "tcg_slowdown": kind.tcg_slowdown,
+                # Its KVM probe boots quiet: every console byte of a KVM guest is an exit the emulated lab handles.
+                "kvm_probe_quiet": True,
                 "lab_qemu_package": _version(manifest, kind.emulator_packages[0]),
                 "lab_libvirt_package": _version(manifest, "libvirt-daemon"),
             })
