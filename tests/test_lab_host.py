@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from harness.guest.domain import harness_tag
-from harness.hosts.lab import fingerprint_of_line, lab_domain_xml
+from harness.hosts.container import sha256_fingerprint
+from harness.hosts.lab import lab_domain_xml
 from harness.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
 from harness.hosts.lab_image import packages_of, recipe_files, recipe_key
 from harness.hosts.spec import LABEL, HostSpec
@@ -78,7 +79,7 @@ def test_a_lab_host_is_a_remote_host_with_a_longer_boot_bound():
 def test_the_pinned_fingerprint_is_openssh_s():
     # The lab's key line from a real boot, and `ssh-keygen -lf` of it.
     line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2BZay1xOI5YyCUzPU9wGLKEUL3ecVL3PMhL6YemBUf"
-    assert fingerprint_of_line(line) == "SHA256:ykBScepVy/jOyLtlzW3lQdpXL7vK8/FNU4WWV2qNMq4"
+    assert sha256_fingerprint(line) == "SHA256:ykBScepVy/jOyLtlzW3lQdpXL7vK8/FNU4WWV2qNMq4"
 
 
 def test_the_x86_64_lab_gets_amd_svm_and_its_nic_where_q35_has_a_free_slot():

@@ -13,8 +13,6 @@ port but that loopback SSH.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 import shlex
 import shutil
@@ -32,6 +30,7 @@ from harness.guest.domain import METADATA_NAMESPACE, domain_name, serialized
 from harness.guest.lifecycle import DomainEndWatch
 from harness.guest.reach import host_key_line
 from harness.guest.ssh import RunKey
+from harness.hosts.container import sha256_fingerprint
 from harness.hosts.lab_catalog import LabKind
 from harness.hosts.lab_image import LabImage, LabImageError, LabImages
 from harness.hosts.spec import HostSpec, SshAccess
@@ -262,11 +261,6 @@ def _ssh_files(directory: Path, key: RunKey, port: int, host_key: str) -> tuple[
     return pipe, f"qemu+ext:///system?command={pipe}"
 
 
-def fingerprint_of_line(host_key: str) -> str:
-    blob = base64.b64decode(host_key.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-
-
 def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, str], cache_root: Path,
                    say: Callable[[str], None], virtualization: bool = True) -> LabHost:
     """Build (or find) the kind's image, boot it, and wait until its libvirtd answers over SSH."""
@@ -307,8 +301,7 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, s
             boot_s = time.monotonic() - booted.started
             pipe, uri = _ssh_files(directory, key, port, host_line)
             ssh = SshAccess("root", "127.0.0.1", port, key=str(key.private_path),
-                            fingerprint=fingerprint_of_line(host_line))
-            manifest = image.manifest.read_text()
+                            fingerprint=sha256_fingerprint(host_line))
             spec = HostSpec(kind.label, uri, "lab", ssh, details={
                 "lab_arch": kind.arch,
                 "lab_image": image.key,
@@ -323,8 +316,8 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, s
                 "tcg_slowdown": kind.tcg_slowdown,
                 # Its KVM probe boots quiet: every console byte of a KVM guest is an exit the emulated lab handles.
                 "kvm_probe_quiet": True,
-                "lab_qemu_package": _version(manifest, kind.emulator_packages[0]),
-                "lab_libvirt_package": _version(manifest, "libvirt-daemon"),
+                "lab_qemu_package": image.version_of(kind.emulator_packages[0]),
+                "lab_libvirt_package": image.version_of("libvirt-daemon"),
             })
             say(f"{what} ready in {boot_s:.1f} s (libvirtd over SSH on 127.0.0.1:{port}, /dev/kvm "
                 f"{spec.details['lab_dev_kvm']})")
@@ -336,24 +329,3 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, s
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
-
-
-def _version(manifest: str, package: str) -> str | None:
-    import json
-
-    return dict(json.loads(manifest)["packages"]).get(package)
-
-
-def lab_pipe_processes(directory: Path) -> list[int]:
-    """SSH clients still running for a lab's libvirt connections (for tests: none may outlive the run)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if str(directory) in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                    found.append(int(proc.name))
-            except OSError:
-                continue
-    return found
-
-
