@@ -22,6 +22,7 @@ from harness.hosts.spec import (
     specs_from_uris,
 )
 from harness.images.cache import default_cache_dir
+from harness.images.disk_image import looks_like_disk
 from harness.images.kernel_arch import kernel_arch
 from harness.plan import DEFAULT_SUCCESS_PATTERN
 
@@ -43,7 +44,9 @@ class Settings:
     hosts: tuple[HostSpec, ...]  # the libvirt hosts given (or this machine); container hosts come on top
     image_cache: Path
     report_dir: Path
-    user_images: dict[str, tuple[Path, Path | None]] = field(default_factory=dict)
+    user_images: dict[str, tuple[Path, Path | None]] = field(default_factory=dict)  # a disk: (disk, None)
+    user_disks: frozenset[str] = frozenset()  # arches whose --image is a disk, booted through the firmware
+    boot_from: str = "kernel"  # the built-in images: "kernel" (libvirt's direct boot) or "disk" (the firmware's)
     machines: dict[str, str] = field(default_factory=dict)
     kvm_probe_timeout: float = 20.0
     kvm_probe_first_output: float = 5.0
@@ -92,9 +95,14 @@ def add_options(parser) -> None:
                          "fault, under which their KVM cells must be unsupported")
     group.addoption("--image-cache", default=None, metavar="DIR",
                     help=f"content-addressed image cache (default: {default_cache_dir()})")
-    group.addoption("--image", action="append", default=[], metavar="ARCH=KERNEL[,INITRD]",
-                    help="boot a user-supplied kernel (and initrd) for ARCH instead of the built-in image (the "
-                         "only way for the arches without one); it is up when its console shows --success-pattern")
+    group.addoption("--image", action="append", default=[], metavar="ARCH=KERNEL[,INITRD]|ARCH=DISK",
+                    help="boot a user-supplied kernel (and initrd), or a disk image (qcow2 or raw) through the "
+                         "arch's firmware, for ARCH instead of the built-in image (the only way for the arches "
+                         "without one); it is up when its console shows --success-pattern")
+    group.addoption("--boot-from", choices=BOOT_FROM, default="kernel",
+                    help="how the built-in images boot: 'kernel', libvirt's direct kernel boot, or 'disk', a disk "
+                         "through the arch's firmware as a Glance image boots (UEFI on aarch64 and x86_64, SLOF on "
+                         "ppc64le, the s390-ccw BIOS on s390x; other arches are unsupported) (default: kernel)")
     group.addoption("--success-pattern", action="append", default=[], metavar="ARCH=REGEX",
                     help="what the console of ARCH's --image shows once it is up (a Python regular expression; "
                          f"default: a login prompt, {DEFAULT_SUCCESS_PATTERN!r})")
@@ -145,9 +153,14 @@ def settings_from(options) -> Settings:
     names = split_names(options.arch)
     arches = tuple(ARCHES) if ALL_ARCHES in names else tuple(arch_named(name).name for name in names)
     accels = tuple(check_accelerator(name) for name in split_names(options.accel)) or ACCELERATORS
-    images = {}
+    images, disks = {}, set()
     for arch, files in _pairs(options.image, "--image", "ARCH=KERNEL[,INITRD]").items():
         kernel, _, initrd = files.partition(",")
+        if not initrd and looks_like_disk(Path(kernel)):
+            # Checked by its cells, not here: a disk that cannot be booted stops them, not the run.
+            images[arch] = (Path(kernel), None)
+            disks.add(arch)
+            continue
         images[arch] = check_user_image(arch, Path(kernel), Path(initrd) if initrd else None)
     for value, name in ((options.timeout_factor, "--timeout-factor"),
                         (options.kvm_probe_timeout, "--kvm-probe-timeout"),
@@ -169,6 +182,9 @@ def settings_from(options) -> Settings:
     kernel_args = _pairs(options.kernel_args, "--kernel-args", "ARCH=ARGS")
     for arch, args in kernel_args.items():
         check_kernel_args(arch, args)
+        if arch in disks:
+            raise OptionError(f"--kernel-args {arch}=...: {arch}'s --image is a disk, whose own bootloader gives "
+                              f"its kernel the arguments; --kernel-args is for kernels booted directly")
     if options.tb_cache < 0:
         raise OptionError(f"--tb-cache must be 0 (QEMU's default) or a positive number of MiB, not {options.tb_cache}")
     if options.console_cap <= 0:
@@ -183,6 +199,8 @@ def settings_from(options) -> Settings:
         image_cache=Path(options.image_cache) if options.image_cache else default_cache_dir(),
         report_dir=Path(options.report_dir),
         user_images=images,
+        user_disks=frozenset(disks),
+        boot_from=options.boot_from,
         machines=_pairs(options.machine, "--machine", "ARCH=MACHINE"),
         kvm_probe_timeout=options.kvm_probe_timeout,
         kvm_probe_first_output=options.kvm_probe_first_output * options.timeout_factor,
@@ -197,6 +215,7 @@ def settings_from(options) -> Settings:
 
 
 KERNEL_ARGS_MAX = 1024
+BOOT_FROM = ("kernel", "disk")
 
 
 def check_user_image(arch: str, kernel: Path, initrd: Path | None) -> tuple[Path, Path | None]:

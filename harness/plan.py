@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 
 from harness.arches import Arch, LibvirtConsole
 from harness.capabilities import HostCapabilities, KvmVerdict, kvm_offered_for
+from harness.images.firmware_disk import FIRMWARE_DISKS, no_firmware_disk_reason
 from harness.nova_plan import NovaPlan, cpu_model_of
 
 
@@ -52,6 +53,8 @@ class Plan:
     # A user's image: what its console shows once it is up (a regex); None: the built-in image's banner.
     success_pattern: str | None = None
     firmware: str | None = None  # "efi": <os firmware='efi'> (Nova's UEFI); None: the machine's own
+    boot: str = "kernel"  # "kernel": libvirt loads kernel and initrd; "disk": the firmware boots a disk
+    disk_bus: str = "virtio"  # a disk boot's disk (Nova's hw_disk_bus, virtio by default)
     nova: str | None = None  # the image properties the plan follows, as Nova's driver would ("" when none)
 
     def summary(self) -> str:
@@ -59,7 +62,9 @@ class Plan:
         return (
             f"plan {self.cell_id}: domain type {self.domain_type}, emulator {self.emulator}, "
             f"machine {self.machine} ({self.machine_canonical}), cpu {cpu}, kernel args {self.kernel_cmdline!r}"
-            + (f", firmware {self.firmware}" if self.firmware else "") + (f"; {self.nova}" if self.nova else "")
+            + (f", firmware {self.firmware}" if self.firmware else "")
+            + (f", from a {self.disk_bus} disk" if self.boot == "disk" else "")
+            + (f"; {self.nova}" if self.nova else "")
         )
 
     def to_dict(self) -> dict:
@@ -97,6 +102,7 @@ def make_plan(
     user_image: bool = False,
     success_pattern: str | None = None,
     nova: NovaPlan | None = None,
+    boot: str = "kernel",
 ) -> Plan:
     offer = host.offer_for(arch.name)
     if offer is None:
@@ -150,9 +156,11 @@ def make_plan(
         tb_cache_mib=(tb_cache_mib or None) if accel == "tcg" else None,
         nic_device=arch.nic.device if arch.nic else None,
         no_ssh_reason=_no_ssh_reason(arch, user_image),
+        boot=boot,
+        disk_bus=nova.disk_bus if nova else "virtio",
         ssh_timeout_s=SSH_TIMEOUT_S[accel] * timeout_factor,
         success_pattern=(success_pattern or DEFAULT_SUCCESS_PATTERN) if user_image else None,
-        firmware="efi" if nova and nova.firmware.startswith("uefi") else None,
+        firmware=_firmware(arch, nova, boot, user_image),
         nova=f"Nova's plan: machine {nova.machine}, cpu {nova.cpu}, firmware {nova.firmware}" if nova else None,
     )
 
@@ -161,6 +169,29 @@ DEFAULT_SUCCESS_PATTERN = r"login: "  # a user's image is up when it shows a log
 
 
 SSH_TIMEOUT_S = {"tcg": 90.0, "kvm": 60.0}
+
+
+def _firmware(arch: Arch, nova: NovaPlan | None, boot: str, user_image: bool) -> str | None:
+    """UEFI when Nova would boot it (asked, or forced for aarch64), or when our disk boots only through it."""
+    ours = boot == "disk" and not user_image
+    disk = FIRMWARE_DISKS.get(arch.name)
+    if ours and disk is None:
+        raise CellUnsupported(no_firmware_disk_reason(arch.name))
+    if nova is not None:
+        firmware = "efi" if nova.firmware.startswith("uefi") else None
+        if ours and disk.uefi and firmware is None:
+            raise PlanError(f"the built-in {arch.name} disk boots through UEFI only, and these image properties "
+                            f"make Nova boot it with {nova.firmware}: set hw_firmware_type=uefi")
+        return firmware
+    if boot != "disk":
+        return None
+    if user_image:  # a disk of the user's, no properties: what Nova does by default
+        return "efi" if arch.name in NOVA_UEFI_ONLY else None
+    return "efi" if disk.uefi else None
+
+
+# nova/virt/libvirt/driver.py `_check_uefi_support` / `_get_guest_config`: aarch64 guests always boot UEFI.
+NOVA_UEFI_ONLY = frozenset({"aarch64"})
 
 
 def _no_ssh_reason(arch: Arch, user_image: bool) -> str | None:

@@ -316,11 +316,21 @@ def plan(cell: CellKey, cell_host: Host, request) -> Plan:
                          extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
                          console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib,
                          user_image=cell.arch in settings.user_images,
-                         success_pattern=settings.success_patterns.get(cell.arch), nova=nova)
+                         success_pattern=settings.success_patterns.get(cell.arch), nova=nova,
+                         boot=boot_of(cell.arch, settings, cell_host))
     except CellUnsupported as reason:
         pytest.skip(f"{cell.id} unsupported on {cell.host}: {reason}")
     except PlanError as error:
         raise HarnessError(f"{cell.host}: {error}") from None
+
+
+def boot_of(arch: str, settings, host: Host) -> str:
+    """"disk" for a user's disk or --boot-from disk; such a cell boots only on this machine's libvirt so far."""
+    disk = arch in settings.user_disks or (settings.boot_from == "disk" and arch not in settings.user_images)
+    if disk and not host.is_local:
+        raise HarnessError(f"{arch} on {host.label}: disk images boot on this machine's libvirt only so far (the "
+                           f"run's pool on a remote host takes kernels and initrds, not a disk for each cell)")
+    return "disk" if disk else "kernel"
 
 
 def nova_decisions(cell: CellKey, host: Host):
@@ -350,7 +360,7 @@ def nova_decisions(cell: CellKey, host: Host):
 
 
 @pytest.fixture
-def image(cell: CellKey, cell_host: Host):
+def image(cell: CellKey, cell_host: Host, plan: Plan):
     arch = ARCHES[cell.arch]
     if not arch.has_builtin_image and cell.arch not in cell_host.settings.user_images:
         pytest.skip(
@@ -360,6 +370,8 @@ def image(cell: CellKey, cell_host: Host):
         )
     try:
         built = cell_host.image(arch)
+        if plan.boot == "disk" and built.disk is None:
+            built = cell_host.firmware_disk(arch)
     except ImageError as error:
         raise HarnessError(str(error)) from None  # it names the arch and what failed
     for note in built.warnings:  # a fallback release, a damaged cache entry rebuilt: said on every run

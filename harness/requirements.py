@@ -18,8 +18,11 @@ from harness.arches import ARCHES
 # with the image builder for container hosts (harness/hosts/container.py).
 HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc",
                  "docker.io", "mmdebstrap",
-                 # UEFI firmware, which Nova forces for aarch64 (--image-property, harness nova-plan)
-                 "qemu-efi-aarch64",
+                 # UEFI firmware, which Nova forces for aarch64 (--image-property, harness nova-plan), and OVMF
+                 "qemu-efi-aarch64", "ovmf",
+                 # disks: qemu-img checks a user's; the firmware disks are made with GRUB's grub-mkimage, a FAT
+                 # file system (dosfstools, mtools) and, for s390x, an ISO image (xorriso)
+                 "qemu-utils", "grub-common", "dosfstools", "mtools", "xorriso",
                  # lab hosts (--lab-host): their root file system, and the SSH client libvirt's ext transport runs
                  "e2fsprogs", "openssh-client")
 # Only the harness's own tests need these: a real browser checks matrix.html.

@@ -17,6 +17,9 @@ pytest_plugins = ["pytester"]
         (["--timeout-factor", "0"], "--timeout-factor must be a positive number"),
         (["--lab-host", "riscv64"], "--lab-host 'riscv64': no such lab host; valid: aarch64, ppc64le, x86_64"),
         (["--lab-host", "s390x"], "--lab-host 's390x': QEMU's TCG does not emulate SIE"),
+        (["--boot-from", "cdrom"], "argument --boot-from: invalid choice: 'cdrom' (choose from 'kernel', 'disk')"),
+        (["--image", "aarch64=cirros.qcow2", "--kernel-args", "aarch64=quiet"],
+         "--kernel-args aarch64=...: aarch64's --image is a disk, whose own bootloader gives its kernel the arguments"),
     ],
 )
 def test_bad_option_stops_before_any_test_with_the_valid_names(pytester, args, message):

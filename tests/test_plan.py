@@ -73,3 +73,27 @@ def test_timeouts_scale_with_the_factor():
     host = capabilities(THIS_HOST)
     base = make_plan(ARCHES["s390x"], "tcg", host, None).timeout_s
     assert make_plan(ARCHES["s390x"], "tcg", host, None, timeout_factor=2.5).timeout_s == base * 2.5
+
+
+def test_a_disk_boot_takes_uefi_where_our_disk_needs_it_and_the_machines_firmware_elsewhere():
+    host = capabilities(THIS_HOST)
+    firmware = {arch: make_plan(ARCHES[arch], "tcg", host, None, boot="disk").firmware
+                for arch in ("aarch64", "x86_64", "ppc64le", "s390x")}
+    assert firmware == {"aarch64": "efi", "x86_64": "efi", "ppc64le": None, "s390x": None}
+    # A user's disk, no properties: Nova's defaults (UEFI forced for aarch64 only).
+    assert make_plan(ARCHES["x86_64"], "tcg", host, None, boot="disk", user_image=True).firmware is None
+    assert make_plan(ARCHES["aarch64"], "tcg", host, None, boot="disk", user_image=True).firmware == "efi"
+
+
+def test_an_arch_without_a_firmware_disk_is_unsupported_for_a_disk_boot():
+    with pytest.raises(CellUnsupported, match="no built-in firmware disk for mipsel"):
+        make_plan(ARCHES["mipsel"], "tcg", capabilities(THIS_HOST), None, boot="disk")
+
+
+def test_properties_that_make_nova_boot_our_uefi_disk_with_bios_name_the_property():
+    from harness.nova_plan import plan_for_image
+
+    host = capabilities(THIS_HOST)
+    nova = plan_for_image({"hw_architecture": "x86_64"}, host, "qemu")
+    with pytest.raises(PlanError, match="the built-in x86_64 disk boots through UEFI only.*hw_firmware_type=uefi"):
+        make_plan(ARCHES["x86_64"], "tcg", host, None, boot="disk", nova=nova)

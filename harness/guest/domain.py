@@ -33,6 +33,7 @@ LIBVIRT_QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")  # libvirt's per-domain QEM
 # type"). x86_64 keeps QEMU's default: host-passthrough made QEMU abort on this machine's broken KVM ("failed to
 # set MSR 0x10a") where the default CPU shows the hang the KVM probe reports as claimed-but-broken.
 KVM_NEEDS_HOST_CPU = frozenset({"aarch64"})
+ACPI_ARCHES = frozenset({"x86_64", "aarch64"})
 
 
 def run_prefix(run_id: str) -> str:
@@ -54,7 +55,7 @@ class DomainSpec:
     cpu_model: str | None  # None: leave the CPU to the machine's default
     cpu_via_qemu_args: bool  # libvirt has no CPU driver for this arch: pass -cpu to QEMU
     memory_mib: int
-    kernel: str
+    kernel: str | None  # None: the firmware boots `disk`
     initrd: str | None
     cmdline: str
     console: LibvirtConsole  # a pty: the harness reads it through libvirt's console stream
@@ -71,6 +72,10 @@ class DomainSpec:
     # is `nvram`, a file of the run.
     firmware: str | None = None
     nvram: str | None = None
+    # A disk the firmware boots from (then there is no kernel): a file of the run, as Nova's instance disk.
+    disk: str | None = None
+    disk_format: str = "raw"
+    disk_bus: str = "virtio"
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
@@ -91,10 +96,18 @@ def domain_xml(spec: DomainSpec) -> str:
     )
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "vcpu", "1")
+    features = _sub(domain, "features")
+    if spec.firmware == "efi" and spec.arch in ACPI_ARCHES:
+        # UEFI hands the OS ACPI tables; libvirt refuses UEFI without ACPI on x86 ("UEFI requires ACPI on this
+        # architecture"). Nova's _set_features gives these arches acpi and apic.
+        _sub(features, "acpi")
+        if spec.arch == "x86_64":
+            _sub(features, "apic")
     if spec.tb_cache_mib and spec.domain_type == "qemu":
         # QEMU reserves 1 GiB of translation cache per TCG guest by default (Nova's [libvirt]tb_cache_size).
-        features = _sub(domain, "features")
         _sub(_sub(features, "tcg"), "tb-cache", str(spec.tb_cache_mib), unit="MiB")
+    if not len(features):
+        domain.remove(features)
 
     os_element = _sub(domain, "os", **({"firmware": spec.firmware} if spec.firmware else {}))
     _sub(os_element, "type", "hvm", arch=spec.arch, machine=spec.machine)
@@ -104,12 +117,15 @@ def domain_xml(spec: DomainSpec) -> str:
             _sub(firmware, "feature", enabled="no", name=feature)
         if spec.nvram:
             _sub(os_element, "nvram", spec.nvram)
-    _sub(os_element, "kernel", spec.kernel)
-    if spec.initrd:
-        _sub(os_element, "initrd", spec.initrd)
-    _sub(os_element, "cmdline", spec.cmdline)
-    if spec.dtb:
-        _sub(os_element, "dtb", spec.dtb)
+    if spec.disk:
+        _sub(os_element, "boot", dev="hd")  # as Nova's driver writes it for an image-backed instance
+    else:
+        _sub(os_element, "kernel", spec.kernel)
+        if spec.initrd:
+            _sub(os_element, "initrd", spec.initrd)
+        _sub(os_element, "cmdline", spec.cmdline)
+        if spec.dtb:
+            _sub(os_element, "dtb", spec.dtb)
 
     if spec.cpu_model and not spec.cpu_via_qemu_args:
         cpu = _sub(domain, "cpu", mode="custom", match="exact")
@@ -124,6 +140,11 @@ def domain_xml(spec: DomainSpec) -> str:
 
     devices = _sub(domain, "devices")
     _sub(devices, "emulator", spec.emulator)
+    if spec.disk:
+        disk = _sub(devices, "disk", type="file", device="disk")
+        _sub(disk, "driver", name="qemu", type=spec.disk_format)
+        _sub(disk, "source", file=spec.disk)
+        _sub(disk, "target", dev=DISK_TARGETS.get(spec.disk_bus, "sda"), bus=spec.disk_bus)
     for port in range(spec.console.port):  # ports before the console's lead nowhere
         _sub(_sub(devices, "serial", type="null"), "target", port=str(port))
     console = _sub(devices, spec.console.element, type="pty")
@@ -150,6 +171,7 @@ def serialized(domain: ET.Element, qemu_args: list[str]) -> str:
 
 
 NETDEV_ID = "emuv-net0"
+DISK_TARGETS = {"virtio": "vda", "ide": "hda", "xen": "xvda"}  # sd* for the SCSI-like buses (scsi, sata, usb)
 
 
 def qemu_arguments(spec: DomainSpec) -> list[str]:
@@ -165,8 +187,24 @@ def qemu_arguments(spec: DomainSpec) -> list[str]:
         # relative to its own binary: without it, a QEMU outside its install tree starts too.
         rom = ",romfile=" if spec.nic_device.endswith("-pci") else ""
         arguments += ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
-                      "-device", f"{spec.nic_device},netdev={NETDEV_ID}{rom}"]
+                      "-device", f"{spec.nic_device},netdev={NETDEV_ID}{rom}{nic_address(spec)}"]
     return arguments
+
+
+def nic_address(spec: DomainSpec) -> str:
+    """Where the NIC goes beside a disk libvirt places.
+
+    libvirt puts the disk at the first free address it knows of (behind a root port at slot 1 of a PCIe root
+    bus, CCW device number fe.0.0000), and QEMU would put the NIC libvirt does not know of there too.
+    """
+    if not spec.disk:
+        return ""
+    if spec.nic_device and spec.nic_device.endswith("-ccw"):
+        return ",devno=fe.0.0100"
+    if spec.nic_device and spec.nic_device.endswith("-pci"):
+        root_bus = "pcie.0" if spec.machine.startswith(("q35", "pc-q35", "virt")) else "pci.0"
+        return f",bus={root_bus},addr=0x1e"  # free on q35 (0x1f is its LPC bridge), pc, virt and pseries
+    return ""
 
 
 def harness_tag(xml_text: str) -> dict[str, str] | None:

@@ -26,6 +26,7 @@ from harness.guest.reach import port_taken, ssh_phase
 from harness.guest.site import GuestSite, HostInspector, PlacedFiles
 from harness.hosts.leftovers import owner_token
 from harness.images.cache import Image
+from harness.images.firmware_disk import write_cmdline
 from harness.kernel_evidence import kernel_evidence
 from harness.observation import Observation
 from harness.plan import Plan
@@ -68,7 +69,10 @@ def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = 
         nic_device=plan.nic_device if ssh_port else None,
         ssh_port=ssh_port,
         firmware=plan.firmware,
-        nvram=str(Path(files.kernel).parent / f"{name or plan.cell_id}-VARS.fd") if plan.firmware else None,
+        nvram=str(Path(files.directory) / f"{name or plan.cell_id}-VARS.fd") if plan.firmware else None,
+        disk=files.disk,
+        disk_format=files.disk_format,
+        disk_bus=plan.disk_bus,
     )
 
 
@@ -93,8 +97,11 @@ def started_domain(conn: libvirt.virConnect, plan: Plan, files: PlacedFiles, sit
         port = site.network.free_port() if with_ssh and wants_ssh(plan, site) else None
         key = site.network.key.public_blob if port else None
         stack = ExitStack()
+        spec = domain_spec(plan, files, site.run_id, name, port, key)
+        if files.cmdline_slot and files.disk:  # our firmware disk: the command line a direct boot would get
+            write_cmdline(Path(files.disk), files.cmdline_slot, files.cmdline_offset, spec.cmdline)
         try:
-            domain = stack.enter_context(running_domain(conn, domain_spec(plan, files, site.run_id, name, port, key)))
+            domain = stack.enter_context(running_domain(conn, spec))
         except libvirt.libvirtError as error:
             if port is None or not port_taken(str(error)) or attempt == PORT_ATTEMPTS - 1:
                 raise
@@ -151,7 +158,8 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
         console.close()
         return Observation(**base, start_error=str(error), console_tail=read_capped(console.log_path)[-2000:])
     text = read_capped(console.log_path)
-    return Observation(**base, **facts, console_bytes=console.total_bytes, kernel_on_host=files.kernel,
+    return Observation(**base, **facts, console_bytes=console.total_bytes,
+                       kernel_on_host=files.kernel or files.disk or "",
                        kernel_consoles=sorted(set(CONSOLE_ENABLED.findall(text))))
 
 

@@ -19,12 +19,21 @@ from harness.images.cache import Image
 
 @dataclass(frozen=True)
 class PlacedFiles:
-    """Kernel, initrd and device tree as paths on the libvirt host."""
+    """Kernel, initrd and device tree, or a disk, as paths on the libvirt host."""
 
-    kernel: str
+    kernel: str | None
     initrd: str | None
     owned: bool  # removed by release(): a per-cell copy, not a volume shared by the run
     dtb: str | None = None
+    disk: str | None = None  # the cell's own copy: the guest writes to it, the cell's command line is put in it
+    disk_format: str = "raw"
+    cmdline_slot: str | None = None  # harness/images/firmware_disk.py write_cmdline
+    cmdline_offset: int = 0
+
+    @property
+    def directory(self) -> str:
+        """Where the cell's files are (its UEFI variable store goes there too)."""
+        return str(Path(self.disk or self.kernel or ".").parent)
 
 
 class BootFiles(Protocol):

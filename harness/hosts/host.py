@@ -31,7 +31,8 @@ from harness.hosts.inspectors import LocalInspector, XmlOnlyInspector
 from harness.hosts.leftovers import OWNER_FILE, RUN_DIR_PREFIX, owner_token, sweep_own_domains
 from harness.hosts.spec import HostSpec, redact_uri
 from harness.hosts.ssh import HostShell, HostSshError, SshInspector, remote_facts
-from harness.images.cache import Image, ImageCache, ImageError, user_image
+from harness.images.cache import Image, ImageCache, ImageError, user_disk_image, user_image
+from harness.images.disk_build import firmware_disk_image
 from harness.options import OptionError, Settings
 from harness.store import RunStore
 
@@ -164,7 +165,9 @@ class Host:
         """The arch's image, user-supplied or built-in, verified once per process (every test asks)."""
         if arch.name not in self._images:
             supplied = self.settings.user_images.get(arch.name)
-            if supplied:
+            if supplied and arch.name in self.settings.user_disks:
+                self._images[arch.name] = user_disk_image(arch, supplied[0])
+            elif supplied:
                 self._images[arch.name] = user_image(arch, *supplied)
             else:
                 # Built (or its build failed) once per run, whichever worker asks first: a failed kernel build
@@ -175,6 +178,25 @@ class Host:
                 if arch.name not in self._images:  # another worker built it: a cache hit now
                     self._images[arch.name] = self.cache.get_or_build(arch)
         return self._images[arch.name]
+
+    def firmware_disk(self, arch: Arch) -> Image:
+        """The built-in image on the disk its arch's firmware boots (--boot-from disk), built once per run."""
+        key = f"disk-{arch.name}"
+        if key not in self._images:
+            base = self.image(arch)
+            outcome = self.store.get_or_compute(f"image-{key}", lambda: self._disk_outcome(arch, base))
+            if "error" in outcome:
+                raise ImageError(outcome["error"])
+            if key not in self._images:
+                self._images[key] = firmware_disk_image(self.cache, arch, base)
+        return self._images[key]
+
+    def _disk_outcome(self, arch: Arch, base: Image) -> dict:
+        try:
+            self._images[f"disk-{arch.name}"] = firmware_disk_image(self.cache, arch, base)
+        except ImageError as error:
+            return {"error": str(error)}
+        return {}
 
     def _build_outcome(self, arch: Arch) -> dict:
         try:

@@ -30,6 +30,7 @@ from harness.files import lock_is_free, write_atomically
 from harness.images import cpio
 from harness.images.apt_sources import SourcesError, configured_sources
 from harness.images.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, read_members, sha256_of
+from harness.images.disk_image import DiskImageError, inspect_disk
 from harness.images.guest_userland import (
     ModuleIndex,
     UserlandError,
@@ -79,9 +80,9 @@ def default_cache_dir() -> Path:
 @dataclass(frozen=True)
 class Image:
     arch: str
-    kernel: Path
+    kernel: Path | None  # None: a user's disk, whose kernel only its bootloader knows
     initrd: Path | None
-    kernel_sha256: str
+    kernel_sha256: str | None
     initrd_sha256: str | None
     origin: str  # "built-in" or "user-supplied"
     kernel_release: str | None = None  # what `uname -r` should print, when known
@@ -90,6 +91,13 @@ class Image:
     warnings: tuple[str, ...] = field(default=())  # what its build had to say (fallbacks, a rebuild)
     dtb: Path | None = None  # a device tree, for boards that boot with one (raspi0)
     dtb_sha256: str | None = None
+    # A disk the arch's firmware boots (harness/images/firmware_disk.py builds ours; a user's is theirs).
+    disk: Path | None = None
+    disk_format: str | None = None  # "raw" or "qcow2"
+    disk_sha256: str | None = None
+    disk_boot: str | None = None  # what boots it, for reports
+    cmdline_slot: str | None = None  # where a cell's kernel command line is written into its copy (ours only)
+    cmdline_offset: int = 0
 
     def identity(self) -> dict:
         return {
@@ -101,6 +109,8 @@ class Image:
             "packages": list(self.packages),
             "warnings": list(self.warnings),
             **({"dtb_sha256": self.dtb_sha256} if self.dtb_sha256 else {}),
+            **({"disk_sha256": self.disk_sha256, "disk_format": self.disk_format, "disk_boot": self.disk_boot}
+               if self.disk else {}),
         }
 
 
@@ -203,7 +213,7 @@ class ImageCache:
         return sorted(found)
 
     @contextmanager
-    def _lock(self, name: str) -> Iterator[None]:
+    def lock(self, name: str) -> Iterator[None]:
         # One builder per arch at a time, across processes (xdist workers, parallel runs).
         with open(self.root / "locks" / f"{name}.lock", "w") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -276,7 +286,7 @@ class ImageCache:
             raise ImageError(f"no built-in {arch.name} image: {arch.no_image_reason}; "
                              f"supply one with --image {arch.name}=KERNEL[,INITRD]")
         recipe = recipe or Recipe.for_arch(arch)
-        with self._lock(arch.name):
+        with self.lock(arch.name):
             image, damage = self._lookup(arch, recipe)
             if image is None:
                 if damage:  # said by this run and kept in the new manifest, not repeated by later runs
@@ -450,7 +460,7 @@ class ImageCache:
         log_path = self.root / "logs" / f"{arch.name}-{key}.log"
         log_path.write_text(f"# building the {arch.name} image, recipe key {key}\n")
         say(f"building from source; log: {log_path}")
-        with self._lock("kernel-source"):
+        with self.lock("kernel-source"):
             host_arch = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True,
                                        check=True).stdout.strip()
             apt = self._apt(host_arch, None)
@@ -498,6 +508,17 @@ def release_of_member(member: str) -> str:
     if "-" in path.name:
         return path.name.split("-", 1)[1]
     return path.parent.name
+
+
+def user_disk_image(arch: Arch, disk: Path) -> Image:
+    """A user's disk, checked before any cell boots it (unreadable, truncated, a format not booted: ImageError)."""
+    try:
+        disk_format = inspect_disk(arch.name, disk)
+    except DiskImageError as error:
+        raise ImageError(str(error)) from None
+    return Image(arch=arch.name, kernel=None, initrd=None, kernel_sha256=None, initrd_sha256=None,
+                 origin="user-supplied", disk=disk.resolve(), disk_format=disk_format, disk_sha256=sha256_of(disk),
+                 disk_boot="the arch's firmware, then the disk's own bootloader")
 
 
 def user_image(arch: Arch, kernel: Path, initrd: Path | None) -> Image:
