@@ -22,6 +22,9 @@ pytestmark = pytest.mark.lab_host
 LAB = "lab_aarch64"
 # The other lab hosts, run when asked: ./run test keeps to the aarch64 one to stay under 15 minutes warm.
 MORE_LABS = os.environ.get("EMUV_LAB_HOSTS", "").split(",")
+# ./run test leaves out the lab's own aarch64 TCG cell: 80-95 s of TCG nested in TCG, sharing the lab's two
+# vCPUs with the x86_64 guest, where the lab's point is its KVM cell and the blueprint's x86_64 guest.
+LAB_TCG_ARCHES = ("aarch64", "x86_64") if any(MORE_LABS) else ("x86_64",)
 
 
 def _ssh_clients_of(run_id: str) -> list[str]:
@@ -32,7 +35,8 @@ def _ssh_clients_of(run_id: str) -> list[str]:
 @pytest.fixture(scope="module")
 def lab_run(tmp_path_factory):
     report_dir = tmp_path_factory.mktemp("lab-host")
-    process = real_run(report_dir, "--lab-host", "aarch64", "--arch", "aarch64,x86_64", "-n", "2")
+    left_out = () if "aarch64" in LAB_TCG_ARCHES else ("-k", f"not {LAB}-aarch64-tcg")
+    process = real_run(report_dir, "--lab-host", "aarch64", "--arch", "aarch64,x86_64", "-n", "2", *left_out)
     output, run_id = finish(process, timeout=1800)
     return report_dir, output, run_id, process.returncode
 
@@ -55,7 +59,7 @@ def test_guests_on_the_lab_host_get_their_own_arch_s_emulator_machine_and_cpu(la
     report_dir, output, _, status = lab_run
     assert status == pytest.ExitCode.OK, output
     cells = cells_of(report_dir, LAB)
-    for arch in ("aarch64", "x86_64"):
+    for arch in LAB_TCG_ARCHES:
         cell = cells[f"{arch}-tcg"]
         assert {check: cell["checks"][check]["outcome"] for check in CHECKS} == dict.fromkeys(CHECKS, "pass")
     # The blueprint's example: an x86_64 guest on an aarch64 host, from the guest arch, not the host's.
