@@ -17,7 +17,7 @@ from harness.guest.observe import boot_and_observe
 from harness.observation import Observation
 from harness.plan import Plan, make_plan
 
-FAULT_TIMEOUT_S = 15.0  # faults that hide the banner would otherwise wait the arch's full timeout (its banner: 1.4 s)
+FAULT_TIMEOUT_S = 8.0  # faults that hide the banner would otherwise wait the arch's full timeout (its banner: 1.4 s)
 
 
 def faulty_plan(host, arch: str, fault: str, **changes) -> Plan:
@@ -121,3 +121,13 @@ def test_fault_host_key_other_than_the_console_announced_is_refused(emuv_host, m
     assert failing(plan, observation) == list(SSH_CHECKS)
     said = judge("ssh", plan, observation).seen
     assert "the guest printed on its console; refusing" in said
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_the_kvm_probe_payload_prints_its_banner_when_it_runs_so_its_silence_is_kvms(emuv_host, arch):
+    """The payload under TCG, through libvirt: it prints at once, so a silent KVM guest is KVM's fault."""
+    from harness.hosts.kvm_probe import payload_image
+
+    plan = dataclasses.replace(faulty_plan(emuv_host, arch, "kvm-payload"), nic_device=None)
+    observation = boot_and_observe(emuv_host.connection(), plan, payload_image(arch, emuv_host.site), emuv_host.site)
+    assert observation.banner == {"arch": arch, "release": "kvm-probe-payload", "endian": "little"}

@@ -65,11 +65,11 @@ def test_debian_installer_boots_to_its_menu_judged_by_its_kernels_lines(tmp_path
 def test_a_success_pattern_that_never_shows_fails_boot_and_names_it(tmp_path, debian_installer):
     kernel, initrd = debian_installer
     process = real_run(tmp_path, "--arch", "aarch64", "--accel", "tcg", "--image", f"aarch64={kernel},{initrd}",
-                       "--success-pattern", "aarch64=Bienvenue", "--boot-timeout", "aarch64=10", "-k", "boot")
+                       "--success-pattern", "aarch64=Bienvenue", "--boot-timeout", "aarch64=5", "-k", "boot")
     output, run_id = finish(process)
     assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
     boot = cells_of(tmp_path)["aarch64-tcg"]["checks"]["boot"]
-    assert boot["outcome"] == "fail" and boot["detail"] == "success pattern 'Bienvenue' not seen: timeout after 10 s"
+    assert boot["outcome"] == "fail" and boot["detail"] == "success pattern 'Bienvenue' not seen: timeout after 5 s"
     assert_nothing_left(run_id)
 
 

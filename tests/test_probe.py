@@ -1,5 +1,9 @@
 """The host probe's decisions: capabilities parsing and the KVM verdict."""
 
+import struct
+
+import pytest
+
 from harness.capabilities import (
     KVM_BROKEN,
     KVM_NO_DEVICE,
@@ -8,6 +12,8 @@ from harness.capabilities import (
     kvm_offered_for,
     kvm_precondition,
 )
+from harness.guest.observe import BANNER, LOGIN_PROMPT
+from harness.hosts.kvm_payload import payload_for
 from harness.hosts.kvm_probe import verdict_from
 from tests.helpers import AARCH64_KVM_HOST, THIS_HOST, capabilities, recorded_observation
 
@@ -98,3 +104,46 @@ def test_a_silent_quiet_kvm_guest_is_not_said_to_stop_in_its_decompressor():
     assert verdict.status == KVM_BROKEN
     assert verdict.reason == ("libvirt offers <domain type='kvm'>, but a KVM guest printed nothing within 20 s: "
                               "the guest, its kernel booted quiet, never reached its init")
+
+
+def test_a_silent_payload_is_said_never_to_have_run():
+    observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
+    silent = type(observation)(**{**observation.to_dict(), "plan": {**observation.plan, "first_output_s": 1.0},
+                                  "image": {"origin": "KVM probe payload"},
+                                  "boot_failure": "no console output: timeout after 1 s", "console_tail": ""})
+    verdict = verdict_from(silent, 20, "")
+    assert verdict.status == KVM_BROKEN
+    assert verdict.reason.endswith("printed nothing within 1 s: the payload, which prints first thing, never ran")
+
+
+def test_a_payload_that_prints_under_kvm_works():
+    observation = recorded_observation("aarch64-tcg")
+    printed = type(observation)(**{**observation.to_dict(), "qemu": {**observation.qemu, "kvm_enabled": True},
+                                   "image": {"origin": "KVM probe payload"}, "banner_s": 0.41})
+    verdict = verdict_from(printed, 20, "")
+    assert verdict.status == KVM_WORKS and verdict.reason == "the KVM probe payload printed its banner in 0.41 s"
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "aarch64"])
+def test_the_payload_prints_the_banner_and_prompt_the_probe_waits_for(arch):
+    payload = payload_for(arch)
+    assert len(payload) < 512
+    match = BANNER.search(payload)
+    assert match and match.group(1).decode() == arch and LOGIN_PROMPT.search(payload)
+
+
+def test_the_x86_64_payload_is_a_multiboot_image_qemu_loads_at_1_mib():
+    magic, flags, checksum, header, load, load_end, bss_end, entry = struct.unpack_from("<8I", payload_for("x86_64"))
+    assert magic == 0x1BADB002 and (magic + flags + checksum) & 0xFFFFFFFF == 0 and flags & 0x10000
+    assert header == load == 0x100000 and entry == load + 0x20 and load_end == bss_end == 0
+
+
+def test_the_aarch64_payload_is_an_arm64_image_that_branches_past_its_header():
+    payload = payload_for("aarch64")
+    branch, _, text_offset, size = struct.unpack_from("<IIQQ", payload)
+    assert payload[0x38:0x3C] == b"ARM\x64" and branch == 0x14000000 | (0x40 // 4)
+    assert text_offset == 0x80000 and size == len(payload)
+
+
+def test_no_payload_for_other_host_arches_they_probe_with_the_kernel():
+    assert payload_for("ppc64le") is None and payload_for("s390x") is None
