@@ -14,6 +14,7 @@ import secrets
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -163,44 +164,32 @@ class Host:
 
     def image(self, arch: Arch) -> Image:
         """The arch's image, user-supplied or built-in, verified once per process (every test asks)."""
+        supplied = self.settings.user_images.get(arch.name)
+        if not supplied:
+            return self._built_once(arch.name, lambda: self.cache.get_or_build(arch))
         if arch.name not in self._images:
-            supplied = self.settings.user_images.get(arch.name)
-            if supplied and arch.name in self.settings.user_disks:
-                self._images[arch.name] = user_disk_image(arch, supplied[0])
-            elif supplied:
-                self._images[arch.name] = user_image(arch, *supplied)
-            else:
-                # Built (or its build failed) once per run, whichever worker asks first: a failed kernel build
-                # fails that arch's cells with its reason, and is not tried again for each of their checks.
-                outcome = self.store.get_or_compute(f"image-{arch.name}", lambda: self._build_outcome(arch))
-                if "error" in outcome:
-                    raise ImageError(outcome["error"])
-                if arch.name not in self._images:  # another worker built it: a cache hit now
-                    self._images[arch.name] = self.cache.get_or_build(arch)
+            is_disk = arch.name in self.settings.user_disks
+            self._images[arch.name] = user_disk_image(arch, supplied[0]) if is_disk else user_image(arch, *supplied)
         return self._images[arch.name]
 
     def firmware_disk(self, arch: Arch) -> Image:
-        """The built-in image on the disk its arch's firmware boots (--boot-from disk), built once per run."""
-        key = f"disk-{arch.name}"
+        """The built-in image on the disk its arch's firmware boots (--boot-from disk)."""
+        return self._built_once(f"disk-{arch.name}", lambda: firmware_disk_image(self.cache, arch, self.image(arch)))
+
+    def _built_once(self, key: str, build: Callable[[], Image]) -> Image:
+        """Built (or its build failed) once per run, whichever worker asks first: a failed build fails that
+        arch's cells with its reason, and is not tried again for each of their checks."""
         if key not in self._images:
-            base = self.image(arch)
-            outcome = self.store.get_or_compute(f"image-{key}", lambda: self._disk_outcome(arch, base))
+            outcome = self.store.get_or_compute(f"image-{key}", lambda: self._build_outcome(key, build))
             if "error" in outcome:
                 raise ImageError(outcome["error"])
-            if key not in self._images:
-                self._images[key] = firmware_disk_image(self.cache, arch, base)
+            if key not in self._images:  # another worker built it: a cache hit now
+                self._images[key] = build()
         return self._images[key]
 
-    def _disk_outcome(self, arch: Arch, base: Image) -> dict:
+    def _build_outcome(self, key: str, build: Callable[[], Image]) -> dict:
         try:
-            self._images[f"disk-{arch.name}"] = firmware_disk_image(self.cache, arch, base)
-        except ImageError as error:
-            return {"error": str(error)}
-        return {}
-
-    def _build_outcome(self, arch: Arch) -> dict:
-        try:
-            self._images[arch.name] = self.cache.get_or_build(arch)
+            self._images[key] = build()
         except ImageError as error:
             return {"error": str(error)}
         return {}
