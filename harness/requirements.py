@@ -18,6 +18,8 @@ from harness.arches import ARCHES
 # with the image builder for container hosts (harness/hosts/container.py).
 HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc",
                  "docker.io", "mmdebstrap",
+                 # the reaper ./run starts libvirtd under (tools/start-libvirtd), as an init system would be
+                 "tini",
                  # UEFI firmware, which Nova forces for aarch64 (--image-property, harness nova-plan), and OVMF
                  "qemu-efi-aarch64", "ovmf",
                  # disks: qemu-img checks a user's; the firmware disks are made with GRUB's grub-mkimage, a FAT

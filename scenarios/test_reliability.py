@@ -183,7 +183,7 @@ def test_libvirtd_dying_mid_boot_errors_that_cell_and_the_run_reconnects(tmp_pat
     while subprocess.run(["pgrep", "-x", "libvirtd"], capture_output=True).returncode == 0:
         time.sleep(0.1)
     time.sleep(1)
-    subprocess.run(["libvirtd", "-d"], check=True)
+    subprocess.run([ROOT / "tools" / "start-libvirtd"], check=True)  # as ./run starts it
     output, _ = finish(process)
     cells = cells_of(tmp_path)
     assert cells["ppc64le-tcg"]["status"] == "error", output

@@ -249,7 +249,7 @@ def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, 
         conn = libvirt.open(spec.uri)
         capabilities = parse_capabilities(conn.getCapabilities())
     except libvirt.libvirtError as error:
-        hint = (" Start the daemons (as root: virtlogd -d && libvirtd -d, which ./run does) or pass another "
+        hint = (" Start the daemons (as root: virtlogd -d && tools/start-libvirtd, which ./run does) or pass another "
                 "--libvirt-uri" if spec.is_local else "")
         raise HarnessError(f"cannot connect to libvirt at {redact_uri(spec.uri)} (host {spec.label}): "
                            f"{error}.{hint}") from None
