@@ -196,6 +196,13 @@ class Arch:
         table = self.boot_timeout_s or {}
         return table.get(accel, DEFAULT_TIMEOUT_S[accel])
 
+    def kernel_cmdline(self, extra: str = "") -> str:
+        """The built-in image's kernel command line, given directly or written into its firmware disk.
+
+        panic=-1: a panicking kernel reboots at once, and on_reboot=destroy ends the domain.
+        """
+        return " ".join(filter(None, (f"console={self.kernel_console} panic=-1", self.kernel_args, extra)))
+
 
 DEFAULT_TIMEOUT_S = {"tcg": 120.0, "kvm": 60.0}
 

@@ -27,6 +27,7 @@ DEFAULT_MACHINES = {"armv7l": "virt", "aarch64": "virt", "ppc64le": "pseries", "
 # driver._get_guest_cpu_config: the CPU of an emulated guest (arch != host arch); mipsel gets no <cpu>.
 EMULATED_CPUS = {"aarch64": "cortex-a57", "ppc64le": "POWER8"}
 FIRMWARE_TYPES = ("bios", "uefi")
+UEFI_FORCED = frozenset({"aarch64"})  # guest arches Nova's driver boots through UEFI whatever the image says
 DISK_BUSES = ("virtio", "scsi", "ide", "usb", "fdc", "sata", "xen", "uml", "lxc")
 VIDEO_MODELS = ("vga", "cirrus", "vmvga", "xen", "qxl", "virtio", "gop", "none", "bochs")
 # The properties this planner reads; anything else is refused by name rather than silently ignored.
@@ -183,7 +184,7 @@ def plan_for_image(properties: dict[str, str], host: HostCapabilities, virt_type
     else:
         cpu = "host-model ([libvirt]cpu_mode's default)" if domain_type == "kvm" else "none ([libvirt]cpu_mode none)"
     # driver._configure_guest_by_virt_type: aarch64 is forced to UEFI; UEFI needs a loader for the arch.
-    firmware = properties.get("hw_firmware_type") or ("uefi" if guest == "aarch64" else "bios")
+    firmware = properties.get("hw_firmware_type") or ("uefi" if guest in UEFI_FORCED else "bios")
     if firmware == "bios":
         firmware += {"ppc64le": " (pseries: SLOF)", "ppc64": " (pseries: SLOF)", "s390x": " (the s390-ccw BIOS)",
                      "x86_64": " (SeaBIOS)", "i686": " (SeaBIOS)"}.get(guest, "")

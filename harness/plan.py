@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from harness.arches import Arch, LibvirtConsole
 from harness.capabilities import HostCapabilities, KvmVerdict, kvm_offered_for
 from harness.images.firmware_disk import FIRMWARE_DISKS, no_firmware_disk_reason
-from harness.nova_plan import NovaPlan, cpu_model_of
+from harness.nova_plan import UEFI_FORCED, NovaPlan, cpu_model_of
 
 
 class CellUnsupported(Exception):
@@ -144,9 +144,7 @@ def make_plan(
         cpu_model=(cpu_model_of(nova) if nova else arch.tcg_cpu) if accel == "tcg" else None,
         cpu_via_qemu_args=arch.cpu_via_qemu_args,
         kernel_console=arch.kernel_console,
-        # panic=-1: a panicking kernel reboots at once, and on_reboot=destroy ends the domain.
-        kernel_cmdline=" ".join(filter(None, (f"console={arch.kernel_console} panic=-1", arch.kernel_args,
-                                              extra_kernel_args))),
+        kernel_cmdline=arch.kernel_cmdline(extra_kernel_args),
         libvirt_console=arch.libvirt_console,
         uname_machine=arch.uname_machine,
         byte_order=arch.byte_order,
@@ -186,12 +184,8 @@ def _firmware(arch: Arch, nova: NovaPlan | None, boot: str, user_image: bool) ->
     if boot != "disk":
         return None
     if user_image:  # a disk of the user's, no properties: what Nova does by default
-        return "efi" if arch.name in NOVA_UEFI_ONLY else None
+        return "efi" if arch.name in UEFI_FORCED else None
     return "efi" if disk.uefi else None
-
-
-# nova/virt/libvirt/driver.py `_check_uefi_support` / `_get_guest_config`: aarch64 guests always boot UEFI.
-NOVA_UEFI_ONLY = frozenset({"aarch64"})
 
 
 def _no_ssh_reason(arch: Arch, user_image: bool) -> str | None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.guest.site import PlacedFiles
-from harness.images.cache import Image, ImageError
+from harness.images.cache import Image
 
 if TYPE_CHECKING:
     import libvirt
@@ -162,10 +162,8 @@ class PoolFiles:
         return self.once(f"volume-{self.host_label}-{sha256[:24]}-{role}", do_upload)["path"]
 
     def place(self, image: Image, cell_id: str) -> PlacedFiles:
-        if image.disk or image.kernel is None or image.kernel_sha256 is None:
-            # Refused before this by the plan (harness/plugin.py), said again where the limit is.
-            raise ImageError(f"{cell_id}: disk images boot on this machine's libvirt only so far: the run's pool "
-                               f"on host {self.host_label} takes kernels and initrds, not a disk per cell")
+        # A disk cell never comes here: harness/plugin.py boot_of refuses it on a remote host.
+        assert image.disk is None and image.kernel is not None and image.kernel_sha256 is not None
         kernel = self._volume(image.kernel, image.kernel_sha256, "kernel")
         initrd = self._volume(image.initrd, image.initrd_sha256, "initrd") if image.initrd else None
         dtb = self._volume(image.dtb, image.dtb_sha256, "dtb") if image.dtb and image.dtb_sha256 else None

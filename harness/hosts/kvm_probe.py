@@ -12,6 +12,7 @@ built-in kernel and init. The KVM cells boot the real kernel either way.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -29,7 +30,6 @@ from harness.guest.observe import boot_and_observe
 from harness.guest.site import GuestSite
 from harness.hosts.kvm_payload import PAYLOAD_RELEASE, payload_for
 from harness.images.cache import Image
-from harness.images.debian import sha256_of
 from harness.observation import Observation
 from harness.plan import make_plan
 
@@ -97,8 +97,8 @@ def payload_image(arch: str, site: GuestSite) -> Image | None:
         return None
     path = site.run_dir / f"kvm-probe-payload-{arch}"
     path.write_bytes(payload)
-    return Image(arch=arch, kernel=path, initrd=None, kernel_sha256=sha256_of(path), initrd_sha256=None,
-                 origin="KVM probe payload", kernel_release=PAYLOAD_RELEASE)
+    return Image(arch=arch, kernel=path, initrd=None, kernel_sha256=hashlib.sha256(payload).hexdigest(),
+                 initrd_sha256=None, origin="KVM probe payload", kernel_release=PAYLOAD_RELEASE)
 
 
 def verdict_from(observation: Observation, timeout_s: float, qemu_log: str, host_is_local: bool = True) -> KvmVerdict:

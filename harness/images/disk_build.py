@@ -23,14 +23,9 @@ from harness.images.firmware_disk import FIRMWARE_DISKS, FirmwareDiskError, buil
 BUILDER_SOURCE = Path(firmware_disk.__file__).read_bytes() + Path(__file__).read_bytes()
 
 
-def default_cmdline(arch: Arch) -> str:
-    """What the disk boots with when no cell wrote its own: the direct boot's command line, without a key."""
-    return " ".join(filter(None, (f"console={arch.kernel_console} panic=-1", arch.kernel_args)))
-
-
 def disk_key(arch: Arch, base: Image) -> str:
     digest = hashlib.sha256(BUILDER_SOURCE)
-    digest.update(f"{arch.name} {base.kernel_sha256} {base.initrd_sha256} {default_cmdline(arch)}".encode())
+    digest.update(f"{arch.name} {base.kernel_sha256} {base.initrd_sha256} {arch.kernel_cmdline()}".encode())
     return digest.hexdigest()[:20]
 
 
@@ -70,7 +65,7 @@ def _build(cache: ImageCache, arch: Arch, base: Image, key: str) -> dict:
         packages, modules = [], None
         if spec.grub_package:
             packages, modules = grub_modules(cache, arch, spec.grub_package, spec.grub_target, workdir)
-        built = build_firmware_disk(arch.name, base.kernel, base.initrd, default_cmdline(arch), modules, workdir)
+        built = build_firmware_disk(arch.name, base.kernel, base.initrd, arch.kernel_cmdline(), modules, workdir)
         return {"arch": arch.name, "key": key, "layout": spec.layout, "firmware": spec.firmware,
                 "kernel_sha256": base.kernel_sha256, "initrd_sha256": base.initrd_sha256,
                 "cmdline_slot": built.cmdline_slot, "cmdline_offset": built.cmdline_offset,

@@ -67,14 +67,18 @@ class FirmwareDisk:
     grub_package: str | None = None  # Debian package of the guest's arch with GRUB's modules for the target
     grub_target: str | None = None  # grub-mkimage -O
     efi_path: str | None = None  # UEFI's removable-media path
-    uefi: bool = False  # the domain boots with <os firmware='efi'>
+
+    @property
+    def uefi(self) -> bool:
+        """The domain boots with <os firmware='efi'>."""
+        return self.layout == "esp"
 
 
 FIRMWARE_DISKS = {
     "aarch64": FirmwareDisk("UEFI (AAVMF) and GRUB", "esp", "grub-efi-arm64-bin", "arm64-efi",
-                            "EFI/BOOT/BOOTAA64.EFI", uefi=True),
+                            "EFI/BOOT/BOOTAA64.EFI"),
     "x86_64": FirmwareDisk("UEFI (OVMF) and GRUB", "esp", "grub-efi-amd64-bin", "x86_64-efi",
-                           "EFI/BOOT/BOOTX64.EFI", uefi=True),
+                           "EFI/BOOT/BOOTX64.EFI"),
     "ppc64le": FirmwareDisk("SLOF and GRUB from a PReP partition", "prep", "grub-ieee1275-bin", "powerpc-ieee1275"),
     "s390x": FirmwareDisk("the s390-ccw BIOS, El Torito", "eltorito"),
 }
