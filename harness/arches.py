@@ -108,6 +108,9 @@ class Nic:
 
     device: str  # QEMU's -device, e.g. virtio-net-pci
     modules: tuple[str, ...]
+    # The driver of the virtio RNG that cells reaching the guest over SSH get (harness/guest/domain.py), loaded
+    # with the NIC's where the kernel has it as a module: the SSH server's host key needs entropy at once.
+    rng_modules: tuple[str, ...] = ("virtio_rng",)
 
 
 VIRTIO_PCI_NIC = Nic("virtio-net-pci", ("virtio_net", "virtio_pci"))

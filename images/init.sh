@@ -42,22 +42,39 @@ network_and_ssh() {
     fi
     [ "$net" = off ] && { echo "EMUV-NET off (emuv.net=off)"; return; }
     ifconfig lo 127.0.0.1 up
+    # The host key is made while DHCP waits on the network: making it may wait for the kernel's entropy.
+    # Only an ed25519 key: quick to make on any emulated CPU.
+    if [ -n "$ssh_key" ]; then
+        mkdir -p /etc/dropbear
+        dropbearkey -t ed25519 -f /etc/dropbear/host_key >/dev/null 2>&1 &
+        keygen=$!
+    fi
     if ! udhcpc -i eth0 -n -q -t 10 -T 1 -s /etc/udhcpc.script >/dev/null 2>&1; then
         echo "EMUV-NET failed: no DHCP answer on eth0 ($(ls /sys/class/net | tr '\n' ' '))"
         return
     fi
     echo "EMUV-NET up $(ifconfig eth0 | sed -n 's/.*inet addr:\([0-9.]*\).*/\1/p')"
     [ -n "$ssh_key" ] || { echo "EMUV-SSH off: no emuv.ssh_key on the kernel command line"; return; }
-    mkdir -p /root/.ssh /etc/dropbear
+    mkdir -p /root/.ssh
     echo "ssh-ed25519 $ssh_key" > /root/.ssh/authorized_keys
     chmod 700 /root /root/.ssh
     chmod 600 /root/.ssh/authorized_keys
-    # Only an ed25519 host key: quick to make on any emulated CPU. Its public half goes to the
-    # console, which the harness trusts, so the key SSH then sees can be checked against it.
-    dropbearkey -t ed25519 -f /etc/dropbear/host_key >/dev/null 2>&1
+    wait "$keygen"
+    # Its public half goes to the console, which the harness trusts, so the key SSH then sees can be checked
+    # against it.
     echo "EMUV-HOSTKEY $(dropbearkey -y -f /etc/dropbear/host_key 2>/dev/null | grep '^ssh-ed25519' | cut -d' ' -f1,2)"
     # -s -g: no password logins at all; -r: only that host key.
-    dropbear -r /etc/dropbear/host_key -s -g -p 22 -P /tmp/dropbear.pid && echo "EMUV-SSH listening on 22"
+    dropbear -r /etc/dropbear/host_key -s -g -p 22 -P /tmp/dropbear.pid \
+        || { echo "EMUV-SSH off: dropbear did not start"; return; }
+    # dropbear forks before it listens: say so once port 22 (hex 0016) is in state LISTEN (0A), so that the
+    # harness's first connection is answered.
+    tries=0
+    until grep -q ':0016 [0-9A-F:]* 0A ' /proc/net/tcp /proc/net/tcp6 2>/dev/null; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 500 ] || { echo "EMUV-SSH off: dropbear started but is not listening on port 22"; return; }
+        usleep 20000
+    done
+    echo "EMUV-SSH listening on 22"
 }
 network_and_ssh &
 

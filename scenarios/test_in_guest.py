@@ -28,3 +28,10 @@ def test_in_guest_file_round_trip(guest, tmp_path):
     back = tmp_path / "back.bin"
     guest.get("/tmp/sent.bin", back)
     assert back.read_bytes() == sent.read_bytes()
+
+
+def test_in_guest_entropy_comes_from_the_virtio_rng(guest):
+    """The guest's kernel uses the virtio RNG it was given (Nova's hw_rng_model=virtio) as its hardware RNG."""
+    current = guest.run("cat /sys/class/misc/hw_random/rng_current")
+    assert current.ok, f"no hardware RNG in the guest: {current.stderr.strip()}"
+    assert current.stdout.strip().startswith("virtio_rng"), current.stdout

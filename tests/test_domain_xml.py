@@ -72,9 +72,12 @@ def test_guests_have_no_libvirt_network_and_no_display(arch):
         assert root.find(f"devices/{device}") is None
 
 
-@pytest.mark.parametrize(("arch", "device"), [("aarch64", "virtio-net-pci,netdev=emuv-net0,romfile="),
-                                              ("s390x", "virtio-net-ccw,netdev=emuv-net0")])
+@pytest.mark.parametrize(("arch", "device"), [
+    ("aarch64", "virtio-net-pci,netdev=emuv-net0,romfile=,bus=pcie.0,addr=0x1e"),
+    ("mipsel", "virtio-net-pci,netdev=emuv-net0,romfile="),
+    ("s390x", "virtio-net-ccw,netdev=emuv-net0,devno=fe.0.0100")])
 def test_ssh_port_is_forwarded_from_the_loopback_only(arch, device):
+    # Beside the RNG libvirt places, the NIC takes an address libvirt leaves free.
     plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None)
     spec = domain_spec(plan, PlacedFiles("/run/k", "/run/i", owned=True), "0123abcd", ssh_port=40022,
                        ssh_key="AAAAC3NzaC1lZDI1NTE5AAAAIB")
@@ -87,6 +90,21 @@ def test_ssh_port_is_forwarded_from_the_loopback_only(arch, device):
 def test_no_ssh_port_no_nic_and_no_key():
     root = ET.fromstring(domain_xml(spec_for("aarch64")))
     assert root.find(f"{{{QEMU_NAMESPACE}}}commandline") is None and "emuv.ssh_key" not in root.findtext("os/cmdline")
+    assert root.find("devices/rng") is None
+
+
+@pytest.mark.parametrize("arch", ["aarch64", "s390x", "mipsel", "ppc64", "x86_64"])
+def test_a_guest_reached_over_ssh_gets_a_virtio_rng_fed_from_the_hosts_urandom(arch):
+    # As Nova's hw_rng_model=virtio: the guest's SSH server makes its host key from the kernel's entropy at boot.
+    plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None)
+    spec = domain_spec(plan, PlacedFiles("/run/k", "/run/i", owned=True), "0123abcd", ssh_port=40022,
+                       ssh_key="AAAAC3NzaC1lZDI1NTE5AAAAIB")
+    rng = ET.fromstring(domain_xml(spec)).find("devices/rng")
+    assert rng.get("model") == "virtio"
+    assert rng.find("backend").attrib == {"model": "random"} and rng.findtext("backend") == "/dev/urandom"
+    # On malta in one of the four slots that have an interrupt (the NIC QEMU places takes slot 18).
+    address = rng.find("address")
+    assert (address.get("slot") if address is not None else None) == ("0x13" if arch == "mipsel" else None)
 
 
 def test_uefi_as_nova_asks_for_it_lets_libvirt_pick_a_loader_without_secure_boot():

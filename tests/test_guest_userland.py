@@ -32,6 +32,13 @@ def test_modules_load_dependencies_first_and_skip_built_in_ones():
     assert "virtio_ring.ko" not in order  # built in: nothing to load
 
 
+def test_an_index_knows_built_in_and_packaged_modules_by_either_spelling():
+    # What picks the virtio RNG's driver: taken where the kernel has it, left out (not a failed build) where not.
+    index = ModuleIndex(list(MODULES), "kernel/drivers/char/hw_random/virtio-rng.ko\n")
+    assert index.has("virtio_rng") and index.has("virtio-rng") and index.has("net_failover")
+    assert not ModuleIndex(list(MODULES), "").has("virtio_rng")
+
+
 def test_a_module_neither_built_in_nor_packaged_fails_by_name():
     index = ModuleIndex([path for path in MODULES if "failover.ko" not in path or "net_" in path], "")
     with pytest.raises(UserlandError, match="module failover \\(needed by net_failover\\)"):

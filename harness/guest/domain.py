@@ -67,6 +67,9 @@ class DomainSpec:
     # A NIC on QEMU's user-mode network whose guest port 22 is forwarded to this port of the host's loopback.
     nic_device: str | None = None
     ssh_port: int | None = None
+    # A virtio RNG fed from the host's /dev/urandom (Nova's hw_rng_model=virtio): the guest's SSH server makes its
+    # host key at boot, and a kernel with no other early entropy makes getrandom() wait about a second for it.
+    rng: bool = False
     # "efi": libvirt picks a UEFI loader from the firmware descriptors (as Nova asks it to), not secure-boot
     # (Debian's kernel is not signed for the Microsoft keys the enrolled variant holds); its variable store
     # is `nvram`, a file of the run.
@@ -145,6 +148,11 @@ def domain_xml(spec: DomainSpec) -> str:
         _sub(disk, "driver", name="qemu", type=spec.disk_format)
         _sub(disk, "source", file=spec.disk)
         _sub(disk, "target", dev=DISK_TARGETS.get(spec.disk_bus, "sda"), bus=spec.disk_bus)
+    if spec.rng:
+        rng = _sub(devices, "rng", model="virtio")
+        _sub(rng, "backend", "/dev/urandom", model="random")
+        if _is_malta(spec.machine):
+            _sub(rng, "address", type="pci", domain="0", bus="0", slot=MALTA_RNG_SLOT, function="0")
     for port in range(spec.console.port):  # ports before the console's lead nowhere
         _sub(_sub(devices, "serial", type="null"), "target", port=str(port))
     console = _sub(devices, spec.console.element, type="pty")
@@ -192,19 +200,36 @@ def qemu_arguments(spec: DomainSpec) -> list[str]:
 
 
 def nic_address(spec: DomainSpec) -> str:
-    """Where the NIC goes beside a disk libvirt places.
+    """Where the NIC goes beside a disk or RNG libvirt places.
 
-    libvirt puts the disk at the first free address it knows of (behind a root port at slot 1 of a PCIe root
-    bus, CCW device number fe.0.0000), and QEMU would put the NIC libvirt does not know of there too.
+    libvirt puts its device at the first free address it knows of (behind a root port at slot 1 of a PCIe root
+    bus, slot 1 of a PCI bus, CCW device number fe.0.0000), and QEMU would put the NIC libvirt does not know of
+    there too.
     """
-    if not spec.disk:
+    if not spec.disk and not spec.rng:
         return ""
+    if _is_malta(spec.machine):
+        return ""  # QEMU places it in slot 18, the first it fills itself on malta; libvirt's RNG is in slot 19
     if spec.nic_device and spec.nic_device.endswith("-ccw"):
         return ",devno=fe.0.0100"
     if spec.nic_device and spec.nic_device.endswith("-pci"):
-        root_bus = "pcie.0" if spec.machine.startswith(("q35", "pc-q35", "virt")) else "pci.0"
-        return f",bus={root_bus},addr=0x1e"  # free on q35 (0x1f is its LPC bridge), pc, virt and pseries
+        # Slot 0x1e is free on q35 (0x1f is its LPC bridge), pc, virt, pseries and malta.
+        return f",bus={_root_bus(spec.machine)},addr=0x1e"
     return ""
+
+
+def _root_bus(machine: str) -> str:
+    """QEMU's name for the machine's root PCI bus (the names libvirt's own -device arguments use)."""
+    return "pcie.0" if machine.startswith(("q35", "pc-q35", "virt")) else "pci.0"
+
+
+# The malta board has interrupts for its four PCI slots only, 18 to 21 (Linux's arch/mips/pci/fixup-malta.c): a
+# device in libvirt's first free slot, 1, gets none, and its driver's probe fails with EINVAL (seen here).
+MALTA_RNG_SLOT = "0x13"
+
+
+def _is_malta(machine: str) -> bool:
+    return machine.startswith("malta")
 
 
 def harness_tag(xml_text: str) -> dict[str, str] | None:

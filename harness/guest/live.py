@@ -76,7 +76,7 @@ class LiveGuest:
                                      f"last lines: {' | '.join(seen.tail.splitlines()[-5:])}")
         deadline = time.monotonic() + plan.ssh_timeout_s
         try:
-            client = site.network.client(name, port, self.console_log, deadline, alive)
+            client = site.network.client(name, port, console, deadline, alive)
             self._stack.callback(client.close)
             client.connect(deadline, alive)
         except GuestSshError as error:

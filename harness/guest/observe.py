@@ -68,6 +68,7 @@ def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = 
         owner=owner_token(os.getpid()),
         nic_device=plan.nic_device if ssh_port else None,
         ssh_port=ssh_port,
+        rng=bool(ssh_port),
         firmware=plan.firmware,
         nvram=str(Path(files.directory) / f"{name or plan.cell_id}-VARS.fd") if plan.firmware else None,
         disk=files.disk,
@@ -149,7 +150,7 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
             with watched_domain(conn, plan, files, site, name, console, with_ssh) as (domain, ssh_port, started):
                 facts = _while_running(domain, plan, console, started, site.inspector)
                 if ssh_port and "login_s" in facts:
-                    facts.update(ssh_phase(site.network, domain.name(), ssh_port, console.log_path, started,
+                    facts.update(ssh_phase(site.network, domain.name(), ssh_port, console, started,
                                            plan.ssh_timeout_s, lambda: domain_alive(domain)))
                 facts["first_output_s"] = _first_output_s(console, started)
         finally:

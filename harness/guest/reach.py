@@ -15,9 +15,8 @@ import re
 import socket
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from harness.guest.console import read_capped
+from harness.guest.console import Console, read_capped
 from harness.guest.file_server import LoopbackFile
 from harness.guest.ssh import GuestAddress, GuestSsh, GuestSshError, RunKey, host_key_from_console, local_stream
 from harness.hosts.ssh import HostShell, HostSshError, fingerprint_of
@@ -35,8 +34,8 @@ def host_key_line(console_text: str) -> str | None:
     """The `ssh-ed25519 <base64>` the guest printed on its console, whole, or None (not yet, or never)."""
     found = HOST_KEY_LINE.search(KERNEL_MESSAGE.sub("", console_text))
     return found.group(1) if found else None
-NETWORK_FAILED = re.compile(r"EMUV-(?:NET (?:failed|off)|SSH off)[^\n]*")
-CONSOLE_POLL_S = 0.2
+# init.sh's last word on SSH: its server listens, or why there is none. A whole line, so that a reason is whole.
+SSH_SERVER_SAID = re.compile(rb"EMUV-SSH listening|EMUV-(?:NET (?:failed|off)|SSH off)[^\r\n]*\r?\n")
 REMOTE_PORTS = (20000, 60000)  # a remote host's free ports cannot be asked for: drawn, and retried if taken
 
 
@@ -63,16 +62,17 @@ class GuestNetwork:
         shell = self.shell
         return GuestAddress(guest, self.host_label, port, lambda: shell.open_loopback_channel(port))
 
-    def client(self, guest: str, port: int, console_log: Path, deadline: float,
+    def client(self, guest: str, port: int, console: Console, deadline: float,
                alive: Callable[[], bool]) -> GuestSsh:
         """A client for the guest, not yet connected, pinned to the host key the guest printed on its console.
 
-        Waits for that key until `deadline`; a guest that says its network failed is not waited for.
+        Waits until the guest says its SSH server listens (or why it has none), at the latest until `deadline`.
         """
-        host_key, why = wait_for_host_key(console_log, deadline, alive)
+        host_key, why = wait_for_ssh_server(console, deadline, alive)
         if host_key is None:
             raise GuestSshError(f"SSH to guest {guest} (host {self.host_label}, 127.0.0.1:{port}) not tried: {why}")
-        return GuestSsh(self.address(guest, port), self.key, host_key, lambda: read_capped(console_log)[-2000:])
+        log = console.log_path
+        return GuestSsh(self.address(guest, port), self.key, host_key, lambda: read_capped(log)[-2000:])
 
     def served_file(self) -> tuple[LoopbackFile, str]:
         """The test file and the URL a guest on this host fetches it from."""
@@ -95,21 +95,22 @@ def port_taken(error: str) -> bool:
     return bool(_PORT_TAKEN.search(error))
 
 
-def wait_for_host_key(console_log: Path, deadline: float, alive: Callable[[], bool]) -> tuple[object | None, str]:
-    """The host key the guest printed on its console, or None and why not (its network failed, timeout, gone)."""
-    while True:
-        text = read_capped(console_log)
-        found = host_key_line(text)
-        if found:
-            return host_key_from_console(found), ""
-        failed = NETWORK_FAILED.search(text)
-        if failed:
-            return None, f"the guest said: {failed.group(0).strip()}"
-        if time.monotonic() >= deadline:
-            return None, "the guest printed no host key (EMUV-HOSTKEY) on its console"
-        if not alive():
-            return None, "the guest stopped before it printed its host key"
-        time.sleep(CONSOLE_POLL_S)
+def wait_for_ssh_server(console: Console, deadline: float, alive: Callable[[], bool]) -> tuple[object | None, str]:
+    """The host key the guest printed, once it says its SSH server listens; or None and why not.
+
+    Woken by the console's bytes as they arrive: the guest is tried the moment it says it listens.
+    """
+    now = time.monotonic()
+    said = console.wait_for(SSH_SERVER_SAID, max(deadline - now, 0), now, alive)
+    found = host_key_line(read_capped(console.log_path))
+    if said.matched and said.match[0].startswith("EMUV-SSH listening"):
+        return (host_key_from_console(found), "") if found else (
+            None, "the guest said its SSH server listens but printed no host key (EMUV-HOSTKEY) on its console")
+    if said.matched:
+        return None, f"the guest said: {said.match[0].strip()}"
+    if found:
+        return None, f"the guest printed its host key but never said its SSH server listens ({said.reason})"
+    return None, f"the guest printed no host key (EMUV-HOSTKEY) on its console ({said.reason})"
 
 
 def endian_command() -> str:
@@ -117,7 +118,7 @@ def endian_command() -> str:
     return "dd if=/bin/busybox bs=1 skip=5 count=1 2>/dev/null | od -An -tu1 | tr -d ' \\n'"
 
 
-def ssh_phase(network: GuestNetwork, guest: str, port: int, console_log: Path, started: float, timeout_s: float,
+def ssh_phase(network: GuestNetwork, guest: str, port: int, console: Console, started: float, timeout_s: float,
               alive: Callable[[], bool]) -> dict:
     """Reach the guest over SSH, ask it what it runs on, have it fetch the test file: facts for three checks.
 
@@ -126,7 +127,7 @@ def ssh_phase(network: GuestNetwork, guest: str, port: int, console_log: Path, s
     facts: dict = {"ssh": {"port": port, "via": "tunnel over the host's SSH" if network.shell else "loopback"}}
     deadline = time.monotonic() + timeout_s
     try:
-        client = network.client(guest, port, console_log, deadline, alive)
+        client = network.client(guest, port, console, deadline, alive)
     except GuestSshError as error:
         facts["ssh"]["error"] = str(error)
         return facts
@@ -143,11 +144,25 @@ def ssh_phase(network: GuestNetwork, guest: str, port: int, console_log: Path, s
     return facts
 
 
+def guest_arch_command() -> str:
+    """Three answers in one session (each session is a round trip and a process start in an emulated guest):
+
+    a line with `uname -m`, a line with its exit status, a line with the byte order, then /proc/cpuinfo.
+    """
+    return f'machine=$(uname -m); status=$?; printf "%s\\n%s\\n" "$machine" "$status"; {endian_command()}; echo; ' \
+           "cat /proc/cpuinfo"
+
+
 def guest_arch_facts(client: GuestSsh) -> dict:
-    status, machine, err = client.run("uname -m")
-    _, endian, _ = client.run(endian_command())
-    _, cpuinfo, _ = client.run("cat /proc/cpuinfo")
-    return {"uname_m": machine.strip(), "uname_status": status, "uname_error": err.strip(),
+    _, out, err = client.run(guest_arch_command())
+    return guest_arch_answers(out, err)
+
+
+def guest_arch_answers(out: str, err: str) -> dict:
+    """guest_arch_command's output as the guest-arch check's facts."""
+    machine, status, endian, cpuinfo = (out.split("\n", 3) + ["", "", "", ""])[:4]
+    return {"uname_m": machine.strip(), "uname_status": int(status) if status.strip().isdigit() else -1,
+            "uname_error": err.strip(),
             "endian": {"1": "little", "2": "big"}.get(endian.strip(), f"unknown ({endian.strip()!r})"),
             "cpuinfo": cpuinfo[:4000]}
 

@@ -448,8 +448,12 @@ class ImageCache:
                 found.update(read_members(deb.path, lambda path: path in paths))
             return found
 
-        files = modules_in_load_order(arch.nic.modules, ModuleIndex(names, builtin), read)
-        say(f"NIC {arch.nic.device}: modules {', '.join(p.rsplit('/', 1)[1] for p in files if p.endswith('.ko'))}"
+        index = ModuleIndex(names, builtin)
+        # The virtio RNG's driver, where the kernel has one: cells that reach the guest over SSH get the device.
+        rng = tuple(name for name in arch.nic.rng_modules if index.has(name))
+        files = modules_in_load_order(arch.nic.modules + rng, index, read)
+        say(f"NIC {arch.nic.device}{' and virtio RNG' if rng else ''}: modules "
+            f"{', '.join(p.rsplit('/', 1)[1] for p in files if p.endswith('.ko'))}"
             if files else f"NIC {arch.nic.device}: its driver is built into the kernel")
         return files
 

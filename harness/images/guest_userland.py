@@ -54,6 +54,10 @@ class ModuleIndex:
         self.builtin = {module_name(PurePosixPath(line.strip()).name.removesuffix(".ko"))
                         for line in builtin_text.splitlines() if line.strip()}
 
+    def has(self, name: str) -> bool:
+        """Built in, or a module file of the package."""
+        return module_name(name) in self.builtin or module_name(name) in self.files
+
 
 def modules_in_load_order(wanted: tuple[str, ...], index: ModuleIndex, read) -> dict[str, bytes]:
     """Image files for `wanted` modules and their dependencies, dependencies first, plus the `order` file.
