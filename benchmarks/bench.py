@@ -10,7 +10,7 @@ For each built-in arch, alternately in each round:
           destroyed and its files removed (what a user waits for, end to end);
   tuxrun  TuxRun on the same kernel to a shell, when `tuxrun` is installed (else left out, and said).
 Then, with --scale ARCH, N guests of ARCH at once (N = 1, 2, 4, ...) until the median boot to the
-banner is twice that of one guest alone.
+banner is twice that of one guest alone. Last, the peak resident memory of this process (the harness).
 
 Writes reports/bench.json and reports/bench.md (medians, ratios cell/raw). Run:
   .venv/bin/python benchmarks/bench.py [--rounds 3] [--arch aarch64,s390x] [--scale aarch64]
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import resource
 import shutil
 import statistics
 import subprocess
@@ -143,7 +144,7 @@ def scale(conn, caps, cache, run_dir: Path, arch_name: str) -> list[dict]:
     return rows
 
 
-def markdown(results: list[dict], scaled: list[dict], rounds: int) -> str:
+def markdown(results: list[dict], scaled: list[dict], rounds: int, harness_peak_mib: int | None = None) -> str:
     lines = [f"Medians of {rounds} rounds, alternating, one guest at a time (TCG).", "",
              "| arch | raw QEMU to banner s | the same, `quiet` s | harness whole cell s | cell / raw | "
              "harness banner s | QEMU peak RSS MiB | TuxRun s |", "|---|---|---|---|---|---|---|---|"]
@@ -155,6 +156,9 @@ def markdown(results: list[dict], scaled: list[dict], rounds: int) -> str:
     if scaled:
         lines += ["", "| guests at once | median banner s | failed |", "|---|---|---|"]
         lines += [f"| {r['guests']} | {r['median_banner_s']:.2f} | {r['failed']} |" for r in scaled]
+    if harness_peak_mib is not None:
+        lines += ["", f"The harness itself (this process, which ran every cell as an xdist worker would): peak RSS "
+                      f"{harness_peak_mib} MiB."]
     return "\n".join(lines) + "\n"
 
 
@@ -200,9 +204,11 @@ def main() -> None:
         wait_for_reaped()
         shutil.rmtree(run_dir, ignore_errors=True)
         conn.close()
+    harness_peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB
     args.report_dir.mkdir(parents=True, exist_ok=True)
-    write_atomically(args.report_dir / "bench.json", json.dumps({"arches": results, "scale": scaled}, indent=2))
-    write_atomically(args.report_dir / "bench.md", markdown(results, scaled, args.rounds))
+    write_atomically(args.report_dir / "bench.json", json.dumps(
+        {"arches": results, "scale": scaled, "harness_peak_rss_mib": harness_peak_mib}, indent=2))
+    write_atomically(args.report_dir / "bench.md", markdown(results, scaled, args.rounds, harness_peak_mib))
     print(f"wrote {args.report_dir / 'bench.json'} and {args.report_dir / 'bench.md'}")
 
 

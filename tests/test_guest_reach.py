@@ -61,6 +61,22 @@ def test_half_a_line_is_not_taken_for_a_key(tmp_path):
     assert key is None and "no host key" in why
 
 
+def test_a_kernel_message_inside_the_listening_line_is_taken_out(tmp_path):
+    # ppc64's hvc console writes 16 bytes at a time, and printk may come between two of them.
+    console = console_with(tmp_path, LINE + "EMUV-SSH list[    2.644733] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link "
+                                            "becomes ready\r\nening on 22\r\n")
+    key, why = wait_for_ssh_server(console, time.monotonic() + 1, lambda: True)
+    assert why == "" and fingerprint_of(key) == FINGERPRINT
+
+
+def test_a_guest_that_stops_is_not_waited_for(tmp_path):
+    console = console_with(tmp_path, LINE)
+    console.end("the domain was destroyed")
+    started = time.monotonic()
+    key, why = wait_for_ssh_server(console, started + 5, lambda: False)
+    assert key is None and "guest stopped" in why and time.monotonic() - started < 1
+
+
 def test_the_guests_reason_ends_the_wait_whole(tmp_path):
     console = console_with(tmp_path, "EMUV-NET failed: no DHCP answer on eth0 (eth0 lo )\r\n")
     key, why = wait_for_ssh_server(console, time.monotonic() + 5, lambda: True)

@@ -35,7 +35,8 @@ def host_key_line(console_text: str) -> str | None:
     found = HOST_KEY_LINE.search(KERNEL_MESSAGE.sub("", console_text))
     return found.group(1) if found else None
 # init.sh's last word on SSH: its server listens, or why there is none. A whole line, so that a reason is whole.
-SSH_SERVER_SAID = re.compile(rb"EMUV-SSH listening|EMUV-(?:NET (?:failed|off)|SSH off)[^\r\n]*\r?\n")
+SSH_SERVER_SAID = re.compile(r"EMUV-SSH listening|EMUV-(?:NET (?:failed|off)|SSH off)[^\r\n]*\r?\n")
+LINE_END = re.compile(rb"\n")
 REMOTE_PORTS = (20000, 60000)  # a remote host's free ports cannot be asked for: drawn, and retried if taken
 
 
@@ -98,19 +99,30 @@ def port_taken(error: str) -> bool:
 def wait_for_ssh_server(console: Console, deadline: float, alive: Callable[[], bool]) -> tuple[object | None, str]:
     """The host key the guest printed, once it says its SSH server listens; or None and why not.
 
-    Woken by the console's bytes as they arrive: the guest is tried the moment it says it listens.
+    Woken by each line as the console's bytes arrive: the guest is tried the moment it says it listens. Its
+    lines are read with the kernel's messages taken out: on a hypervisor console (ppc64's hvc writes 16 bytes
+    at a time) a kernel message can land in the middle of "EMUV-SSH listening".
     """
-    now = time.monotonic()
-    said = console.wait_for(SSH_SERVER_SAID, max(deadline - now, 0), now, alive)
-    found = host_key_line(read_capped(console.log_path))
-    if said.matched and said.match[0].startswith("EMUV-SSH listening"):
-        return (host_key_from_console(found), "") if found else (
-            None, "the guest said its SSH server listens but printed no host key (EMUV-HOSTKEY) on its console")
-    if said.matched:
-        return None, f"the guest said: {said.match[0].strip()}"
-    if found:
-        return None, f"the guest printed its host key but never said its SSH server listens ({said.reason})"
-    return None, f"the guest printed no host key (EMUV-HOSTKEY) on its console ({said.reason})"
+    waiting_since = time.monotonic()
+    while True:
+        text = KERNEL_MESSAGE.sub("", read_capped(console.log_path))
+        said = SSH_SERVER_SAID.search(text)
+        if said:
+            if not said.group(0).startswith("EMUV-SSH listening"):
+                return None, f"the guest said: {said.group(0).strip()}"
+            found = host_key_line(text)
+            return (host_key_from_console(found), "") if found else (
+                None, "the guest said its SSH server listens but printed no host key (EMUV-HOSTKEY) on its console")
+        now = time.monotonic()
+        line = console.wait_for(LINE_END, max(deadline - now, 0), now, alive)
+        if line.matched:
+            continue
+        if SSH_SERVER_SAID.search(KERNEL_MESSAGE.sub("", read_capped(console.log_path))):
+            continue  # its last bytes came with the end of the wait
+        why = f"timeout after {deadline - waiting_since:.0f} s" if line.reason.startswith("timeout") else line.reason
+        if host_key_line(text):
+            return None, f"the guest printed its host key but never said its SSH server listens ({why})"
+        return None, f"the guest printed no host key (EMUV-HOSTKEY) on its console ({why})"
 
 
 def endian_command() -> str:
