@@ -48,6 +48,25 @@ def test_the_wait_ends_when_the_line_arrives_not_at_a_poll(tmp_path):
     assert done - fed_at[0] < 0.1
 
 
+def test_a_flood_of_lines_before_the_listening_line_costs_little(tmp_path):
+    # Each look reads a bounded end of the log, and one wake takes all the lines that came together.
+    console = console_with(tmp_path, LINE)
+    lines = "".join(f"[    3.{n:06d}] a kernel message the guest printed, number {n}\r\n" for n in range(40000))
+
+    def flood():
+        for start in range(0, len(lines), 4096):  # as a console stream delivers it
+            console.feed(lines[start:start + 4096].encode())
+        console.feed(LISTENING.encode())
+
+    feeder = threading.Thread(target=flood)
+    started = time.monotonic()
+    feeder.start()
+    key, why = wait_for_ssh_server(console, started + 30, lambda: True)
+    feeder.join()
+    assert why == "" and fingerprint_of(key) == FINGERPRINT
+    assert time.monotonic() - started < 5
+
+
 def test_a_key_without_a_listening_server_is_not_tried(tmp_path):
     console = console_with(tmp_path, LINE)
     key, why = wait_for_ssh_server(console, time.monotonic() + 0.3, lambda: True)

@@ -36,7 +36,9 @@ def host_key_line(console_text: str) -> str | None:
     return found.group(1) if found else None
 # init.sh's last word on SSH: its server listens, or why there is none. A whole line, so that a reason is whole.
 SSH_SERVER_SAID = re.compile(r"EMUV-SSH listening|EMUV-(?:NET (?:failed|off)|SSH off)[^\r\n]*\r?\n")
-LINE_END = re.compile(rb"\n")
+# Everything up to the last line end the console has: one wake for all the lines that arrived together.
+NEW_LINES = re.compile(rb"[\s\S]*\n")
+LOOK_BACK_BYTES = 256 * 1024  # how much of the log's end each look reads: a flood cannot make a look costly
 REMOTE_PORTS = (20000, 60000)  # a remote host's free ports cannot be asked for: drawn, and retried if taken
 
 
@@ -99,30 +101,42 @@ def port_taken(error: str) -> bool:
 def wait_for_ssh_server(console: Console, deadline: float, alive: Callable[[], bool]) -> tuple[object | None, str]:
     """The host key the guest printed, once it says its SSH server listens; or None and why not.
 
-    Woken by each line as the console's bytes arrive: the guest is tried the moment it says it listens. Its
-    lines are read with the kernel's messages taken out: on a hypervisor console (ppc64's hvc writes 16 bytes
-    at a time) a kernel message can land in the middle of "EMUV-SSH listening".
+    Woken by new lines as the console's bytes arrive: the guest is tried the moment it says it listens. Its
+    lines are read from the log (a line may have come before the login prompt the boot waited for) with the
+    kernel's messages taken out: on a hypervisor console (ppc64's hvc writes 16 bytes at a time) a kernel
+    message can land in the middle of "EMUV-SSH listening".
     """
     waiting_since = time.monotonic()
+    key = None  # kept once seen: later output may push it out of the look-back
     while True:
-        text = KERNEL_MESSAGE.sub("", read_capped(console.log_path))
+        text = KERNEL_MESSAGE.sub("", _log_end(console))
+        key = host_key_line(text) or key
         said = SSH_SERVER_SAID.search(text)
         if said:
             if not said.group(0).startswith("EMUV-SSH listening"):
                 return None, f"the guest said: {said.group(0).strip()}"
-            found = host_key_line(text)
-            return (host_key_from_console(found), "") if found else (
+            return (host_key_from_console(key), "") if key else (
                 None, "the guest said its SSH server listens but printed no host key (EMUV-HOSTKEY) on its console")
         now = time.monotonic()
-        line = console.wait_for(LINE_END, max(deadline - now, 0), now, alive)
+        line = console.wait_for(NEW_LINES, max(deadline - now, 0), now, alive)
         if line.matched:
             continue
-        if SSH_SERVER_SAID.search(KERNEL_MESSAGE.sub("", read_capped(console.log_path))):
+        if SSH_SERVER_SAID.search(KERNEL_MESSAGE.sub("", _log_end(console))):
             continue  # its last bytes came with the end of the wait
         why = f"timeout after {deadline - waiting_since:.0f} s" if line.reason.startswith("timeout") else line.reason
-        if host_key_line(text):
+        if key:
             return None, f"the guest printed its host key but never said its SSH server listens ({why})"
         return None, f"the guest printed no host key (EMUV-HOSTKEY) on its console ({why})"
+
+
+def _log_end(console: Console) -> str:
+    """The last LOOK_BACK_BYTES of the console log as text."""
+    try:
+        with open(console.log_path, "rb") as log:
+            log.seek(max(log.seek(0, 2) - LOOK_BACK_BYTES, 0))
+            return log.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def endian_command() -> str:
