@@ -213,7 +213,7 @@ def nic_address(spec: DomainSpec) -> str:
     if spec.nic_device and spec.nic_device.endswith("-ccw"):
         return ",devno=fe.0.0100"
     if spec.nic_device and spec.nic_device.endswith("-pci"):
-        # Slot 0x1e is free on q35 (0x1f is its LPC bridge), pc, virt, pseries and malta.
+        # Slot 0x1e is free on q35 (0x1f is its LPC bridge), pc, virt and pseries.
         return f",bus={_root_bus(spec.machine)},addr=0x1e"
     return ""
 
