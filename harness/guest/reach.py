@@ -108,6 +108,7 @@ def wait_for_ssh_server(console: Console, deadline: float, alive: Callable[[], b
     """
     waiting_since = time.monotonic()
     key = None  # kept once seen: later output may push it out of the look-back
+    ended = None  # the wait that ended without a new line; one more look follows it (its last bytes came with it)
     while True:
         text = KERNEL_MESSAGE.sub("", _log_end(console))
         key = host_key_line(text) or key
@@ -117,16 +118,16 @@ def wait_for_ssh_server(console: Console, deadline: float, alive: Callable[[], b
                 return None, f"the guest said: {said.group(0).strip()}"
             return (host_key_from_console(key), "") if key else (
                 None, "the guest said its SSH server listens but printed no host key (EMUV-HOSTKEY) on its console")
+        if ended is not None:
+            timed_out = ended.reason.startswith("timeout")
+            why = f"timeout after {deadline - waiting_since:.0f} s" if timed_out else ended.reason
+            if key:
+                return None, f"the guest printed its host key but never said its SSH server listens ({why})"
+            return None, f"the guest printed no host key (EMUV-HOSTKEY) on its console ({why})"
         now = time.monotonic()
         line = console.wait_for(NEW_LINES, max(deadline - now, 0), now, alive)
-        if line.matched:
-            continue
-        if SSH_SERVER_SAID.search(KERNEL_MESSAGE.sub("", _log_end(console))):
-            continue  # its last bytes came with the end of the wait
-        why = f"timeout after {deadline - waiting_since:.0f} s" if line.reason.startswith("timeout") else line.reason
-        if key:
-            return None, f"the guest printed its host key but never said its SSH server listens ({why})"
-        return None, f"the guest printed no host key (EMUV-HOSTKEY) on its console ({why})"
+        if not line.matched:
+            ended = line
 
 
 def _log_end(console: Console) -> str:
