@@ -24,6 +24,7 @@ from harness.guest.domain import domain_xml
 from harness.guest.observe import domain_spec
 from harness.guest.staging import StagedFiles
 from harness.images.cache import ImageCache, Recipe
+from harness.images.debian import PackageFetchError, PrivateApt
 from harness.plan import make_plan
 from harness.report.json_report import load_matrix, schema_problems
 from scenarios.runs import (
@@ -37,6 +38,7 @@ from scenarios.runs import (
     read_until,
     real_run,
 )
+from tests.apt_mirror import loopback_mirror, write_suite
 
 HANG = "aarch64=rdinit=/bin/busybox -- sleep 100000"  # the kernel boots, then nothing prints again
 FLOOD = 'aarch64=rdinit=/bin/busybox -- sh -c "while :; do /bin/busybox cat /bin/busybox; done"'  # binary, no newlines
@@ -274,6 +276,30 @@ def test_full_disk_gives_one_clear_error_and_no_partial_entry(tmp_path):
         assert list((images / "tmp").iterdir()) == []
     finally:
         subprocess.run(["umount", str(images)], check=True)
+
+
+def test_an_index_lost_to_a_full_disk_is_an_error_naming_it_not_a_mirror_mid_sync(tmp_path):
+    """Deterministic: real apt, a loopback mirror whose main index cannot fit, a small updates index that does.
+
+    The harness once took the lost main index for a mirror mid-sync and went on to fail for want of a package.
+    """
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root; run the suite as root (./run test does)")
+    write_suite(tmp_path / "mirror", "bookworm", 60000)  # 22 MB
+    write_suite(tmp_path / "mirror", "bookworm-updates", 1)
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=10m", "tmpfs", str(small)], check=True)
+    try:
+        with loopback_mirror(tmp_path / "mirror") as url:
+            apt = PrivateApt(small / "apt", "amd64", 60, sources=(f"deb [trusted=yes] {url} bookworm main",
+                                                                  f"deb [trusted=yes] {url} bookworm-updates main"))
+            with pytest.raises(PackageFetchError) as raised:
+                apt.update()
+        said = str(raised.value)
+        assert "bookworm/main amd64 Packages: " in said and "No space left on device" in said, said
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_a_domain_that_outlives_its_test_fails_the_run_and_is_destroyed(tmp_path):

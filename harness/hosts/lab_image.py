@@ -33,6 +33,7 @@ from harness.files import lock_is_free, write_atomically
 from harness.hosts.lab_catalog import LabKind
 from harness.images import cpio
 from harness.images.apt_sources import SourcesError, configured_sources
+from harness.images.debian import MIRROR_SYNC
 from harness.images.guest_userland import MODULE_DIR, ModuleIndex, UserlandError, modules_in_load_order
 
 RECIPE_DIR = Path(__file__).resolve().parents[2] / "images" / "lab"
@@ -52,8 +53,8 @@ BUILD_TIMEOUT_S = 900.0
 SEED_TIMEOUT_S = 300.0
 
 
-# apt's words for an index it could not fetch whole: the suite is the part after /dists/.
-BROKEN_INDEX = re.compile(r"Failed to fetch \S+/dists/([^/\s]+)/")
+# apt's words for an index it could not fetch, up to the next line: the suite is the part after /dists/.
+BROKEN_INDEX = re.compile(r"Failed to fetch \S+/dists/([^/\s]+)/[^|]*")
 
 
 class LabImageError(RuntimeError):
@@ -205,6 +206,8 @@ class LabImages:
                 return candidate_versions(kind, sources, workdir), sources
             except LabImageError as error:
                 broken = BROKEN_INDEX.search(str(error))
+                if broken and not MIRROR_SYNC.search(broken.group(0)):
+                    raise  # not the mirror's fault (no space, no permission, no answer): the error says which
                 kept = tuple(line for line in sources if not broken or line.split()[2] != broken.group(1))
                 if not broken or len(kept) == len(sources) or not kept:
                     raise

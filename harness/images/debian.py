@@ -48,6 +48,67 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
+# apt's words for an index whose bytes do not match its signed Release file: a mirror caught mid-sync.
+MIRROR_SYNC = re.compile(r"Hash Sum mismatch|File has unexpected size|Mirror sync in progress", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class IndexFailure:
+    """A package index `apt-get update` began to fetch and did not keep, and why."""
+
+    index: str  # "http://deb.debian.org/debian bookworm/main amd64 Packages"
+    reason: str
+
+    @property
+    def mirror_sync(self) -> bool:
+        """The mirror served bytes its signed Release file does not vouch for; anything else is not the mirror's."""
+        return bool(MIRROR_SYNC.search(self.reason))
+
+
+DATA_INDEX = re.compile(r" (?:Packages|Sources)$")  # the indexes packages are resolved from (not Release files)
+SILENTLY_DROPPED = "apt began to fetch it, then dropped it without saying why"
+
+
+def index_failures(output: str) -> list[IndexFailure]:
+    """The package indexes apt's update output says it did not keep: the last word on each.
+
+    "Err:N INDEX" and its indented reason; or "Get:N INDEX [size]" followed by "Ign:N INDEX" and nothing more:
+    apt 2.6 was seen to drop an index that way when its file system filled (no Err line at all). An index that
+    failed and then came whole on a retry ("Get:" after its "Err:", nothing after) is not a failure.
+    """
+    last: dict[str, tuple[str, str]] = {}  # index -> (its last status, apt's reason)
+    lines = output.splitlines()
+    for number, line in enumerate(lines):
+        status, _, index = line.partition(" ")
+        status = status.partition(":")[0]
+        index = index.rsplit(" [", 1)[0].strip()
+        if status not in ("Get", "Ign", "Err") or not DATA_INDEX.search(index):
+            continue
+        if status == "Ign" and last.get(index, ("",))[0] != "Get":
+            continue  # never begun: an index the mirror does not have in that compression
+        reason = []
+        for follow in lines[number + 1:]:
+            if not follow.startswith(" "):
+                break
+            reason.append(follow.strip())
+        last[index] = (status, " ".join(reason))
+    return [IndexFailure(index, reason if status == "Err" else SILENTLY_DROPPED)
+            for index, (status, reason) in last.items() if status != "Get"]
+
+
+def local_reason(failure: IndexFailure, root: Path) -> str:
+    """apt's reason, or for an index it dropped silently what the file system says."""
+    if failure.reason != SILENTLY_DROPPED:
+        return failure.reason
+    try:
+        free = os.statvfs(root).f_bavail * os.statvfs(root).f_frsize
+    except OSError:
+        return failure.reason
+    if free < 1024 * 1024:
+        return f"No space left on device ({free} bytes free under {root}); {failure.reason}"
+    return f"{failure.reason} ({free // (1024 * 1024)} MiB free under {root})"
+
+
 class PrivateApt:
     """apt-get/apt-cache for one Debian architecture, with state under `root`.
 
@@ -117,18 +178,24 @@ class PrivateApt:
         return result.stdout
 
     def update(self) -> list[str]:
-        """Refresh the indexes; return warnings for indexes that could not be verified.
+        """Refresh the indexes; return warnings for indexes a mirror caught mid-sync could not give whole.
 
-        A mirror caught mid-sync can serve one index (say bookworm-security for
-        one arch) whose hash does not match its signed Release file. apt then
-        ignores that index; we go on with the verified ones and say so, rather
-        than fail the whole build. No verified index at all is an error.
+        A mirror caught mid-sync can serve one index (say bookworm-security for one arch) whose hash does not
+        match its signed Release file. apt then ignores that index; we go on with the verified ones and say so,
+        rather than fail the whole build. Any other failure (no space left, no permission, no answer) is an
+        error naming apt's reason: taken for a mirror's, it once left the build to fail later for want of a
+        package ("no candidate"), the real cause lost. No index at all is an error too.
         """
         result = self._bounded(["apt-get", "-q", *self._options(), "update"])
-        failed = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("Err:")]
+        failures = index_failures(result.stdout + "\n" + result.stderr)
+        local = [failure for failure in failures if not failure.mirror_sync]
+        if local:
+            raise PackageFetchError(
+                f"apt-get update for Debian arch {self.debian_arch} could not fetch "
+                + "; ".join(f"{failure.index}: {local_reason(failure, self.root)}" for failure in local))
         lists = [p for p in (self.root / "state/lists").glob("*_Packages*") if p.is_file()]
         # apt exits 0 when it could fetch nothing at all (unreachable mirror): no index is the failure.
-        if not lists or (result.returncode != 0 and not failed):
+        if not lists or (result.returncode != 0 and not failures):
             # apt's own "E:" lines say why (e.g. "File has unexpected size ... Mirror sync in progress?").
             output = (result.stderr or result.stdout).strip().splitlines()
             detail = [line for line in output if line.startswith("E: Failed")][:2] or output[-3:]
@@ -136,7 +203,7 @@ class PrivateApt:
                 f"apt-get update failed for Debian arch {self.debian_arch}: no package index could be fetched "
                 f"from the configured sources (exit {result.returncode}): {' / '.join(detail)}"
             )
-        return [f"index not verified, ignored: {index.strip()}" for index in failed]
+        return [f"index not verified (a mirror mid-sync), ignored: {failure.index}" for failure in failures]
 
     def candidate(self, name: str) -> dict[str, str]:
         """The fields of the version apt would install."""

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.images.apt_sources import INDEX_FORMAT, SourcesError, sources_for_release
-from harness.images.debian import PackageFetchError, PrivateApt, sha256_of
+from harness.images.debian import PackageFetchError, PrivateApt, index_failures, local_reason, sha256_of
 from harness.images.elf_deps import ElfError, elf_needs
 from harness.images.kernel_build import KernelBuildError, options_not_taken, run_logged
 
@@ -135,13 +135,18 @@ class SourceApt(PrivateApt):
 
     def update(self) -> list[str]:
         result = self._bounded(["apt-get", "-q", *self._options(), "update"])
-        failed = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if line.startswith("Err:")]
+        failures = index_failures(result.stdout + "\n" + result.stderr)
+        local = [failure for failure in failures if not failure.mirror_sync]
+        if local:
+            raise PackageFetchError("apt-get update could not fetch "
+                                    + "; ".join(f"{failure.index}: {local_reason(failure, self.root)}"
+                                                for failure in local))
         # apt exits 0 when it could fetch nothing at all (unreachable mirror): no index is the failure.
         if not any(path.is_file() for path in (self.root / "state/lists").glob("*_Sources*")):
             detail = (result.stderr or result.stdout).strip().splitlines()[-3:]
             raise PackageFetchError(f"apt-get update fetched no Sources index from {', '.join(self.sources or ())} "
                                     f"(exit {result.returncode}): {' / '.join(detail)}")
-        return [f"index not verified, ignored: {index.strip()}" for index in failed]
+        return [f"index not verified (a mirror mid-sync), ignored: {failure.index}" for failure in failures]
 
     def dsc_name(self, name: str) -> str:
         """The .dsc apt would fetch for source package `name`: it names the version."""
