@@ -32,18 +32,18 @@ from pathlib import Path
 
 import libvirt
 
-from harness.arches import ARCHES
-from harness.capabilities import parse_capabilities
-from harness.checks import DOMAIN_CHECKS, judge
-from harness.files import write_atomically
-from harness.guest.events import ensure_event_loop
-from harness.guest.observe import BANNER, boot_and_observe
-from harness.guest.reaper import wait_for_reaped
-from harness.guest.site import GuestSite
-from harness.guest.staging import StagedFiles
-from harness.hosts.inspectors import LocalInspector
-from harness.images.cache import ImageCache
-from harness.plan import make_plan
+from archmatrix.core.arches import ARCHES
+from archmatrix.core.capabilities import parse_capabilities
+from archmatrix.core.checks import DOMAIN_CHECKS, judge
+from archmatrix.core.plan import make_plan
+from archmatrix.files import write_atomically
+from archmatrix.guest.events import ensure_event_loop
+from archmatrix.guest.observe import BANNER, boot_and_observe
+from archmatrix.guest.reaper import wait_for_reaped
+from archmatrix.guest.site import GuestSite
+from archmatrix.guest.staging import StagedFiles
+from archmatrix.hosts.inspectors import LocalInspector
+from archmatrix.images.cache import ImageCache
 
 MACHINE_OPTIONS = {"aarch64": "virt", "ppc64le": "pseries", "ppc64": "pseries", "s390x": "s390-ccw-virtio",
                    "mips64el": "malta", "mipsel": "malta", "mips": "malta", "riscv64": "virt", "x86_64": "q35"}
@@ -173,7 +173,7 @@ def main() -> None:
     conn = libvirt.open("qemu:///system")
     caps = parse_capabilities(conn.getCapabilities())
     cache = ImageCache()
-    run_dir = Path(tempfile.mkdtemp(prefix="emuv-run-bench-"))
+    run_dir = Path(tempfile.mkdtemp(prefix="archmatrix-run-bench-"))
     run_dir.chmod(0o711)
     results = []
     try:

@@ -19,20 +19,20 @@ from pathlib import Path
 
 import libvirt
 
-from harness.arches import ARCHES
-from harness.capabilities import parse_capabilities
-from harness.checks import DOMAIN_CHECKS, judge
-from harness.files import write_atomically
-from harness.guest.events import ensure_event_loop
-from harness.guest.observe import boot_and_observe
-from harness.guest.reaper import wait_for_reaped
-from harness.guest.site import GuestSite
-from harness.guest.staging import StagedFiles
-from harness.hosts.inspectors import LocalInspector
-from harness.images.cache import ImageCache
-from harness.images.disk_build import firmware_disk_image
-from harness.images.firmware_disk import FIRMWARE_DISKS
-from harness.plan import make_plan
+from archmatrix.core.arches import ARCHES
+from archmatrix.core.capabilities import parse_capabilities
+from archmatrix.core.checks import DOMAIN_CHECKS, judge
+from archmatrix.core.plan import make_plan
+from archmatrix.files import write_atomically
+from archmatrix.guest.events import ensure_event_loop
+from archmatrix.guest.observe import boot_and_observe
+from archmatrix.guest.reaper import wait_for_reaped
+from archmatrix.guest.site import GuestSite
+from archmatrix.guest.staging import StagedFiles
+from archmatrix.hosts.inspectors import LocalInspector
+from archmatrix.images.cache import ImageCache
+from archmatrix.images.disk_build import firmware_disk_image
+from archmatrix.images.firmware_disk import FIRMWARE_DISKS
 
 
 def one_boot(conn, caps, arch, image, boot: str, site) -> tuple[float, float]:
@@ -55,7 +55,7 @@ def main() -> None:
     conn = libvirt.open("qemu:///system")
     caps = parse_capabilities(conn.getCapabilities())
     cache = ImageCache()
-    run_dir = Path(tempfile.mkdtemp(prefix="emuv-run-firmware-bench-"))
+    run_dir = Path(tempfile.mkdtemp(prefix="archmatrix-run-firmware-bench-"))
     run_dir.chmod(0o711)
     rows = []
     try:

@@ -25,7 +25,7 @@ HOSTS = ("here=qemu:///system", "viapool=qemu+unix:///system?socket=/run/libvirt
 
 
 def one_round(arches: str, report_dir: Path) -> list[dict]:
-    command = [sys.executable, "-m", "pytest", str(ROOT / "scenarios" / "test_guest.py"), "-q", "-p",
+    command = [sys.executable, "-m", "pytest", str(ROOT / "archmatrix" / "scenarios" / "test_guest.py"), "-q", "-p",
                "no:cacheprovider", "--accel", "tcg", "--arch", arches, "--report-dir", str(report_dir),
                "--container-host", "trixie"]
     for host in HOSTS:
@@ -42,7 +42,7 @@ def main() -> None:
     login: dict[tuple[str, str], list[float]] = {}
     placing: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):
-        with tempfile.TemporaryDirectory(prefix="emuv-bench-") as directory:
+        with tempfile.TemporaryDirectory(prefix="archmatrix-bench-") as directory:
             for cell in one_round(args.arch, Path(directory)):
                 if cell["status"] == "pass":
                     key = (cell["host"], cell["arch"])

@@ -8,18 +8,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from harness.guest.domain import run_prefix
-from harness.report.json_report import load_matrix, schema_problems
+from archmatrix.guest.domain import run_prefix
+from archmatrix.report.json_report import load_matrix, schema_problems
 
 ROOT = Path(__file__).resolve().parent.parent
 # Set for the runs the suite starts: they must not take the suite lock (see conftest.py).
-INNER_RUN = "EMUV_INNER_RUN"
+INNER_RUN = "ARCHMATRIX_INNER_RUN"  # the checkout's conftest.py reads it: such runs take no suite lock
 
 
 def real_run(report_dir: Path, *options: str, test_path: Path | None = None, env: dict | None = None,
              **popen) -> subprocess.Popen:
     """Start `pytest` on the product's scenarios (or `test_path`) with the harness's options."""
-    command = [sys.executable, "-m", "pytest", str(test_path or ROOT / "scenarios" / "test_guest.py"),
+    command = [sys.executable, "-m", "pytest", str(test_path or ROOT / "archmatrix" / "scenarios" / "test_guest.py"),
                "-p", "no:cacheprovider", "--report-dir", str(report_dir), *options]
     environment = {**os.environ, INNER_RUN: "1", **(env or {})}
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -28,8 +28,8 @@ def real_run(report_dir: Path, *options: str, test_path: Path | None = None, env
 
 def run_id_of(line: str) -> str | None:
     """The run id from the harness's pytest header line."""
-    if line.startswith("emulation verifier: run "):
-        return line.split()[3]
+    if line.startswith("archmatrix: run "):
+        return line.split()[2]
     return None
 
 
@@ -42,7 +42,7 @@ def domains_of(run_id: str, uri: str = "qemu:///system") -> list[str]:
 def pools_of(run_id: str, uri: str = "qemu:///system") -> list[str]:
     names = subprocess.run(["virsh", "-c", uri, "pool-list", "--all", "--name"],
                            capture_output=True, text=True, check=True).stdout.split()
-    return [name for name in names if name.startswith(f"emuv-pool-{run_id}-")]
+    return [name for name in names if name.startswith(f"archmatrix-pool-{run_id}-")]
 
 
 def qemu_processes_of(run_id: str) -> list[str]:
@@ -87,4 +87,4 @@ def assert_nothing_left(run_id: str | None, uri: str = "qemu:///system") -> None
     assert domains_of(run_id, uri) == []
     assert pools_of(run_id, uri) == []
     assert qemu_processes_of(run_id) == []
-    assert list(Path(tempfile.gettempdir()).glob(f"emuv-run-{run_id}-*")) == []
+    assert list(Path(tempfile.gettempdir()).glob(f"archmatrix-run-{run_id}-*")) == []

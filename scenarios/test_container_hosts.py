@@ -10,30 +10,30 @@ import time
 
 import pytest
 
-from harness.arches import default_arches
-from harness.checks import CHECKS
+from archmatrix.core.arches import default_arches
+from archmatrix.core.checks import CHECKS
 from scenarios.runs import assert_nothing_left, cells_of, finish, read_until, real_run
 
 BUILT_IN = default_arches()
 
 
 def _this_label() -> str:
-    from harness.hosts.spec import default_label
+    from archmatrix.hosts.spec import default_label
 
     return default_label("qemu:///system")
 
 
 def containers_of(run_id: str) -> list[str]:
-    listed = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=emuv.run={run_id}"],
+    listed = subprocess.run(["docker", "ps", "-a", "-q", "--filter", f"label=archmatrix.run={run_id}"],
                             capture_output=True, text=True, check=True).stdout
     return listed.split()
 
 
 def assert_no_container_left(run_id: str) -> None:
     assert containers_of(run_id) == []
-    audit = subprocess.run([sys.executable, "-m", "harness.cli", "audit"], capture_output=True, text=True)
+    audit = subprocess.run([sys.executable, "-m", "archmatrix.cli.main", "audit"], capture_output=True, text=True)
     # Other runs (the suite under -n) may have theirs running: only this run's must be gone.
-    assert f"run {run_id}" not in audit.stdout and f"emuv-host-{run_id}-" not in audit.stdout, audit.stdout
+    assert f"run {run_id}" not in audit.stdout and f"archmatrix-host-{run_id}-" not in audit.stdout, audit.stdout
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +60,8 @@ def test_every_built_in_arch_passes_on_a_trixie_container_host_next_to_this_mach
         # Over SSH too: on the container host through a tunnel of the harness's SSH connection into it.
         assert "tunnel" in trixie[f"{arch}-tcg"]["facts"]["ssh"]["via"]
         # Through the console stream on both; the container's boot files were uploaded into its run pool.
-        assert trixie[f"{arch}-tcg"]["facts"]["kernel_on_host"].startswith("/var/lib/libvirt/images/emuv-pool-")
-        assert "over SSH to root@emuv-host-trixie" in trixie[f"{arch}-tcg"]["facts"]["process_note"]
+        assert trixie[f"{arch}-tcg"]["facts"]["kernel_on_host"].startswith("/var/lib/libvirt/images/archmatrix-pool-")
+        assert "over SSH to root@archmatrix-host-trixie" in trixie[f"{arch}-tcg"]["facts"]["process_note"]
     assert_nothing_left(run_id)
     assert_no_container_left(run_id)
 

@@ -1,7 +1,7 @@
 """Disks booted through each arch's firmware, as Nova boots a Glance image (issue: bring your own image).
 
 `--boot-from disk` puts the built-in kernel and init on a disk the firmware itself boots: UEFI and GRUB on
-aarch64 and x86_64, SLOF and GRUB on ppc64le, the s390-ccw BIOS on s390x (harness/images/firmware_disk.py).
+aarch64 and x86_64, SLOF and GRUB on ppc64le, the s390-ccw BIOS on s390x (archmatrix/images/firmware_disk.py).
 A user's disk that cannot be booted stops its cell before the boot, naming the disk; one that boots nothing
 fails its boot check, never passes it.
 """
@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from harness.images.firmware_disk import mbr
+from archmatrix.images.firmware_disk import mbr
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 # What each firmware and GRUB print on the serial console before the kernel's first line.
@@ -37,7 +37,7 @@ def test_built_in_disks_boot_through_each_arch_firmware_and_pass_every_check(tmp
         console = (tmp_path / "consoles" / f"{arch}-tcg.log").read_text(errors="replace")
         for mark in marks:
             assert mark in console, f"{arch}: {mark!r} not on its console"
-        assert "emuv.ssh_key=" in console  # the cell's command line, written into its copy of the disk
+        assert "archmatrix.ssh_key=" in console  # the cell's command line, written into its copy of the disk
     assert "firmware efi" in cells["aarch64-tcg"]["facts"]["plan"]
     assert "firmware efi" in cells["x86_64-tcg"]["facts"]["plan"]
     assert_nothing_left(run_id)  # the disk copies and UEFI variable stores were files of the run

@@ -6,15 +6,15 @@ import socket
 
 import pytest
 
-from harness.arches import ARCHES
-from harness.checks import judge
-from harness.guest.observe import boot_and_observe
-from harness.plan import make_plan
+from archmatrix.core.arches import ARCHES
+from archmatrix.core.checks import judge
+from archmatrix.core.plan import make_plan
+from archmatrix.guest.observe import boot_and_observe
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 
-def test_a_port_taken_before_qemu_binds_it_is_drawn_again(emuv_host, monkeypatch):
-    network = emuv_host.site.network
+def test_a_port_taken_before_qemu_binds_it_is_drawn_again(archmatrix_host, monkeypatch):
+    network = archmatrix_host.site.network
     with socket.socket() as squatter:  # another process on the port the harness drew, before QEMU binds it
         squatter.bind(("127.0.0.1", 0))
         squatter.listen()
@@ -22,10 +22,10 @@ def test_a_port_taken_before_qemu_binds_it_is_drawn_again(emuv_host, monkeypatch
         drawn = [taken]
         real_free_port = network.free_port
         monkeypatch.setattr(network, "free_port", lambda: drawn.pop() if drawn else real_free_port())
-        plan = dataclasses.replace(make_plan(ARCHES["aarch64"], "tcg", emuv_host.capabilities, None),
+        plan = dataclasses.replace(make_plan(ARCHES["aarch64"], "tcg", archmatrix_host.capabilities, None),
                                    cell_id="port-taken-aarch64")
-        image = emuv_host.cache.get_or_build(ARCHES["aarch64"])
-        observation = boot_and_observe(emuv_host.connection(), plan, image, emuv_host.site)
+        image = archmatrix_host.cache.get_or_build(ARCHES["aarch64"])
+        observation = boot_and_observe(archmatrix_host.connection(), plan, image, archmatrix_host.site)
     assert not observation.start_error and drawn == []
     assert observation.ssh["port"] != taken
     assert judge("ssh", plan, observation).passed and judge("network", plan, observation).passed

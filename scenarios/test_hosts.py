@@ -11,8 +11,8 @@ import subprocess
 
 import pytest
 
-from harness.checks import CHECKS, SSH_CHECKS
-from harness.guest.volumes import pool_name, pool_xml
+from archmatrix.core.checks import CHECKS, SSH_CHECKS
+from archmatrix.guest.volumes import pool_name, pool_xml
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 HERE = "here=qemu:///system"
@@ -33,7 +33,7 @@ def test_uploaded_and_staged_boot_files_give_the_same_verdicts(tmp_path):
         # A remote host without an SSH way in: its guests' forwarded ports cannot be reached, and it says so.
         assert "no SSH way into it" in via_pool[cell_id]["checks"]["ssh"]["detail"]
         assert here[cell_id]["checks"]["console"]["detail"] == via_pool[cell_id]["checks"]["console"]["detail"]
-        assert "/emuv-pool-" not in here[cell_id]["facts"]["plan"]
+        assert "/archmatrix-pool-" not in here[cell_id]["facts"]["plan"]
     assert "only the domain XML" in via_pool["aarch64-tcg"]["facts"]["process_note"]
     assert "from /run/libvirt/qemu" in here["aarch64-tcg"]["facts"]["process_note"]
     assert "test_boot[viapool-s390x-tcg]" in output  # test ids name the host: -k viapool picks it

@@ -18,9 +18,10 @@ import time
 
 import pytest
 
-from harness.arches import ARCHES, DebianKernel, ImageSource
-from harness.hosts.audit import leftover_image_builds
-from harness.images.cache import ImageCache, ImageCacheWarning, default_cache_dir
+from archmatrix.core.arches import ARCHES, DebianKernel, ImageSource
+from archmatrix.hosts.audit import leftover_image_builds
+from archmatrix.images.cache import ImageCache, ImageCacheWarning
+from archmatrix.paths import default_cache_dir
 from scenarios.runs import ROOT, assert_nothing_left, cells_of, finish, real_run
 
 BROKEN_COMPILER = """#!/bin/sh
@@ -86,7 +87,7 @@ def test_an_interrupted_kernel_build_leaves_no_make_and_no_scratch(tmp_path, sig
     shared_sources = default_cache_dir() / "src"
     shared_sources.mkdir(parents=True, exist_ok=True)
     (images / "src").symlink_to(shared_sources)
-    build = subprocess.Popen([sys.executable, "-m", "harness.cli", "images", "build", "--arch", "mips",
+    build = subprocess.Popen([sys.executable, "-m", "archmatrix.cli.main", "images", "build", "--arch", "mips",
                               "--image-cache", str(images)], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     seen = []
@@ -106,7 +107,7 @@ def test_an_interrupted_kernel_build_leaves_no_make_and_no_scratch(tmp_path, sig
         assert time.monotonic() < deadline, subprocess.run(["pgrep", "-af", str(images)], capture_output=True,
                                                            text=True).stdout
         time.sleep(0.5)
-    if signum == signal.SIGKILL:  # its scratch stays, counted by `harness audit`, for the next build to remove
+    if signum == signal.SIGKILL:  # its scratch stays, counted by `archmatrix audit`, for the next build to remove
         assert [p.name.startswith("build-mips-") for p in (images / "tmp").iterdir()] == [True]
         assert leftover_image_builds(images) == [f"image build scratch {next((images / 'tmp').iterdir())}"]
         ImageCache(images).sweep_stale_builds(ARCHES["mips"])

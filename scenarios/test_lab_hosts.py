@@ -14,14 +14,14 @@ import subprocess
 
 import pytest
 
-from harness.checks import CHECKS
-from harness.hosts.spec import default_label
+from archmatrix.core.checks import CHECKS
+from archmatrix.hosts.spec import default_label
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 pytestmark = pytest.mark.lab_host
 LAB = "lab_aarch64"
 # The other lab hosts, run when asked: ./run test keeps to the aarch64 one to stay under 15 minutes warm.
-MORE_LABS = os.environ.get("EMUV_LAB_HOSTS", "").split(",")
+MORE_LABS = os.environ.get("ARCHMATRIX_LAB_HOSTS", "").split(",")
 # ./run test leaves out the lab's own aarch64 TCG cell: 80-95 s of TCG nested in TCG, sharing the lab's two
 # vCPUs with the x86_64 guest, where the lab's point is its KVM cell and the blueprint's x86_64 guest.
 LAB_TCG_ARCHES = ("aarch64", "x86_64") if any(MORE_LABS) else ("x86_64",)
@@ -29,7 +29,7 @@ LAB_TCG_ARCHES = ("aarch64", "x86_64") if any(MORE_LABS) else ("x86_64",)
 
 def _ssh_clients_of(run_id: str) -> list[str]:
     listed = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
-    return [line for line in listed.splitlines() if f"emuv-run-{run_id}-" in line]
+    return [line for line in listed.splitlines() if f"archmatrix-run-{run_id}-" in line]
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,7 @@ def test_kvm_works_on_the_other_lab_hosts_next_to_this_machine_s_verdict(arch, c
     The ppc64le lab (nested KVM-HV under TCG, a POWER9 with cap-nested-hv): a host of a third arch.
     """
     if arch not in MORE_LABS:
-        pytest.skip(f"the {arch} lab host runs when EMUV_LAB_HOSTS names it (tox -e lab sets x86_64,ppc64le): "
+        pytest.skip(f"the {arch} lab host runs when ARCHMATRIX_LAB_HOSTS names it (tox -e lab sets x86_64,ppc64le): "
                     "about 2 min each, left out of ./run test to keep it under 15 min on a warm cache")
     process = real_run(tmp_path, "--lab-host", arch, "--arch", arch, "-n", "2")
     output, run_id = finish(process, timeout=1200)

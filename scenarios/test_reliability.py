@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.arches import ARCHES
-from harness.capabilities import parse_capabilities
-from harness.guest.domain import domain_xml
-from harness.guest.observe import domain_spec
-from harness.guest.staging import StagedFiles
-from harness.images.cache import ImageCache, Recipe
-from harness.images.debian import PackageFetchError, PrivateApt
-from harness.plan import make_plan
-from harness.report.json_report import load_matrix, schema_problems
+from archmatrix.core.arches import ARCHES
+from archmatrix.core.capabilities import parse_capabilities
+from archmatrix.core.plan import make_plan
+from archmatrix.guest.domain import domain_xml
+from archmatrix.guest.observe import domain_spec
+from archmatrix.guest.staging import StagedFiles
+from archmatrix.images.cache import ImageCache, Recipe
+from archmatrix.images.debian import PackageFetchError, PrivateApt
+from archmatrix.report.json_report import load_matrix, schema_problems
 from scenarios.runs import (
     ROOT,
     assert_nothing_left,
@@ -92,7 +92,7 @@ def test_a_guest_that_prints_megabytes_keeps_its_console_verdict_and_its_whole_l
     assert cell["checks"]["console"]["detail"] == "consoles the kernel enabled: ttyS0"
     text = (tmp_path / "consoles" / "x86_64-tcg.log").read_bytes()
     assert len(text) == cell["facts"]["console_bytes"] > 2.2 * 1024 * 1024  # all of it, under the default cap
-    assert b"console [ttyS0] enabled" in text and b"\n300000\r\n" in text and b"EMUV-BANNER arch=x86_64" in text
+    assert b"console [ttyS0] enabled" in text and b"\n300000\r\n" in text and b"ARCHMATRIX-BANNER arch=x86_64" in text
     assert b"dropped here" not in text
     assert_nothing_left(run_id)
 
@@ -135,7 +135,7 @@ def start_domain(name: str, tagged_owner: dict | None, tmp_path: Path):
     conn = libvirt.open("qemu:///system")
     arch = ARCHES["aarch64"]
     plan = make_plan(arch, "tcg", parse_capabilities(conn.getCapabilities()), None)
-    staging = Path(tempfile.mkdtemp(prefix="emuv-test-", dir="/var/tmp"))
+    staging = Path(tempfile.mkdtemp(prefix="archmatrix-test-", dir="/var/tmp"))
     staging.chmod(0o755)
     files = StagedFiles(staging).place(ImageCache().get_or_build(arch), "cell")
     spec = domain_spec(plan, files, "deadbeef")
@@ -153,14 +153,14 @@ def test_leftovers_of_a_crashed_run_are_destroyed_and_other_domains_untouched(tm
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid whose process is gone
     suffix = os.urandom(3).hex()
-    conn, orphan, staging_a = start_domain(f"emuv-deadbeef-orphan-{suffix}", {"pid": str(dead.pid), "pidstart": "1"},
-                                           tmp_path)
-    _, foreign, staging_b = start_domain(f"emuv-not-ours-{suffix}", None, tmp_path)
+    conn, orphan, staging_a = start_domain(f"archmatrix-deadbeef-orphan-{suffix}",
+                                           {"pid": str(dead.pid), "pidstart": "1"}, tmp_path)
+    _, foreign, staging_b = start_domain(f"archmatrix-not-ours-{suffix}", None, tmp_path)
     try:
         process = real_run(tmp_path, "--arch", "aarch64", "--accel", "tcg")
         output, run_id = finish(process)
         assert process.returncode == 0, output
-        assert f"destroyed leftover domain emuv-deadbeef-orphan-{suffix} of run deadbeef" in output
+        assert f"destroyed leftover domain archmatrix-deadbeef-orphan-{suffix} of run deadbeef" in output
         assert not running(conn, orphan.name())
         assert running(conn, foreign.name()), "a domain without the harness's tag was touched"
     finally:
@@ -202,7 +202,7 @@ def test_two_runs_at_once_share_one_fresh_cache_without_collisions(tmp_path):
     (out_a, run_a), (out_b, run_b) = finish(first), finish(second)
     assert first.returncode == 0 and second.returncode == 0, out_a + out_b
     assert run_a != run_b
-    images = cache / "emulation-verifier" / "images"
+    images = cache / "archmatrix" / "images"
     assert len(list((images / "manifests" / "aarch64").glob("*.json"))) == 1
     assert len(list((images / "objects").iterdir())) == 2  # one kernel, one initrd
     assert list((images / "tmp").iterdir()) == []
@@ -220,8 +220,8 @@ def test_two_runs_at_once_share_one_fresh_cache_without_collisions(tmp_path):
 
 
 def harness_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run([sys.executable, "-m", "archmatrix.cli.main", *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})})
 
 
 def test_damaged_cache_entry_is_rebuilt_not_booted(tmp_path):
@@ -305,21 +305,21 @@ def test_an_index_lost_to_a_full_disk_is_an_error_naming_it_not_a_mirror_mid_syn
 def test_a_domain_that_outlives_its_test_fails_the_run_and_is_destroyed(tmp_path):
     leaky = tmp_path / "test_leaky.py"
     leaky.write_text(
-        "from harness.arches import ARCHES\n"
-        "from harness.guest.domain import domain_xml\n"
-        "from harness.guest.observe import domain_spec\n"
-        "from harness.plan import make_plan\n\n"
-        "def test_forgets_its_domain(emuv_host):\n"
+        "from archmatrix.core.arches import ARCHES\n"
+        "from archmatrix.guest.domain import domain_xml\n"
+        "from archmatrix.guest.observe import domain_spec\n"
+        "from archmatrix.core.plan import make_plan\n\n"
+        "def test_forgets_its_domain(archmatrix_host):\n"
         "    arch = ARCHES['mipsel']\n"
-        "    plan = make_plan(arch, 'tcg', emuv_host.capabilities, None)\n"
-        "    files = emuv_host.site.boot_files.place(emuv_host.cache.get_or_build(arch), 'leak')\n"
-        "    spec = domain_spec(plan, files, emuv_host.run.run_id)\n"
-        "    emuv_host.connection().createXML(domain_xml(spec), 0)\n"
+        "    plan = make_plan(arch, 'tcg', archmatrix_host.capabilities, None)\n"
+        "    files = archmatrix_host.site.boot_files.place(archmatrix_host.cache.get_or_build(arch), 'leak')\n"
+        "    spec = domain_spec(plan, files, archmatrix_host.run.run_id)\n"
+        "    archmatrix_host.connection().createXML(domain_xml(spec), 0)\n"
     )
     process = real_run(tmp_path / "reports", test_path=leaky)
     output, run_id = finish(process)
     assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
-    assert "1 passed" in output and f"destroyed leftover domain emuv-{run_id}-mipsel-tcg" in output
+    assert "1 passed" in output and f"destroyed leftover domain archmatrix-{run_id}-mipsel-tcg" in output
     assert_nothing_left(run_id)
 
 

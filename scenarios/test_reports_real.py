@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness import cli
-from harness.report.json_report import load_matrix, schema_problems
+from archmatrix import cli
+from archmatrix.report.json_report import load_matrix, schema_problems
 from scenarios.runs import domains_of, interrupt_mid_run, real_run
 
 CHROMIUM = "/usr/bin/chromium"
@@ -51,7 +51,7 @@ def test_html_renders_in_headless_chromium_without_console_errors(good_run):
         assert page.locator(f'[id="cell-{host}-aarch64-tcg"]').get_attribute("data-status") == "pass"
         assert page.locator(f'[id="cell-{host}-aarch64-kvm"]').get_attribute("data-status") == "unsupported"
         assert page.locator("svg.chart rect").count() == 1
-        assert "EMUV-BANNER arch=aarch64" in page.locator("details pre").first.text_content()
+        assert "ARCHMATRIX-BANNER arch=aarch64" in page.locator("details pre").first.text_content()
         page.screenshot(path=str(good_run / "matrix.png"), full_page=True)
         browser.close()
     assert [m for m in messages if m.startswith("error")] == [] and errors == []

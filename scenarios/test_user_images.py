@@ -1,7 +1,7 @@
 """Images nobody here wrote, booted with their own success pattern (issue: bring your own image).
 
 Debian's arm64 netboot installer (`debian-installer-12-netboot-arm64`, its text-mode `linux` and
-`initrd.gz`) prints no EMUV banner and has no login prompt: it is up when it asks for a language.
+`initrd.gz`) prints no ARCHMATRIX banner and has no login prompt: it is up when it asks for a language.
 Its `boot` check is judged from what its own kernel prints. It boots twice: directly, and from a disk
 made by Debian's `grub-mkrescue` (a hybrid ISO with GRUB for arm64 UEFI) through AAVMF, as Nova boots it.
 """
@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.arches import ARCHES
-from harness.images.cache import ImageCache, default_cache_dir
-from harness.images.debian import PrivateApt, extract_member
-from harness.images.disk_build import grub_modules
+from archmatrix.core.arches import ARCHES
+from archmatrix.images.cache import ImageCache
+from archmatrix.images.debian import PrivateApt, extract_member
+from archmatrix.images.disk_build import grub_modules
+from archmatrix.paths import default_cache_dir
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 INSTALLER = "debian-installer-12-netboot-arm64"

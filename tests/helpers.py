@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from harness.capabilities import HostCapabilities, parse_capabilities
-from harness.observation import Observation
+from archmatrix.core.capabilities import HostCapabilities, parse_capabilities
+from archmatrix.core.observation import Observation
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -22,7 +22,7 @@ def capabilities(name: str) -> HostCapabilities:
 
 
 def recorded_observation(name: str) -> Observation:
-    """A real boot's observation, recorded on this machine by harness.guest.observe."""
+    """A real boot's observation, recorded on this machine by archmatrix.guest.observe."""
     return Observation.from_dict(json.loads((FIXTURES / "observations" / f"{name}.json").read_text()))
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.images.debian import PackageFetchError, PrivateApt, index_failures
+from archmatrix.images.debian import PackageFetchError, PrivateApt, index_failures
 from tests.apt_mirror import loopback_mirror, write_suite
 
 APT = Path(__file__).parent / "fixtures" / "apt"

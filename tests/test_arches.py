@@ -1,7 +1,7 @@
 import os_traits
 import pytest
 
-from harness.arches import (
+from archmatrix.core.arches import (
     ACCELERATORS,
     ARCHES,
     UnknownNameError,
@@ -10,8 +10,8 @@ from harness.arches import (
     default_arches,
     split_names,
 )
-from harness.images.kernel_build import FRAGMENT_DIR
-from harness.requirements import required_packages
+from archmatrix.images.kernel_build import FRAGMENT_DIR
+from archmatrix.requirements import required_packages
 
 # What libvirt 9.0 lists in `virsh capabilities` on a Debian 12 host with every qemu-system-* package.
 LIBVIRT_ARCHES_ON_DEBIAN_12 = {

@@ -4,9 +4,9 @@ import dataclasses
 
 import pytest
 
-from harness.arches import ARCHES
-from harness.checks import CHECKS, judge
-from harness.plan import make_plan
+from archmatrix.core.arches import ARCHES
+from archmatrix.core.checks import CHECKS, judge
+from archmatrix.core.plan import make_plan
 from tests.helpers import THIS_HOST, capabilities, recorded_observation
 
 
@@ -84,7 +84,7 @@ def test_failure_message_has_expected_seen_plan_and_log():
     plan = plan_for("s390x")
     message = judge("console", plan, seen).explain(plan, seen)
     for part in ("expected: kernel enables console [ttysclp0]", "seen:     consoles the kernel enabled: ttyS0",
-                 "plan s390x-tcg: domain type qemu", "console log: /tmp/emuv-run-RUNID/s390x-tcg/console.log"):
+                 "plan s390x-tcg: domain type qemu", "console log: /tmp/archmatrix-run-RUNID/s390x-tcg/console.log"):
         assert part in message
 
 
@@ -104,11 +104,11 @@ def test_ssh_checks_pass_on_recorded_boots_and_name_what_they_saw():
 
 
 def test_guest_that_never_answered_ssh_fails_the_three_ssh_checks_only():
-    error = "SSH to guest g (host vm, 127.0.0.1:1) not tried: the guest said: EMUV-NET off (emuv.net=off)"
+    error = "SSH to guest g (host vm, 127.0.0.1:1) not tried: the guest said: ARCHMATRIX-NET off (archmatrix.net=off)"
     seen = changed(recorded_observation("aarch64-tcg"), ssh={"port": 1, "via": "loopback", "error": error},
                    guest_arch=None, network=None)
     assert failing(plan_for("aarch64"), seen) == ["ssh", "guest-arch", "network"]
-    assert "EMUV-NET off" in judge("ssh", plan_for("aarch64"), seen).seen
+    assert "ARCHMATRIX-NET off" in judge("ssh", plan_for("aarch64"), seen).seen
 
 
 def test_other_arch_over_ssh_fails_only_guest_arch():
@@ -138,7 +138,7 @@ def test_checksum_mismatch_fails_only_network():
 
 
 def test_a_users_image_without_banner_is_judged_by_its_kernels_lines():
-    from harness.kernel_evidence import kernel_evidence
+    from archmatrix.core.kernel_evidence import kernel_evidence
     from tests.test_kernel_evidence import console
 
     plan = plan_for("aarch64", success_pattern="Select a language")
@@ -153,7 +153,7 @@ def test_a_users_image_without_banner_is_judged_by_its_kernels_lines():
 
 
 def test_the_plans_cpu_model_is_matched_against_qemus_cpu_type():
-    from harness.cpuinfo import built_as_planned
+    from archmatrix.core.cpuinfo import built_as_planned
 
     assert built_as_planned("power8_v2.0-powerpc64-cpu", "POWER8")
     assert built_as_planned("cortex-a57-arm-cpu", "cortex-a57")

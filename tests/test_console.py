@@ -4,9 +4,9 @@ import re
 import threading
 import time
 
-from harness.guest.console import TAIL_BYTES, Console, copy_capped
+from archmatrix.guest.console import TAIL_BYTES, Console, copy_capped
 
-BANNER = re.compile(rb"EMUV-BANNER arch=(\S+)")
+BANNER = re.compile(rb"ARCHMATRIX-BANNER arch=(\S+)")
 PROMPT = re.compile(rb"login: ")
 
 
@@ -23,7 +23,7 @@ def feed_later(console, pieces, pause=0.05):
 
 def test_pattern_found_across_chunks(tmp_path):
     console = Console(tmp_path / "console.log")
-    feeder = feed_later(console, [b"[ 0.1] booting\nEMUV-BAN", b"NER arch=aarch64 rel\n"])
+    feeder = feed_later(console, [b"[ 0.1] booting\nARCHMATRIX-BAN", b"NER arch=aarch64 rel\n"])
     wait = console.wait_for(BANNER, 5, time.monotonic())
     feeder.join()
     assert wait.matched and wait.match == ("aarch64",)
@@ -33,7 +33,7 @@ def test_second_wait_sees_what_arrived_with_the_first_match(tmp_path):
     # SCLP flushes the banner and the login prompt in one write: the prompt must
     # be found at once, not when the guest next prints something.
     console = Console(tmp_path / "console.log")
-    console.feed(b"EMUV-BANNER arch=s390x\ncirros login: ")
+    console.feed(b"ARCHMATRIX-BANNER arch=s390x\ncirros login: ")
     started = time.monotonic()
     assert console.wait_for(BANNER, 5, started).matched
     prompt = console.wait_for(PROMPT, 5, started)
@@ -77,7 +77,7 @@ def test_flood_without_newlines_keeps_a_bounded_window(tmp_path):
     console = Console(tmp_path / "console.log")
     for _ in range(64):
         console.feed(b"\xff\x00" * 32 * 1024)
-    console.feed(b"EMUV-BANNER arch=mips\n")
+    console.feed(b"ARCHMATRIX-BANNER arch=mips\n")
     wait = console.wait_for(BANNER, 10, time.monotonic())
     assert wait.matched and wait.match == ("mips",)
     assert len(console._window) <= 64 * 1024
@@ -121,17 +121,17 @@ def test_capped_copy_keeps_head_and_tail_and_says_what_was_dropped(tmp_path):
     copy_capped(source, target, 1000)
     text = target.read_bytes()
     assert text.startswith(b"HEAD") and text.endswith(b"TAIL")
-    assert b"[emulation verifier: 9008 bytes of console output dropped here; the log was 10008 bytes" in text
+    assert b"[archmatrix: 9008 bytes of console output dropped here; the log was 10008 bytes" in text
     copy_capped(source, target, 20_000)
     assert target.read_bytes() == source.read_bytes()
 
 
 def test_a_kernel_message_printed_into_the_banner_line_does_not_hide_it(tmp_path):
-    from harness.guest.observe import BANNER as REAL_BANNER
+    from archmatrix.guest.observe import BANNER as REAL_BANNER
 
     console = Console(tmp_path / "console.log")
     # Seen on a trixie host: the kernel's printk landed between the banner and its newline.
-    feeder = feed_later(console, [b"EMUV-BANNER arch=x86_64 release=6.1.0-56-cloud-amd64 endian=little",
+    feeder = feed_later(console, [b"ARCHMATRIX-BANNER arch=x86_64 release=6.1.0-56-cloud-amd64 endian=little",
                                   b"[    2.399242] tsc: Refined TSC clocksource calibration: 2596.124 MHz\r\n"])
     wait = console.wait_for(REAL_BANNER, 5, time.monotonic())
     feeder.join()
@@ -139,10 +139,10 @@ def test_a_kernel_message_printed_into_the_banner_line_does_not_hide_it(tmp_path
 
 
 def test_a_banner_read_in_two_pieces_is_matched_whole(tmp_path):
-    from harness.guest.observe import BANNER as REAL_BANNER
+    from archmatrix.guest.observe import BANNER as REAL_BANNER
 
     console = Console(tmp_path / "console.log")
-    feeder = feed_later(console, [b"EMUV-BANNER arch=aarch64 release=6.1.0-56-arm64 endian=li", b"ttle\r\n"])
+    feeder = feed_later(console, [b"ARCHMATRIX-BANNER arch=aarch64 release=6.1.0-56-arm64 endian=li", b"ttle\r\n"])
     wait = console.wait_for(REAL_BANNER, 5, time.monotonic())
     feeder.join()
     assert wait.match == ("aarch64", "6.1.0-56-arm64", "little")
@@ -150,10 +150,10 @@ def test_a_banner_read_in_two_pieces_is_matched_whole(tmp_path):
 
 def test_the_first_output_wait_leaves_the_first_byte_to_the_next_wait(tmp_path):
     # A kernel booted quiet prints nothing before init: the first byte on the console is the banner's "E".
-    from harness.guest.observe import ANY_OUTPUT
+    from archmatrix.guest.observe import ANY_OUTPUT
 
     console = Console(tmp_path / "console.log")
-    console.feed(b"EMUV-BANNER arch=aarch64 release=6.1.0-56-arm64 endian=little\n")
+    console.feed(b"ARCHMATRIX-BANNER arch=aarch64 release=6.1.0-56-arm64 endian=little\n")
     started = time.monotonic()
     assert console.wait_for(ANY_OUTPUT, 1, started).matched
     banner = console.wait_for(BANNER, 1, started)

@@ -8,17 +8,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from harness.hosts import container, container_image
-from harness.hosts.container import LabelledContainer, abandoned, libvirt_uri, sha256_fingerprint
-from harness.hosts.container_image import (
+from archmatrix.hosts import container, container_image
+from archmatrix.hosts.container import LabelledContainer, abandoned, libvirt_uri, sha256_fingerprint
+from archmatrix.hosts.container_image import (
     CONTAINER_RELEASES,
     UnknownReleaseError,
     check_release,
     installed_packages,
     load_recipe,
 )
-from harness.hosts.leftovers import owner_token
-from harness.images.apt_sources import sources_for_release
+from archmatrix.hosts.leftovers import owner_token
+from archmatrix.images.apt_sources import sources_for_release
 from tests.helpers import INDEX_TARGETS
 
 RECIPE_TEXT = container_image.RECIPE_FILE.read_text()
@@ -26,16 +26,16 @@ RECIPE_TEXT = container_image.RECIPE_FILE.read_text()
 # One entry of Docker's container list (GET /containers/json), recorded from this module's labels.
 DOCKER_LISTING = {
     "Id": "5e78948b14ab4726c157cd3962c51cbf268be7678840d385ce7da06ef83ff850",
-    "Names": ["/emuv-host-trixie-3f2a9c1d-0a1b2c"],
-    "Image": "emuv-host:trixie-0dd0cb62709a1b54",
+    "Names": ["/archmatrix-host-trixie-3f2a9c1d-0a1b2c"],
+    "Image": "archmatrix-host:trixie-0dd0cb62709a1b54",
     "Command": "/usr/sbin/libvirtd",
     "Labels": {
-        "emuv.dir": "/tmp/emuv-host-3f2a9c1d-k2j4h5g6",
-        "emuv.pid": "4242",
-        "emuv.pidstart": "987654",
-        "emuv.recipe": "0dd0cb62709a1b54",
-        "emuv.release": "trixie",
-        "emuv.run": "3f2a9c1d",
+        "archmatrix.dir": "/tmp/archmatrix-host-3f2a9c1d-k2j4h5g6",
+        "archmatrix.pid": "4242",
+        "archmatrix.pidstart": "987654",
+        "archmatrix.recipe": "0dd0cb62709a1b54",
+        "archmatrix.release": "trixie",
+        "archmatrix.run": "3f2a9c1d",
         "org.testcontainers": "true",
     },
     "State": "running",
@@ -44,7 +44,7 @@ DOCKER_LISTING = {
 
 
 def test_every_release_has_a_recipe_with_an_emulator_for_each_builtin_arch():
-    from harness.arches import ARCHES, default_arches
+    from archmatrix.core.arches import ARCHES, default_arches
 
     trixie_split = {"s390x": "qemu-system-s390x", "riscv64": "qemu-system-riscv"}  # QEMU 10 split them out
     for release in CONTAINER_RELEASES:
@@ -86,7 +86,7 @@ def test_the_key_changes_with_the_builder(monkeypatch):
 
 def test_the_tag_names_release_and_key():
     recipe = load_recipe("bookworm")
-    assert recipe.tag == f"emuv-host:bookworm-{recipe.key()}"
+    assert recipe.tag == f"archmatrix-host:bookworm-{recipe.key()}"
 
 
 def test_a_broken_recipe_is_an_error_naming_the_release():
@@ -101,7 +101,7 @@ def test_recipe_files_go_in_as_root_with_their_modes_directories_first():
         assert kinds == sorted(kinds, reverse=True)
         by_name = {member.name: member for member in members}
         assert all(member.uid == 0 and member.gid == 0 for member in members)
-        assert by_name["etc/emuv/ssh"].isdir() and by_name["etc/emuv/ssh"].mode == 0o700
+        assert by_name["etc/archmatrix/ssh"].isdir() and by_name["etc/archmatrix/ssh"].mode == 0o700
         qemu_conf = tar.extractfile(by_name["etc/libvirt/qemu.conf"]).read().decode()
     assert 'stdio_handler = "file"' in qemu_conf and "cgroup_controllers = [ ]" in qemu_conf
 
@@ -156,22 +156,22 @@ def test_new_keys_are_ed25519_and_the_ssh_material_is_private():
     assert private.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----") and public.startswith("ssh-ed25519 ")
     with tarfile.open(fileobj=io.BytesIO(container._ssh_material(private, public))) as tar:
         modes = {member.name: (member.isdir(), member.mode, member.uid) for member in tar.getmembers()}
-    assert modes == {"run/sshd": (True, 0o755, 0), "etc/emuv/ssh/host_ed25519": (False, 0o600, 0),
-                     "etc/emuv/ssh/authorized_keys": (False, 0o600, 0)}
+    assert modes == {"run/sshd": (True, 0o755, 0), "etc/archmatrix/ssh/host_ed25519": (False, 0o600, 0),
+                     "etc/archmatrix/ssh/authorized_keys": (False, 0o600, 0)}
 
 
 def test_a_docker_listing_becomes_a_labelled_container():
     found = LabelledContainer.from_listing(DOCKER_LISTING)
-    assert (found.name, found.run, found.state) == ("emuv-host-trixie-3f2a9c1d-0a1b2c", "3f2a9c1d", "running")
+    assert (found.name, found.run, found.state) == ("archmatrix-host-trixie-3f2a9c1d-0a1b2c", "3f2a9c1d", "running")
     assert found.owner == {"pid": "4242", "pidstart": "987654"}
-    assert found.private_dir == "/tmp/emuv-host-3f2a9c1d-k2j4h5g6"
+    assert found.private_dir == "/tmp/archmatrix-host-3f2a9c1d-k2j4h5g6"
 
 
 def test_only_containers_of_gone_owners_are_abandoned():
     mine = owner_token(os.getpid())
-    live = dict(DOCKER_LISTING, Labels=dict(DOCKER_LISTING["Labels"], **{"emuv.pid": mine["pid"],
-                                                                         "emuv.pidstart": mine["pidstart"]}))
-    unlabelled_owner = dict(DOCKER_LISTING, Labels={"emuv.run": "x"})
+    live = dict(DOCKER_LISTING, Labels=dict(DOCKER_LISTING["Labels"], **{"archmatrix.pid": mine["pid"],
+                                                                         "archmatrix.pidstart": mine["pidstart"]}))
+    unlabelled_owner = dict(DOCKER_LISTING, Labels={"archmatrix.run": "x"})
     containers = [LabelledContainer.from_listing(entry) for entry in (DOCKER_LISTING, live, unlabelled_owner)]
     assert abandoned(containers) == [containers[0], containers[2]]
     assert abandoned(containers, alive=lambda owner: True) == []
@@ -181,7 +181,8 @@ def test_orphan_private_dirs_of_gone_owners_are_removed(tmp_path):
     child = subprocess.Popen(["true"])
     child.wait()
     mine = owner_token(os.getpid())
-    live, dead, foreign = (tmp_path / "emuv-host-aaaa-1", tmp_path / "emuv-host-bbbb-2", tmp_path / "emuv-host-c-3")
+    live, dead, foreign = (tmp_path / "archmatrix-host-aaaa-1", tmp_path / "archmatrix-host-bbbb-2",
+                           tmp_path / "archmatrix-host-c-3")
     for directory in (live, dead, foreign):
         directory.mkdir()
     (live / "owner").write_text(f"{mine['pid']} {mine['pidstart']}\n")

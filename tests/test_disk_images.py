@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from harness.images.disk_image import DiskImageError, inspect_disk, looks_like_disk
-from harness.images.firmware_disk import (
+from archmatrix.images.disk_image import DiskImageError, inspect_disk, looks_like_disk
+from archmatrix.images.firmware_disk import (
     S390_COMMAND_LINE,
     S390_INITRD_SIZE,
     S390_INITRD_START,
@@ -42,7 +42,7 @@ def test_a_dos_partition_table_entry_is_where_firmware_reads_it():
 
 
 def test_the_grub_command_line_is_quoted_so_nothing_in_it_is_grub_syntax():
-    quoted = b'set emuv_cmdline="console=ttyS0 a=\\"b c\\" \\$x \\\\"\n'
+    quoted = b'set archmatrix_cmdline="console=ttyS0 a=\\"b c\\" \\$x \\\\"\n'
     assert grub_cmdline_cfg('console=ttyS0 a="b c" $x \\') == quoted
 
 
@@ -64,9 +64,9 @@ def test_a_kernel_the_s390_ccw_bios_would_not_ipl_is_refused():
 def test_a_cells_command_line_replaces_the_disks_in_the_s390_parameter_area(tmp_path):
     disk = tmp_path / "disk.raw"
     disk.write_bytes(b"\xff" * 4096)
-    write_cmdline(disk, "s390-parmarea", 1024, "console=ttysclp0 emuv.ssh_key=AAAA")
+    write_cmdline(disk, "s390-parmarea", 1024, "console=ttysclp0 archmatrix.ssh_key=AAAA")
     data = disk.read_bytes()
-    assert data[1024:1024 + 36] == b"console=ttysclp0 emuv.ssh_key=AAAA\0\0" and data[1024 + 895] == 0
+    assert data[1024:1024 + 42] == b"console=ttysclp0 archmatrix.ssh_key=AAAA\0\0" and data[1024 + 895] == 0
     with pytest.raises(FirmwareDiskError, match="is 900 bytes; its parameter area takes 895"):
         write_cmdline(disk, "s390-parmarea", 1024, "x" * 900)
 
@@ -75,12 +75,13 @@ def test_a_cells_command_line_replaces_the_disks_in_the_s390_parameter_area(tmp_
 def test_a_cells_command_line_is_written_into_the_fat_partition_grub_reads(tmp_path):
     (tmp_path / "kernel").write_bytes(b"k" * 4096)
     (tmp_path / "cmdline.cfg").write_bytes(grub_cmdline_cfg("console=ttyAMA0"))
-    fat_image(tmp_path / "fat.img", {"emuv/kernel": tmp_path / "kernel", "emuv/cmdline.cfg": tmp_path / "cmdline.cfg"})
+    fat_image(tmp_path / "fat.img", {"archmatrix/kernel": tmp_path / "kernel",
+                                     "archmatrix/cmdline.cfg": tmp_path / "cmdline.cfg"})
     offsets = partitioned_disk(tmp_path / "disk.raw", [(0xEF, tmp_path / "fat.img", True)])
-    write_cmdline(tmp_path / "disk.raw", "grub-fat", offsets[0], "console=ttyAMA0 emuv.ssh_key=AAAA")
-    shown = subprocess.run(["mtype", "-i", f"{tmp_path / 'disk.raw'}@@{offsets[0]}", "::emuv/cmdline.cfg"],
+    write_cmdline(tmp_path / "disk.raw", "grub-fat", offsets[0], "console=ttyAMA0 archmatrix.ssh_key=AAAA")
+    shown = subprocess.run(["mtype", "-i", f"{tmp_path / 'disk.raw'}@@{offsets[0]}", "::archmatrix/cmdline.cfg"],
                            capture_output=True, text=True, env={"MTOOLS_SKIP_CHECK": "1"}, check=True).stdout
-    assert shown == 'set emuv_cmdline="console=ttyAMA0 emuv.ssh_key=AAAA"\n'
+    assert shown == 'set archmatrix_cmdline="console=ttyAMA0 archmatrix.ssh_key=AAAA"\n'
     assert [path.name for path in tmp_path.iterdir() if "cmdline" in path.name] == ["cmdline.cfg"]  # no scratch
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.arches import ARCHES
-from harness.guest.domain import QEMU_NAMESPACE, domain_xml, harness_tag
-from harness.guest.observe import domain_spec
-from harness.guest.site import PlacedFiles
-from harness.plan import make_plan
+from archmatrix.core.arches import ARCHES
+from archmatrix.core.plan import make_plan
+from archmatrix.guest.domain import QEMU_NAMESPACE, domain_xml, harness_tag
+from archmatrix.guest.observe import domain_spec
+from archmatrix.guest.site import PlacedFiles
 from tests.helpers import THIS_HOST, capabilities
 
 GOLDEN = Path(__file__).parent / "fixtures" / "golden"
@@ -30,7 +30,7 @@ def spec_for(arch: str, cmdline_extra: str = ""):
 def test_domain_xml_matches_golden_file(arch):
     golden = GOLDEN / f"{arch}-tcg.xml"
     produced = domain_xml(spec_for(arch))
-    if os.environ.get("EMUV_UPDATE_GOLDEN"):
+    if os.environ.get("ARCHMATRIX_UPDATE_GOLDEN"):
         golden.write_text(produced)
     assert produced == golden.read_text()
 
@@ -73,9 +73,9 @@ def test_guests_have_no_libvirt_network_and_no_display(arch):
 
 
 @pytest.mark.parametrize(("arch", "device"), [
-    ("aarch64", "virtio-net-pci,netdev=emuv-net0,romfile=,bus=pcie.0,addr=0x1e"),
-    ("mipsel", "virtio-net-pci,netdev=emuv-net0,romfile="),
-    ("s390x", "virtio-net-ccw,netdev=emuv-net0,devno=fe.0.0100")])
+    ("aarch64", "virtio-net-pci,netdev=archmatrix-net0,romfile=,bus=pcie.0,addr=0x1e"),
+    ("mipsel", "virtio-net-pci,netdev=archmatrix-net0,romfile="),
+    ("s390x", "virtio-net-ccw,netdev=archmatrix-net0,devno=fe.0.0100")])
 def test_ssh_port_is_forwarded_from_the_loopback_only(arch, device):
     # Beside the RNG libvirt places, the NIC takes an address libvirt leaves free.
     plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None)
@@ -83,13 +83,14 @@ def test_ssh_port_is_forwarded_from_the_loopback_only(arch, device):
                        ssh_key="AAAAC3NzaC1lZDI1NTE5AAAAIB")
     root = ET.fromstring(domain_xml(spec))
     arguments = [arg.get("value") for arg in root.iter(f"{{{QEMU_NAMESPACE}}}arg")]
-    assert arguments[-4:] == ["-netdev", "user,id=emuv-net0,hostfwd=tcp:127.0.0.1:40022-:22", "-device", device]
-    assert root.findtext("os/cmdline").startswith("emuv.ssh_key=AAAAC3NzaC1lZDI1NTE5AAAAIB console=")
+    assert arguments[-4:] == ["-netdev", "user,id=archmatrix-net0,hostfwd=tcp:127.0.0.1:40022-:22", "-device", device]
+    assert root.findtext("os/cmdline").startswith("archmatrix.ssh_key=AAAAC3NzaC1lZDI1NTE5AAAAIB console=")
 
 
 def test_no_ssh_port_no_nic_and_no_key():
     root = ET.fromstring(domain_xml(spec_for("aarch64")))
-    assert root.find(f"{{{QEMU_NAMESPACE}}}commandline") is None and "emuv.ssh_key" not in root.findtext("os/cmdline")
+    assert root.find(f"{{{QEMU_NAMESPACE}}}commandline") is None
+    assert "archmatrix.ssh_key" not in root.findtext("os/cmdline")
     assert root.find("devices/rng") is None
 
 

@@ -8,14 +8,14 @@ import threading
 import time
 from pathlib import Path
 
-from harness.guest.console import Console
-from harness.guest.reach import guest_arch_answers, guest_arch_command, wait_for_ssh_server
-from harness.hosts.ssh import fingerprint_of
+from archmatrix.guest.console import Console
+from archmatrix.guest.reach import guest_arch_answers, guest_arch_command, wait_for_ssh_server
+from archmatrix.hosts.ssh import fingerprint_of
 
 # A real line of an x86_64 guest booted under TCG inside the aarch64 lab host (its console log).
-LINE = "EMUV-HOSTKEY ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2BZay1xOI5YyCUzPU9wGLKEUL3ecVL3PMhL6YemBUf\n"
+LINE = "ARCHMATRIX-HOSTKEY ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2BZay1xOI5YyCUzPU9wGLKEUL3ecVL3PMhL6YemBUf\n"
 FINGERPRINT = "SHA256:ykBScepVy/jOyLtlzW3lQdpXL7vK8/FNU4WWV2qNMq4"
-LISTENING = "EMUV-SSH listening on 22\r\n"
+LISTENING = "ARCHMATRIX-SSH listening on 22\r\n"
 
 
 def console_with(tmp_path, text: str) -> Console:
@@ -25,13 +25,13 @@ def console_with(tmp_path, text: str) -> Console:
 
 
 def test_a_whole_line_gives_the_guests_key_once_it_listens(tmp_path):
-    console = console_with(tmp_path, "EMUV-NET up 10.0.2.15\r\n" + LINE.replace("\n", "\r\n") + LISTENING)
+    console = console_with(tmp_path, "ARCHMATRIX-NET up 10.0.2.15\r\n" + LINE.replace("\n", "\r\n") + LISTENING)
     key, why = wait_for_ssh_server(console, time.monotonic() + 1, lambda: True)
     assert why == "" and fingerprint_of(key) == FINGERPRINT
 
 
 def test_the_wait_ends_when_the_line_arrives_not_at_a_poll(tmp_path):
-    console = console_with(tmp_path, "EMUV-NET up 10.0.2.15\r\n" + LINE)
+    console = console_with(tmp_path, "ARCHMATRIX-NET up 10.0.2.15\r\n" + LINE)
     fed_at = []
 
     def later():
@@ -75,15 +75,15 @@ def test_a_key_without_a_listening_server_is_not_tried(tmp_path):
 
 def test_half_a_line_is_not_taken_for_a_key(tmp_path):
     # The console once was read between two pieces of this line: the half key made SSH refuse the real one.
-    console = console_with(tmp_path, "EMUV-NET up 10.0.2.15\n" + LINE[:60])
+    console = console_with(tmp_path, "ARCHMATRIX-NET up 10.0.2.15\n" + LINE[:60])
     key, why = wait_for_ssh_server(console, time.monotonic() + 0.3, lambda: True)
     assert key is None and "no host key" in why
 
 
 def test_a_kernel_message_inside_the_listening_line_is_taken_out(tmp_path):
     # ppc64's hvc console writes 16 bytes at a time, and printk may come between two of them.
-    console = console_with(tmp_path, LINE + "EMUV-SSH list[    2.644733] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link "
-                                            "becomes ready\r\nening on 22\r\n")
+    console = console_with(tmp_path, LINE + "ARCHMATRIX-SSH list[    2.644733] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: "
+                                            "link becomes ready\r\nening on 22\r\n")
     key, why = wait_for_ssh_server(console, time.monotonic() + 1, lambda: True)
     assert why == "" and fingerprint_of(key) == FINGERPRINT
 
@@ -97,23 +97,23 @@ def test_a_guest_that_stops_is_not_waited_for(tmp_path):
 
 
 def test_the_guests_reason_ends_the_wait_whole(tmp_path):
-    console = console_with(tmp_path, "EMUV-NET failed: no DHCP answer on eth0 (eth0 lo )\r\n")
+    console = console_with(tmp_path, "ARCHMATRIX-NET failed: no DHCP answer on eth0 (eth0 lo )\r\n")
     key, why = wait_for_ssh_server(console, time.monotonic() + 5, lambda: True)
-    assert key is None and why == "the guest said: EMUV-NET failed: no DHCP answer on eth0 (eth0 lo )"
-    console = console_with(tmp_path, LINE + "EMUV-SSH off: dropbear did not start\n")
+    assert key is None and why == "the guest said: ARCHMATRIX-NET failed: no DHCP answer on eth0 (eth0 lo )"
+    console = console_with(tmp_path, LINE + "ARCHMATRIX-SSH off: dropbear did not start\n")
     key, why = wait_for_ssh_server(console, time.monotonic() + 5, lambda: True)
-    assert key is None and why == "the guest said: EMUV-SSH off: dropbear did not start"
+    assert key is None and why == "the guest said: ARCHMATRIX-SSH off: dropbear did not start"
 
 
 def test_a_kernel_message_inside_the_line_is_taken_out(tmp_path):
     # Real, from an aarch64 KVM guest inside the aarch64 lab host: printk landed right after the key.
     key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2BZay1xOI5YyCUzPU9wGLKEUL3ecVL3PMhL6YemBUf"
-    console = console_with(tmp_path, f"EMUV-HOSTKEY {key}[   27.455641] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link "
-                                     "becomes ready\r\n\r\n" + LISTENING)
+    console = console_with(tmp_path, f"ARCHMATRIX-HOSTKEY {key}[   27.455641] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: "
+                                     "link becomes ready\r\n\r\n" + LISTENING)
     found, why = wait_for_ssh_server(console, time.monotonic() + 1, lambda: True)
     assert why == "" and fingerprint_of(found) == FINGERPRINT
     # And one inside the key itself: the two halves join again.
-    console = console_with(tmp_path, f"EMUV-HOSTKEY {key[:40]}[   27.455641] IPv6: eth0: link becomes ready\n"
+    console = console_with(tmp_path, f"ARCHMATRIX-HOSTKEY {key[:40]}[   27.455641] IPv6: eth0: link becomes ready\n"
                                      f"{key[40:]}\n" + LISTENING)
     found, why = wait_for_ssh_server(console, time.monotonic() + 1, lambda: True)
     assert why == "" and fingerprint_of(found) == FINGERPRINT

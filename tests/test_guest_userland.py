@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.images.debian import Symlink
-from harness.images.elf_deps import elf_needs
-from harness.images.guest_userland import ModuleIndex, UserlandError, modules_in_load_order, with_libraries
+from archmatrix.images.debian import Symlink
+from archmatrix.images.elf_deps import elf_needs
+from archmatrix.images.guest_userland import ModuleIndex, UserlandError, modules_in_load_order, with_libraries
 
 REL = "lib/modules/6.1.0-56-arm64/kernel"
 # Each fake module carries what matters here: the .modinfo `depends=` string, NUL-separated as in a real .ko.
@@ -26,7 +26,7 @@ def read(paths):
 def test_modules_load_dependencies_first_and_skip_built_in_ones():
     index = ModuleIndex(list(MODULES), "kernel/drivers/virtio/virtio_ring.ko\n")
     files = modules_in_load_order(("virtio_net", "virtio_pci", "virtio_ring"), index, read)
-    order = files["lib/modules/emuv/order"].decode().split()
+    order = files["lib/modules/archmatrix/order"].decode().split()
     assert order.index("failover.ko") < order.index("net_failover.ko") < order.index("virtio_net.ko")
     assert order.index("virtio_pci_modern_dev.ko") < order.index("virtio_pci.ko")
     assert "virtio_ring.ko" not in order  # built in: nothing to load

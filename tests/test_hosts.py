@@ -5,7 +5,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.hosts.spec import (
+from archmatrix.core.plan import CellKey
+from archmatrix.hosts.spec import (
     HostSpec,
     HostSpecError,
     SshAccess,
@@ -15,8 +16,7 @@ from harness.hosts.spec import (
     ssh_from_uri,
     uri_is_local,
 )
-from harness.options import OptionError, container_releases, host_specs
-from harness.plan import CellKey
+from archmatrix.options import OptionError, container_releases, host_specs
 
 
 def options(**given):
@@ -33,7 +33,7 @@ def test_labels_come_before_the_first_equals_sign_unless_it_is_part_of_the_uri()
 
 def test_a_socket_of_another_daemon_is_not_this_machines_libvirt():
     assert uri_is_local("qemu:///system")
-    assert not uri_is_local("qemu+unix:///system?socket=/tmp/emuv-x/libvirt-sock")
+    assert not uri_is_local("qemu+unix:///system?socket=/tmp/archmatrix-x/libvirt-sock")
     assert ssh_from_uri("qemu+tcp://h/system") is None
 
 
@@ -80,7 +80,7 @@ def test_hosts_file_errors_name_the_file_and_the_valid_keys(tmp_path):
 
 
 def test_without_hosts_the_run_verifies_this_machine(monkeypatch):
-    monkeypatch.delenv("EMUV_LIBVIRT_URI", raising=False)
+    monkeypatch.delenv("ARCHMATRIX_LIBVIRT_URI", raising=False)
     (spec,) = host_specs(options())
     assert spec.uri == "qemu:///system" and spec.is_local
 
@@ -107,8 +107,8 @@ def test_cell_ids_carry_the_host_only_when_a_run_has_several():
 def test_uploads_are_recorded_per_host_though_every_remote_host_has_a_pool_of_the_runs_name(tmp_path):
     # Two remote hosts of one run once shared the record of an upload, so the second host was
     # handed a volume path that existed only on the first.
-    from harness.guest.volumes import PoolFiles
-    from harness.images.cache import Image
+    from archmatrix.guest.volumes import PoolFiles
+    from archmatrix.images.cache import Image
 
     kernel = tmp_path / "kernel"
     kernel.write_bytes(b"k")
@@ -119,13 +119,13 @@ def test_uploads_are_recorded_per_host_though_every_remote_host_has_a_pool_of_th
         recorded.setdefault(key, {"path": f"/pool/{len(recorded)}"})
         return recorded[key]
 
-    paths = [PoolFiles(lambda: None, "emuv-pool-run", once, label).place(image, "aarch64-tcg").kernel
+    paths = [PoolFiles(lambda: None, "archmatrix-pool-run", once, label).place(image, "aarch64-tcg").kernel
              for label in ("viapool", "trixie", "trixie")]
     assert paths[0] != paths[1] and paths[1] == paths[2]
 
 
 def test_debians_i386_wrapper_script_names_the_binary_it_runs():
-    from harness.hosts.inspectors import wrapped_binary
+    from archmatrix.hosts.inspectors import wrapped_binary
 
     # Debian 12's /usr/bin/qemu-system-i386 (qemu-system-x86), recorded: it execs /usr/libexec/qemu-system-i386
     # unless asked for Xen, which it sends to xen-qemu-system-i386.

@@ -6,8 +6,8 @@ import stat
 
 import pytest
 
-from harness.arches import ARCHES
-from harness.images.cache import ImageCache, ImageError, Recipe, user_image
+from archmatrix.core.arches import ARCHES
+from archmatrix.images.cache import ImageCache, ImageError, Recipe, user_image
 
 
 def read_newc(archive: bytes) -> dict[str, tuple[int, bytes, tuple[int, int]]]:
@@ -45,7 +45,7 @@ def test_initramfs_has_init_console_node_and_busybox():
 
 def test_init_prints_the_banner_the_harness_waits_for():
     init = built_initramfs()["init"][1].decode()
-    assert 'echo "EMUV-BANNER arch=$(uname -m) release=$(uname -r) endian=$endian"' in init
+    assert 'echo "ARCHMATRIX-BANNER arch=$(uname -m) release=$(uname -r) endian=$endian"' in init
     assert "while true; do login; done" in init  # init must never exit
 
 
@@ -108,8 +108,8 @@ def test_user_image_must_be_readable(tmp_path):
 
 
 def test_a_missing_cross_toolchain_names_the_packages_to_install():
-    from harness.arches import ImageSource, SourceKernel, StaticInit
-    from harness.images.kernel_build import KernelBuildError, require_toolchain
+    from archmatrix.core.arches import ImageSource, SourceKernel, StaticInit
+    from archmatrix.images.kernel_build import KernelBuildError, require_toolchain
 
     source = ImageSource(SourceKernel("mips", "nonesuch-linux-gnu-", "mips.config"),
                          StaticInit("libc6-dev-nonesuch-cross"))
@@ -118,7 +118,7 @@ def test_a_missing_cross_toolchain_names_the_packages_to_install():
 
 
 def test_a_fragment_option_that_did_not_take_is_named():
-    from harness.images.kernel_build import options_not_taken
+    from archmatrix.images.kernel_build import options_not_taken
 
     fragment = "# comment\nCONFIG_PPC64=y\nCONFIG_PPC_OF_BOOT_TRAMPOLINE=y\nCONFIG_HZ=100\n"
     config = "CONFIG_PPC64=y\n# CONFIG_PPC_OF_BOOT_TRAMPOLINE is not set\nCONFIG_HZ=250\n"
@@ -126,7 +126,7 @@ def test_a_fragment_option_that_did_not_take_is_named():
 
 
 def test_kernel_release_from_where_the_package_keeps_the_kernel():
-    from harness.images.cache import release_of_member
+    from archmatrix.images.cache import release_of_member
 
     assert release_of_member("boot/vmlinuz-6.1.0-56-arm64") == "6.1.0-56-arm64"
     assert release_of_member("boot/vmlinux-6.12.107+deb13-riscv64") == "6.12.107+deb13-riscv64"
@@ -134,8 +134,8 @@ def test_kernel_release_from_where_the_package_keeps_the_kernel():
 
 
 def test_every_recipe_key_differs_by_arch_and_source_fragments_are_in_the_key(tmp_path, monkeypatch):
-    from harness.images import cache as cache_module
-    from harness.images import kernel_build
+    from archmatrix.images import cache as cache_module
+    from archmatrix.images import kernel_build
 
     keys = {name: Recipe.for_arch(arch).key(arch) for name, arch in ARCHES.items() if arch.has_builtin_image}
     assert len(set(keys.values())) == len(keys)
@@ -163,7 +163,7 @@ def test_a_killed_builds_scratch_directory_is_removed_by_the_next_build_of_that_
 def test_audit_counts_build_scratch_no_live_build_owns(tmp_path):
     import fcntl
 
-    from harness.hosts.audit import leftover_image_builds
+    from archmatrix.hosts.audit import leftover_image_builds
 
     cache = ImageCache(tmp_path)
     killed = tmp_path / "tmp" / "build-mips-k1ll3d"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.kernel_evidence import judge_arch, kernel_evidence
+from archmatrix.core.kernel_evidence import judge_arch, kernel_evidence
 from tests.helpers import FIXTURES
 
 

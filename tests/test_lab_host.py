@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.guest.domain import harness_tag
-from harness.hosts.container import sha256_fingerprint
-from harness.hosts.lab import lab_domain_xml
-from harness.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
-from harness.hosts.lab_image import packages_of, recipe_files, recipe_key
-from harness.hosts.spec import LABEL, HostSpec
+from archmatrix.guest.domain import harness_tag
+from archmatrix.hosts.container import sha256_fingerprint
+from archmatrix.hosts.lab import lab_domain_xml
+from archmatrix.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
+from archmatrix.hosts.lab_image import packages_of, recipe_files, recipe_key
+from archmatrix.hosts.spec import LABEL, HostSpec
 
 QEMU = "{http://libvirt.org/schemas/domain/qemu/1.0}"
 OWNER = {"pid": "1", "pidstart": "2"}
@@ -18,7 +18,7 @@ OWNER = {"pid": "1", "pidstart": "2"}
 
 def _domain(virtualization=True, port=40000):
     kind = lab_kind("aarch64")
-    return ET.fromstring(lab_domain_xml(kind, "emuv-run1-lab_aarch64", "run1", OWNER, Path("/r/vmlinuz"),
+    return ET.fromstring(lab_domain_xml(kind, "archmatrix-run1-lab_aarch64", "run1", OWNER, Path("/r/vmlinuz"),
                                         Path("/r/stage1.cpio.gz"), Path("/r/root.ext4"), "console=ttyAMA0 quiet",
                                         port, virtualization))
 
@@ -34,7 +34,7 @@ def test_the_aarch64_lab_gets_el2_a_gic_v3_and_its_ssh_port_on_the_loopback_only
     assert root.find("cpu/model").text == "cortex-a57"
     arguments = _qemu_args(root)
     assert arguments[:2] == ["-machine", "virtualization=on"]
-    assert "user,id=emuv-lab-net0,hostfwd=tcp:127.0.0.1:40000-:22" in arguments
+    assert "user,id=archmatrix-lab-net0,hostfwd=tcp:127.0.0.1:40000-:22" in arguments
     assert root.find("devices/disk/source").get("file") == "/r/root.ext4"
     # Tagged like every harness domain: swept and audited the same way.
     assert harness_tag(ET.tostring(root, encoding="unicode")) == {"run": "run1", "cell": "lab-aarch64", **OWNER}
@@ -84,7 +84,7 @@ def test_the_pinned_fingerprint_is_openssh_s():
 
 def test_the_x86_64_lab_gets_amd_svm_and_its_nic_where_q35_has_a_free_slot():
     kind = lab_kind("x86_64")
-    root = ET.fromstring(lab_domain_xml(kind, "emuv-run1-lab_x86_64", "run1", OWNER, Path("/r/vmlinuz"),
+    root = ET.fromstring(lab_domain_xml(kind, "archmatrix-run1-lab_x86_64", "run1", OWNER, Path("/r/vmlinuz"),
                                         Path("/r/stage1.cpio.gz"), Path("/r/root.ext4"), "console=ttyS0", 40000))
     assert root.find("os/type").get("machine") == "q35" and root.find("features") is None
     assert [(f.get("policy"), f.get("name")) for f in root.findall("cpu/feature")] == [("require", "svm")]
@@ -96,9 +96,9 @@ def test_the_x86_64_lab_gets_amd_svm_and_its_nic_where_q35_has_a_free_slot():
 
 
 def test_a_lab_hosts_cells_are_expected_to_take_longest_so_they_start_first():
-    from harness.options import Settings
-    from harness.plan import CellKey
-    from harness.plugin import expected_cell_s
+    from archmatrix.core.plan import CellKey
+    from archmatrix.options import Settings
+    from archmatrix.plugin import expected_cell_s
 
     settings = Settings(arches=(), accels=("tcg", "kvm"), hosts=(), image_cache=Path("/c"), report_dir=Path("/r"))
     lab = HostSpec("lab_aarch64", "qemu+ext:///system?command=/x", "lab",

@@ -4,7 +4,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from harness.hosts.leftovers import OWNER_FILE, owner_alive, owner_token, process_start, sweep_abandoned_run_dirs
+from archmatrix.hosts.leftovers import OWNER_FILE, owner_alive, owner_token, process_start, sweep_abandoned_run_dirs
 
 
 def dead_pid() -> int:
@@ -29,8 +29,8 @@ def test_malformed_tags_count_as_abandoned():
 
 
 def test_only_run_dirs_of_dead_owners_are_removed(tmp_path):
-    live, dead, foreign = (tmp_path / "emuv-run-aaaa1111-x", tmp_path / "emuv-run-bbbb2222-y",
-                           tmp_path / "emuv-run-cccc3333-z")
+    live, dead, foreign = (tmp_path / "archmatrix-run-aaaa1111-x", tmp_path / "archmatrix-run-bbbb2222-y",
+                           tmp_path / "archmatrix-run-cccc3333-z")
     for directory in (live, dead, foreign):
         directory.mkdir()
     mine = owner_token(os.getpid())
@@ -44,9 +44,9 @@ def test_only_run_dirs_of_dead_owners_are_removed(tmp_path):
 def test_run_dir_and_staged_files_are_private(tmp_path):
     import stat
 
-    from harness.guest.staging import StagedFiles
-    from harness.hosts.host import RunDir
-    from harness.images.cache import Image
+    from archmatrix.guest.staging import StagedFiles
+    from archmatrix.hosts.host import RunDir
+    from archmatrix.images.cache import Image
 
     run = RunDir.create()
     try:

@@ -1,6 +1,6 @@
-from harness.matrix import CheckRecord, aggregate
-from harness.report.json_report import matrix_document, schema_problems
-from harness.report.markdown import matrix_markdown
+from archmatrix.core.matrix import CheckRecord, aggregate
+from archmatrix.report.json_report import matrix_document, schema_problems
+from archmatrix.report.markdown import matrix_markdown
 
 
 def records(arch, accel, outcomes, detail="", facts=None, host="h"):
@@ -61,8 +61,8 @@ def test_several_hosts_get_a_section_each_and_an_overview_side_by_side():
 
 
 def test_every_arch_the_host_lists_is_accounted_for_in_the_report():
-    from harness.matrix import arches_beyond_run
-    from harness.report.markdown import beyond_run_lines
+    from archmatrix.core.matrix import arches_beyond_run
+    from archmatrix.report.markdown import beyond_run_lines
 
     # A host with a newer QEMU may list an arch the catalog lacks.
     listed = ["aarch64", "loongarch64", "riscv32", "x86_64"]

@@ -1,10 +1,10 @@
-"""`harness nova-plan`: Nova's decisions for image properties, on recorded real capabilities; each pitfall shown."""
+"""`archmatrix nova-plan`: Nova's decisions for image properties, on recorded real capabilities; each pitfall shown."""
 
 import json
 
 import pytest
 
-from harness.nova_plan import PropertyError, plan_for_image, read_properties, render
+from archmatrix.nova.plan import PropertyError, plan_for_image, read_properties, render
 from tests.helpers import AARCH64_KVM_HOST, FIXTURES, THIS_HOST, capabilities
 
 NO_FIRMWARE = (FIXTURES / "domcaps" / "aarch64-virt-qemu-no-firmware.xml").read_text()

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.hosts.spec import redact_uri, uri_is_local
+from archmatrix.hosts.spec import redact_uri, uri_is_local
 
 pytest_plugins = ["pytester"]
 

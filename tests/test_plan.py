@@ -2,9 +2,9 @@
 
 import pytest
 
-from harness.arches import ARCHES
-from harness.capabilities import KVM_BROKEN, KVM_WORKS, KvmVerdict
-from harness.plan import CellUnsupported, PlanError, make_plan
+from archmatrix.core.arches import ARCHES
+from archmatrix.core.capabilities import KVM_BROKEN, KVM_WORKS, KvmVerdict
+from archmatrix.core.plan import CellUnsupported, PlanError, make_plan
 from tests.helpers import AARCH64_KVM_HOST, S390X_KVM_HOST, THIS_HOST, capabilities
 
 WORKS = KvmVerdict(KVM_WORKS, "a KVM guest reached its banner")
@@ -91,7 +91,7 @@ def test_an_arch_without_a_firmware_disk_is_unsupported_for_a_disk_boot():
 
 
 def test_properties_that_make_nova_boot_our_uefi_disk_with_bios_name_the_property():
-    from harness.nova_plan import plan_for_image
+    from archmatrix.nova.plan import plan_for_image
 
     host = capabilities(THIS_HOST)
     nova = plan_for_image({"hw_architecture": "x86_64"}, host, "qemu")

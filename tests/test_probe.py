@@ -4,7 +4,7 @@ import struct
 
 import pytest
 
-from harness.capabilities import (
+from archmatrix.core.capabilities import (
     KVM_BROKEN,
     KVM_NO_DEVICE,
     KVM_NOT_OFFERED,
@@ -12,9 +12,9 @@ from harness.capabilities import (
     kvm_offered_for,
     kvm_precondition,
 )
-from harness.guest.observe import BANNER, LOGIN_PROMPT
-from harness.hosts.kvm_payload import payload_for
-from harness.hosts.kvm_probe import verdict_from
+from archmatrix.guest.observe import BANNER, LOGIN_PROMPT
+from archmatrix.hosts.kvm_payload import payload_for
+from archmatrix.hosts.kvm_probe import verdict_from
 from tests.helpers import AARCH64_KVM_HOST, THIS_HOST, capabilities, recorded_observation
 
 

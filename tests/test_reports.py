@@ -8,12 +8,12 @@ import pytest
 from junit2htmlreport import parser as junit2html
 from junitparser import JUnitXml
 
-from harness import cli
-from harness.report import compare
-from harness.report.html import matrix_html
-from harness.report.json_report import SchemaError, load_matrix, schema_problems, write_json
-from harness.report.junit import junit_xml, merge_junit, write_junit
-from harness.report.markdown import matrix_markdown
+from archmatrix.cli import main as cli
+from archmatrix.report import compare
+from archmatrix.report.html import matrix_html
+from archmatrix.report.json_report import SchemaError, load_matrix, schema_problems, write_json
+from archmatrix.report.junit import junit_xml, merge_junit, write_junit
+from archmatrix.report.markdown import matrix_markdown
 from tests.helpers import FIXTURES
 
 RECORDED = FIXTURES / "reports" / "matrix-x86_64-debian12.json"

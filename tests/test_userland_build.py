@@ -1,13 +1,12 @@
 """The pure logic of building busybox and dropbear from Debian's sources (no apt, no compiler)."""
 
 import struct
-from pathlib import Path
 
 import pytest
 
-from harness.images import userland_build
-from harness.images.kernel_build import FRAGMENT_DIR, fragment_options
-from harness.images.userland_build import (
+from archmatrix.images import userland_build
+from archmatrix.images.kernel_build import FRAGMENT_DIR, fragment_options
+from archmatrix.images.userland_build import (
     REQUIRED_APPLETS,
     UserlandBuildError,
     build_commands,
@@ -19,6 +18,7 @@ from harness.images.userland_build import (
     is_static_elf,
     missing_applets,
 )
+from archmatrix.paths import RECIPES
 from tests.helpers import INDEX_TARGETS
 
 
@@ -80,7 +80,7 @@ def test_missing_applets_names_the_applets_and_static():
 
 
 def test_required_applets_cover_what_init_runs():
-    root = Path(__file__).resolve().parents[1] / "images"
+    root = RECIPES
     scripts = (root / "init.sh").read_text() + (root / "udhcpc.script").read_text()
     for applet in ("mount", "udhcpc", "ifconfig", "route", "dd", "od", "hostname", "login", "insmod"):
         assert applet in scripts and applet in REQUIRED_APPLETS

@@ -1,6 +1,6 @@
 """The run's pool as a second worker finds it: defined by the first, and not yet started."""
 
-from harness.guest import volumes
+from archmatrix.guest import volumes
 
 
 class PoolBeingStarted:

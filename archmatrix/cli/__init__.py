@@ -1,0 +1,1 @@
+"""The commands a person runs outside pytest."""

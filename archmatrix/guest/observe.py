@@ -1,0 +1,240 @@
+"""Boot one cell's guest and record everything the checks need, then destroy it.
+
+The guest runs only as long as it takes to see it come up and ask libvirt
+and QEMU what is running; the checks judge the resulting Observation, a
+plain value that can be shared between xdist workers as JSON.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archmatrix.core.kernel_evidence import kernel_evidence
+from archmatrix.core.observation import Observation
+from archmatrix.core.plan import Plan
+from archmatrix.guest.console import Console, read_capped
+from archmatrix.guest.console_stream import ConsoleStream
+from archmatrix.guest.domain import DomainSpec, domain_name, running_domain
+from archmatrix.guest.lifecycle import DomainEndWatch
+from archmatrix.guest.qmp import QmpError, question_qemu
+from archmatrix.guest.reach import port_taken, ssh_phase
+from archmatrix.guest.site import GuestSite, HostInspector, PlacedFiles
+from archmatrix.hosts.leftovers import owner_token
+from archmatrix.images.cache import Image
+from archmatrix.images.firmware_disk import write_cmdline
+
+if TYPE_CHECKING:
+    import libvirt
+
+# Up to the line end: a banner read in two pieces must not match its first half.
+# The byte order is one of init's three words, matched whole: a banner read in two pieces must not match
+# "li" of "little", and a kernel message may follow it on the same line before its newline.
+BANNER = re.compile(rb"ARCHMATRIX-BANNER arch=(\S+) release=(\S+) endian=(little|big|unknown)(?!\w)")
+LOGIN_PROMPT = re.compile(rb"login: ")
+# Matches before the first byte, consuming nothing: with `quiet` (a lab host's KVM probe) that byte is the banner's.
+ANY_OUTPUT = re.compile(rb"(?=[\s\S])")
+CONSOLE_ENABLED = re.compile(r"\bconsole \[(\w+)\] enabled")
+
+
+def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = None,
+                ssh_port: int | None = None, ssh_key: str | None = None) -> DomainSpec:
+    # First: a user's arguments may end with "-- ARGS" for init, and anything after them goes to init too.
+    cmdline = (f"archmatrix.ssh_key={ssh_key} " if ssh_port and ssh_key else "") + plan.kernel_cmdline
+    return DomainSpec(
+        name=name or domain_name(run_id, plan.cell_id),
+        domain_type=plan.domain_type,
+        arch=plan.arch,
+        machine=plan.machine,
+        emulator=plan.emulator,
+        cpu_model=plan.cpu_model,
+        cpu_via_qemu_args=plan.cpu_via_qemu_args,
+        memory_mib=plan.memory_mib,
+        tb_cache_mib=plan.tb_cache_mib,
+        kernel=files.kernel,
+        initrd=files.initrd,
+        dtb=files.dtb,
+        cmdline=cmdline,
+        console=plan.libvirt_console,
+        run_id=run_id,
+        cell_id=plan.cell_id,
+        owner=owner_token(os.getpid()),
+        nic_device=plan.nic_device if ssh_port else None,
+        ssh_port=ssh_port,
+        rng=bool(ssh_port),
+        firmware=plan.firmware,
+        nvram=str(Path(files.directory) / f"{name or plan.cell_id}-VARS.fd") if plan.firmware else None,
+        disk=files.disk,
+        disk_format=files.disk_format,
+        disk_bus=plan.disk_bus,
+    )
+
+
+def wants_ssh(plan: Plan, site: GuestSite) -> bool:
+    return site.network is not None and plan.nic_device is not None and plan.no_ssh_reason is None
+
+
+PORT_ATTEMPTS = 3
+
+
+@contextmanager
+def started_domain(conn: libvirt.virConnect, plan: Plan, files: PlacedFiles, site: GuestSite,
+                   name: str, with_ssh: bool = True) -> Iterator[tuple[libvirt.virDomain, int | None]]:
+    """running_domain with the guest's SSH port forwarded to a free port of the host's loopback, when it has one.
+
+    The port is free when drawn; should another process take it before QEMU binds it, QEMU refuses to
+    start and another port is drawn.
+    """
+    import libvirt
+
+    for attempt in range(PORT_ATTEMPTS):
+        port = site.network.free_port() if with_ssh and wants_ssh(plan, site) else None
+        key = site.network.key.public_blob if port else None
+        stack = ExitStack()
+        spec = domain_spec(plan, files, site.run_id, name, port, key)
+        if files.cmdline_slot and files.disk:  # our firmware disk: the command line a direct boot would get
+            write_cmdline(Path(files.disk), files.cmdline_slot, files.cmdline_offset, spec.cmdline)
+        try:
+            domain = stack.enter_context(running_domain(conn, spec))
+        except libvirt.libvirtError as error:
+            if port is None or not port_taken(str(error)) or attempt == PORT_ATTEMPTS - 1:
+                raise
+            continue
+        with stack:
+            yield domain, port
+        return
+
+
+@contextmanager
+def watched_domain(conn: libvirt.virConnect, plan: Plan, files: PlacedFiles, site: GuestSite, name: str,
+                   console: Console, with_ssh: bool = True) -> Iterator[tuple[libvirt.virDomain, int | None, float]]:
+    """The started domain with its console stream and end watch attached, resumed: (domain, SSH port, start time)."""
+    with started_domain(conn, plan, files, site, name, with_ssh) as (domain, ssh_port):
+        stream = ConsoleStream(conn, domain, console, plan.libvirt_console.device_name)
+        end_watch = DomainEndWatch(conn, domain, console)
+        try:
+            started = time.monotonic()
+            domain.resume()
+            yield domain, ssh_port, started
+        finally:
+            end_watch.close()
+            stream.close()
+
+
+def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: GuestSite,
+                     with_ssh: bool = True) -> Observation:
+    """Boot the plan's guest on `site`, watch it come up through its console stream, destroy it.
+
+    `with_ssh`: also reach it over SSH where it can be (a run that judges none of the SSH checks skips that).
+    """
+    import libvirt
+
+    cell_dir = site.run_dir / plan.cell_id
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    console = Console(cell_dir / "console.log", plan.console_cap_bytes)
+    base = {"cell_id": plan.cell_id, "plan": plan.to_dict(), "image": image.identity(),
+            "console_log": str(console.log_path)}
+    try:
+        placing = time.monotonic()
+        files = site.boot_files.place(image, plan.cell_id)
+        base["boot_files_s"] = round(time.monotonic() - placing, 3)
+        try:
+            name = site.domain_name(plan.cell_id)
+            with watched_domain(conn, plan, files, site, name, console, with_ssh) as (domain, ssh_port, started):
+                facts = _while_running(domain, plan, console, started, site.inspector)
+                if ssh_port and "login_s" in facts:
+                    facts.update(ssh_phase(site.network, domain.name(), ssh_port, console, started,
+                                           plan.ssh_timeout_s, lambda: domain_alive(domain)))
+                facts["first_output_s"] = _first_output_s(console, started)
+        finally:
+            site.boot_files.release(files)
+    except libvirt.libvirtError as error:
+        console.close()
+        return Observation(**base, start_error=str(error), console_tail=read_capped(console.log_path)[-2000:])
+    text = read_capped(console.log_path)
+    return Observation(**base, **facts, console_bytes=console.total_bytes,
+                       kernel_on_host=files.kernel or files.disk or "",
+                       kernel_consoles=sorted(set(CONSOLE_ENABLED.findall(text))))
+
+
+def domain_alive(domain: libvirt.virDomain) -> bool:
+    import libvirt
+
+    try:
+        return bool(domain.isActive())
+    except libvirt.libvirtError:
+        return False
+
+
+def _while_running(domain, plan: Plan, console: Console, started: float, inspector: HostInspector) -> dict:
+    facts: dict = {}
+    live = ET.fromstring(domain.XMLDesc(0))
+    facts["live_emulator"] = live.findtext("devices/emulator") or ""
+    type_element = live.find("os/type")
+    facts["live_machine"] = type_element.get("machine", "") if type_element is not None else ""
+    facts["live_domain_type"] = live.get("type", "")
+    if inspector.can_resolve:
+        facts["live_emulator_real"] = inspector.resolve(facts["live_emulator"])
+        facts["expected_emulator_real"] = inspector.resolve(plan.expected_emulator)
+    facts["process_exe"], facts["process_note"] = inspector.process_exe(domain.name())
+    try:
+        facts["qemu"] = asdict(question_qemu(domain))
+    except QmpError as error:
+        facts["qmp_error"] = str(error)
+
+    def alive() -> bool:
+        return domain_alive(domain)
+
+    if plan.first_output_s is not None:
+        first = console.wait_for(ANY_OUTPUT, plan.first_output_s, started, alive)
+        if not first.matched:
+            facts.update(boot_failure=f"no console output: {first.reason}", console_tail=first.tail)
+            return facts
+    if plan.success_pattern is not None:
+        facts.update(_until_success(plan, console, started, alive))
+        facts["qemu_peak_rss_kib"] = inspector.peak_rss_kib(domain.name())
+        return facts
+    banner = console.wait_for(BANNER, plan.timeout_s, started, alive)
+    if not banner.matched:
+        facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail)
+        return facts
+    arch, release, endian = banner.match
+    facts["banner"] = {"arch": arch, "release": release, "endian": endian}
+    facts["banner_s"] = round(banner.elapsed_s, 3)
+    login = console.wait_for(LOGIN_PROMPT, plan.timeout_s, started, alive)
+    facts["console_tail"] = login.tail
+    if login.matched:
+        facts["login_s"] = round(login.elapsed_s, 3)
+    else:
+        facts["boot_failure"] = f"banner but no login prompt: {login.reason}"
+    facts["qemu_peak_rss_kib"] = inspector.peak_rss_kib(domain.name())
+    return facts
+
+
+def _until_success(plan: Plan, console: Console, started: float, alive) -> dict:
+    """A user's image: up when its console shows the success pattern; the evidence is what its kernel printed."""
+    assert plan.success_pattern is not None
+    success = console.wait_for(re.compile(plan.success_pattern.encode()), plan.timeout_s, started, alive)
+    facts: dict = {"console_tail": success.tail}
+    if not success.matched:
+        facts["boot_failure"] = f"success pattern {plan.success_pattern!r} not seen: {success.reason}"
+        return facts
+    facts["login_s"] = round(success.elapsed_s, 3)
+    text = read_capped(console.log_path)
+    banner = BANNER.search(text.encode(errors="replace"))
+    if banner:  # an image of the user's that prints our banner is judged by it as ours are
+        arch, release, endian = (group.decode() for group in banner.groups())
+        facts["banner"] = {"arch": arch, "release": release, "endian": endian}
+    facts["kernel_evidence"] = kernel_evidence(text)
+    return facts
+
+
+def _first_output_s(console: Console, started: float) -> float | None:
+    return round(console.first_at - started, 3) if console.first_at is not None else None

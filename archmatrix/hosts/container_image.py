@@ -1,0 +1,351 @@
+"""Container host images: Debian's libvirtd and QEMU of a named release, as a Docker image.
+
+Built with mmdebstrap from the Debian sources this machine's apt is
+configured with (the release swapped in), imported into Docker (no registry)
+and cached by a key of its recipe (images/host-containers/recipe.toml); a
+manifest beside the cache records the exact packages it holds. A cache hit
+needs the tag, its label and the manifest to agree; otherwise it is rebuilt.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import tomllib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archmatrix.files import write_atomically
+from archmatrix.images.apt_sources import SourcesError, configured_sources
+from archmatrix.paths import RECIPES
+
+if TYPE_CHECKING:
+    import docker
+
+CONTAINER_RELEASES = ("bookworm", "trixie")
+RECIPE_FILE = RECIPES / "host-containers" / "recipe.toml"
+BUILDER_VERSION = 1  # bump when this module changes what goes into an image
+IMAGE_REPOSITORY = "archmatrix-host"
+RELEASE_LABEL, RECIPE_LABEL = "archmatrix.release", "archmatrix.recipe"
+
+
+class ContainerHostError(RuntimeError):
+    """A container host that cannot be built, started, reached or removed."""
+
+
+class UnknownReleaseError(ContainerHostError, ValueError):
+    """A Debian release this module has no container host recipe for."""
+
+
+def check_release(release: str) -> str:
+    if release not in CONTAINER_RELEASES:
+        raise UnknownReleaseError(
+            f"unknown container host release {release!r}; valid: {', '.join(CONTAINER_RELEASES)}")
+    return release
+
+
+# --- the recipe -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecipeEntry:
+    path: str  # relative to the image's root
+    mode: int
+    text: str | None  # None: a directory
+
+
+@dataclass(frozen=True)
+class SystemUser:
+    name: str
+    group: str
+    home: str
+
+
+@dataclass(frozen=True)
+class HostRecipe:
+    release: str
+    variant: str
+    command: tuple[str, ...]
+    packages: tuple[str, ...]
+    dpkg_options: tuple[str, ...]
+    entries: tuple[RecipeEntry, ...]
+    groups: tuple[str, ...] = ()  # system groups and users no package of the image creates
+    users: tuple[SystemUser, ...] = ()
+
+    def key(self) -> str:
+        identity = {
+            "builder": BUILDER_VERSION,
+            "release": self.release,
+            "variant": self.variant,
+            "command": self.command,
+            "packages": sorted(self.packages),
+            "dpkg_options": self.dpkg_options,
+            "entries": [(entry.path, entry.mode, entry.text) for entry in self.entries],
+            "groups": self.groups,
+            "users": [(user.name, user.group, user.home) for user in self.users],
+        }
+        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def tag(self) -> str:
+        return f"{IMAGE_REPOSITORY}:{self.release}-{self.key()}"
+
+    def files_tar(self) -> bytes:
+        """The recipe's directories and files as a tarball owned by root, for mmdebstrap's tar-in."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            # Directories first, so that files can go into them.
+            for entry in sorted(self.entries, key=lambda entry: entry.text is not None):
+                info = tarfile.TarInfo(entry.path)
+                info.mode = entry.mode
+                if entry.text is None:
+                    info.type = tarfile.DIRTYPE
+                    tar.addfile(info)
+                else:
+                    data = entry.text.lstrip("\n").encode()
+                    info.size = len(data)
+                    tar.addfile(info, io.BytesIO(data))
+        return buffer.getvalue()
+
+    def account_commands(self) -> list[list[str]]:
+        """What creates the recipe's groups and users in the image (run by chroot, in order)."""
+        commands = [["groupadd", "--system", "--force", group] for group in self.groups]
+        commands += [["useradd", "--system", "--gid", user.group, "--home-dir", user.home, "--no-create-home",
+                      "--shell", "/usr/sbin/nologin", user.name] for user in self.users]
+        return commands
+
+
+def load_recipe(release: str, text: str | None = None) -> HostRecipe:
+    """The recipe of `release`, from recipe.toml (or from `text`, for tests)."""
+    check_release(release)
+    try:
+        parsed = tomllib.loads(RECIPE_FILE.read_text() if text is None else text)
+        per_release = parsed["releases"][release]
+        entries = (tuple(RecipeEntry(item["path"], item["mode"], None) for item in parsed.get("directory", []))
+                   + tuple(RecipeEntry(item["path"], item["mode"], item["text"]) for item in parsed.get("file", [])))
+        return HostRecipe(
+            release=release,
+            variant=parsed["variant"],
+            command=tuple(parsed["command"]),
+            packages=tuple(parsed["packages"]) + tuple(per_release.get("packages", ())),
+            dpkg_options=tuple(parsed.get("dpkg_options", ())),
+            entries=entries,
+            groups=tuple(per_release.get("groups", ())),
+            users=tuple(SystemUser(user["name"], user["group"], user["home"]) for user in per_release.get("users", ())),
+        )
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as error:
+        where = RECIPE_FILE if text is None else "the given recipe text"
+        raise ContainerHostError(f"cannot read the container host recipe of {release} from {where}: "
+                                 f"{type(error).__name__}: {error}") from error
+
+
+# --- the image ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostImage:
+    release: str
+    tag: str
+    image_id: str
+    recipe_key: str
+    size_bytes: int
+    manifest: Path  # JSON: the sources and the exact packages the image holds
+    packages: tuple[tuple[str, str], ...] = field(repr=False)  # (name, version)
+
+    def version_of(self, package: str) -> str | None:
+        return dict(self.packages).get(package)
+
+
+def installed_packages(dpkg_status: str) -> tuple[tuple[str, str], ...]:
+    """(package, version) of each installed package in a dpkg status file."""
+    found = []
+    for paragraph in dpkg_status.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in paragraph.splitlines() if ": " in line and line[0] != " ")
+        if fields.get("Status") == "install ok installed":
+            found.append((fields["Package"], fields["Version"]))
+    return tuple(sorted(found))
+
+
+def _manifest_path(cache_root: Path, recipe: HostRecipe) -> Path:
+    return Path(cache_root) / "host-images" / recipe.release / f"{recipe.key()}.json"
+
+
+def docker_client(timeout_s: float = 600.0) -> docker.DockerClient:
+    import docker
+
+    try:
+        return docker.from_env(timeout=int(timeout_s))
+    except docker.errors.DockerException as error:
+        raise ContainerHostError(
+            f"no Docker daemon answers ({error}); container hosts need a local one: as root, install "
+            "Debian's docker.io and start dockerd (./run does both)") from error
+
+
+def find_host_image(client: docker.DockerClient, recipe: HostRecipe, cache_root: Path) -> HostImage | None:
+    """The cached image of `recipe`, if its tag, labels and manifest agree; else None (build it)."""
+    import docker
+
+    try:
+        image = client.images.get(recipe.tag)
+    except docker.errors.ImageNotFound:
+        return None
+    path = _manifest_path(cache_root, recipe)
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if manifest.get("image_id") != image.id or image.labels.get(RECIPE_LABEL) != recipe.key():
+        return None
+    return HostImage(recipe.release, recipe.tag, image.id, recipe.key(), int(image.attrs.get("Size", 0)), path,
+                     tuple((name, version) for name, version in manifest["packages"]))
+
+
+@contextmanager
+def _build_lock(cache_root: Path, release: str) -> Iterator[None]:
+    # One builder per release at a time, across processes (xdist workers, parallel runs).
+    directory = Path(cache_root) / "host-images"
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / f"{release}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def build_host_image(release: str, cache_root: Path, log: Callable[[str], None],
+                     build_timeout_s: float = 1800.0) -> HostImage:
+    """The Docker image of `release`'s container host: the cached one, else built now."""
+    recipe = load_recipe(release)
+    client = docker_client()
+    try:
+        found = find_host_image(client, recipe, cache_root)
+        if found is None:
+            with _build_lock(cache_root, release):
+                found = find_host_image(client, recipe, cache_root)  # another process may have built it
+                if found is None:
+                    found = _build(client, recipe, cache_root, log, build_timeout_s)
+        return found
+    finally:
+        client.close()
+
+
+def _build(client: docker.DockerClient, recipe: HostRecipe, cache_root: Path, log: Callable[[str], None],
+           timeout_s: float) -> HostImage:
+    if shutil.which("mmdebstrap") is None:
+        raise ContainerHostError("mmdebstrap is not installed; as root: apt-get install mmdebstrap")
+    try:
+        sources = configured_sources(recipe.release)
+    except SourcesError as error:
+        raise ContainerHostError(f"cannot build the {recipe.release} container host: {error}") from None
+    manifest_path = _manifest_path(cache_root, recipe)
+    manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    log(f"building container host image {recipe.tag} from {'; '.join(sources)}")
+    workdir = Path(tempfile.mkdtemp(prefix=".build-", dir=manifest_path.parent))
+    try:
+        (workdir / "files.tar").write_bytes(recipe.files_tar())
+        _run_mmdebstrap(recipe, sources, workdir, timeout_s)
+        packages = installed_packages((workdir / "dpkg-status").read_text())
+        log(f"  mmdebstrap: {len(packages)} packages, {(workdir / 'rootfs.tar').stat().st_size >> 20} MiB "
+            f"in {time.monotonic() - started:.0f} s; importing")
+        image = _import(client, recipe, workdir / "rootfs.tar")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    manifest = {
+        "release": recipe.release,
+        "recipe_key": recipe.key(),
+        "tag": recipe.tag,
+        "image_id": image.id,
+        "sources": list(sources),
+        "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "build_s": round(time.monotonic() - started, 1),
+        "packages": [list(package) for package in packages],
+    }
+    write_atomically(manifest_path, json.dumps(manifest, indent=1) + "\n")
+    log(f"  built {recipe.tag} ({int(image.attrs.get('Size', 0)) >> 20} MiB) in {manifest['build_s']} s")
+    return HostImage(recipe.release, recipe.tag, image.id, recipe.key(), int(image.attrs.get("Size", 0)),
+                     manifest_path, packages)
+
+
+# mmdebstrap runs a hook that is an executable file directly (no shell), with the chroot as argument.
+_ACCOUNTS_HOOK = """#!{python}
+import subprocess, sys
+for command in {commands!r}:
+    subprocess.run(["chroot", sys.argv[1], *command], check=True)
+"""
+
+
+def _run_mmdebstrap(recipe: HostRecipe, sources: tuple[str, ...], workdir: Path, timeout_s: float) -> None:
+    hooks = []
+    if recipe.account_commands():
+        hook = workdir / "accounts-hook"
+        hook.write_text(_ACCOUNTS_HOOK.format(python=sys.executable, commands=recipe.account_commands()))
+        hook.chmod(0o755)
+        hooks.append(f"--customize-hook=./{hook.name}")
+    # Hook paths outside the chroot are relative to mmdebstrap's working directory.
+    command = [
+        "mmdebstrap", f"--variant={recipe.variant}", "--format=tar",
+        f"--include={','.join(recipe.packages)}",
+        *(f"--dpkgopt={option}" for option in recipe.dpkg_options),
+        *hooks,
+        "--customize-hook=tar-in files.tar /",
+        "--customize-hook=download /var/lib/dpkg/status dpkg-status",
+        recipe.release, "rootfs.tar", *sources,
+    ]
+    with open(workdir / "mmdebstrap.log", "w") as log_file:
+        try:
+            result = subprocess.run(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log_file,
+                                    stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
+        except subprocess.TimeoutExpired as error:
+            raise ContainerHostError(f"mmdebstrap of {recipe.release} did not finish within {timeout_s:.0f} s; "
+                                     f"last output: {tail_of(workdir / 'mmdebstrap.log')}") from error
+    if result.returncode != 0:
+        raise ContainerHostError(f"mmdebstrap of {recipe.release} failed (exit {result.returncode}): "
+                                 f"{tail_of(workdir / 'mmdebstrap.log')}")
+
+
+def tail_of(path: Path, lines: int = 8) -> str:
+    """The last lines of a log, on one line, for an error message."""
+    try:
+        return " / ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError as error:
+        return f"(no log: {error})"
+
+
+def _import(client: docker.DockerClient, recipe: HostRecipe, tarball: Path) -> Any:
+    import docker
+
+    try:
+        previous = client.images.get(recipe.tag).id  # a damaged entry being replaced
+    except docker.errors.ImageNotFound:
+        previous = None
+    changes = [
+        f"CMD {json.dumps(list(recipe.command))}",
+        f"LABEL {RELEASE_LABEL}={recipe.release} {RECIPE_LABEL}={recipe.key()}",
+    ]
+    repository, tag = recipe.tag.split(":")
+    try:
+        client.api.import_image_from_file(str(tarball), repository=repository, tag=tag, changes=changes)
+        image = client.images.get(recipe.tag)
+    except docker.errors.DockerException as error:
+        raise ContainerHostError(f"docker import of {recipe.tag} failed: {error}") from error
+    if previous is not None and previous != image.id:
+        try:
+            client.images.remove(previous)
+        except docker.errors.APIError:
+            pass  # still used by a container: docker keeps it, and so do we
+    return image
+
+

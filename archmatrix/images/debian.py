@@ -1,0 +1,324 @@
+"""Fetch Debian packages of any architecture through a private apt state.
+
+apt reads the host's sources (so no mirror is written anywhere) but keeps its
+lists, cache and dpkg status in a directory of ours: the host's dpkg
+configuration is never changed and no root is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import signal
+import subprocess
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+
+class PackageFetchError(RuntimeError):
+    """apt could not resolve or download a package."""
+
+
+@dataclass(frozen=True)
+class DebianPackage:
+    name: str
+    version: str
+    architecture: str
+    sha256: str  # of the .deb file
+    path: Path
+
+    def identity(self) -> dict[str, str]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "architecture": self.architecture,
+            "sha256": self.sha256,
+        }
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# apt's words for an index whose bytes do not match its signed Release file: a mirror caught mid-sync.
+MIRROR_SYNC = re.compile(r"Hash Sum mismatch|File has unexpected size|Mirror sync in progress", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class IndexFailure:
+    """A package index `apt-get update` began to fetch and did not keep, and why."""
+
+    index: str  # "http://deb.debian.org/debian bookworm/main amd64 Packages"
+    reason: str
+
+    @property
+    def mirror_sync(self) -> bool:
+        """The mirror served bytes its signed Release file does not vouch for; anything else is not the mirror's."""
+        return bool(MIRROR_SYNC.search(self.reason))
+
+
+DATA_INDEX = re.compile(r" (?:Packages|Sources)$")  # the indexes packages are resolved from (not Release files)
+SILENTLY_DROPPED = "apt began to fetch it, then dropped it without saying why"
+
+
+def index_failures(output: str) -> list[IndexFailure]:
+    """The package indexes apt's update output says it did not keep: the last word on each.
+
+    "Err:N INDEX" and its indented reason; or "Get:N INDEX [size]" followed by "Ign:N INDEX" and nothing more:
+    apt 2.6 was seen to drop an index that way when its file system filled (no Err line at all). An index that
+    failed and then came whole on a retry ("Get:" after its "Err:", nothing after) is not a failure.
+    """
+    last: dict[str, tuple[str, str]] = {}  # index -> (its last status, apt's reason)
+    lines = output.splitlines()
+    for number, line in enumerate(lines):
+        status, _, index = line.partition(" ")
+        status = status.partition(":")[0]
+        index = index.rsplit(" [", 1)[0].strip()
+        if status not in ("Get", "Ign", "Err") or not DATA_INDEX.search(index):
+            continue
+        if status == "Ign" and last.get(index, ("",))[0] != "Get":
+            continue  # never begun: an index the mirror does not have in that compression
+        reason = []
+        for follow in lines[number + 1:]:
+            if not follow.startswith(" "):
+                break
+            reason.append(follow.strip())
+        last[index] = (status, " ".join(reason))
+    return [IndexFailure(index, reason if status == "Err" else SILENTLY_DROPPED)
+            for index, (status, reason) in last.items() if status != "Get"]
+
+
+def local_reason(failure: IndexFailure, root: Path) -> str:
+    """apt's reason, or for an index it dropped silently what the file system says."""
+    if failure.reason != SILENTLY_DROPPED:
+        return failure.reason
+    try:
+        free = os.statvfs(root).f_bavail * os.statvfs(root).f_frsize
+    except OSError:
+        return failure.reason
+    if free < 1024 * 1024:
+        return f"No space left on device ({free} bytes free under {root}); {failure.reason}"
+    return f"{failure.reason} ({free // (1024 * 1024)} MiB free under {root})"
+
+
+class PrivateApt:
+    """apt-get/apt-cache for one Debian architecture, with state under `root`.
+
+    `sources` (`deb` lines, see archmatrix/images/apt_sources.py) take the place of
+    the machine's own when packages come from another Debian release.
+    """
+
+    def __init__(self, root: Path, debian_arch: str, timeout_s: float = 600.0,
+                 sources: tuple[str, ...] | None = None):
+        self.root = root
+        self.debian_arch = debian_arch
+        self.timeout_s = timeout_s
+        self.sources = sources
+        for sub in ("state/lists/partial", "cache/archives/partial", "sources.list.d"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        status = root / "state/status"
+        if not status.exists():
+            status.touch()
+        if sources is not None:
+            (root / "sources.list").write_text("".join(line + "\n" for line in sources))
+
+    def _options(self) -> list[str]:
+        options = {
+            "Dir::State": self.root / "state",
+            "Dir::State::status": self.root / "state/status",
+            "Dir::Cache": self.root / "cache",
+            "APT::Architecture": self.debian_arch,
+            "APT::Architectures": self.debian_arch,
+            "Debug::NoLocking": "1",
+            "Acquire::Retries": "3",
+        }
+        if self.sources is not None:
+            options["Dir::Etc::sourcelist"] = self.root / "sources.list"
+            options["Dir::Etc::sourceparts"] = self.root / "sources.list.d"  # empty: none of the machine's
+        if os.geteuid() == 0:
+            # apt would drop to the _apt user, which cannot write our private dirs.
+            options["APT::Sandbox::User"] = "root"
+        return [arg for key, value in options.items() for arg in ("-o", f"{key}={value}")]
+
+    def _bounded(self, command: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """Run apt with a time bound; on expiry kill it and its download methods (own process group).
+
+        apt does not always fail when it cannot go on: on a full disk its store method was seen to wait forever.
+        """
+        process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        try:
+            stdout, stderr = process.communicate(timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise PackageFetchError(
+                f"{command[0]} {command[-1]} for Debian arch {self.debian_arch} did not finish within "
+                f"{self.timeout_s:.0f} s (a stalled mirror, or a full disk under {self.root}?)"
+            ) from None
+        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+    def _run(self, tool: str, args: list[str], cwd: Path | None = None) -> str:
+        command = [tool, "-q", *self._options(), *args]
+        result = self._bounded(command, cwd)
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+            raise PackageFetchError(
+                f"{tool} {' '.join(args)} failed for Debian arch {self.debian_arch} "
+                f"(exit {result.returncode}): {' / '.join(detail)}"
+            )
+        return result.stdout
+
+    def update(self) -> list[str]:
+        """Refresh the indexes; return warnings for indexes a mirror caught mid-sync could not give whole.
+
+        A mirror caught mid-sync can serve one index (say bookworm-security for one arch) whose hash does not
+        match its signed Release file. apt then ignores that index; we go on with the verified ones and say so,
+        rather than fail the whole build. Any other failure (no space left, no permission, no answer) is an
+        error naming apt's reason: taken for a mirror's, it once left the build to fail later for want of a
+        package ("no candidate"), the real cause lost. No index at all is an error too.
+        """
+        result = self._bounded(["apt-get", "-q", *self._options(), "update"])
+        failures = index_failures(result.stdout + "\n" + result.stderr)
+        local = [failure for failure in failures if not failure.mirror_sync]
+        if local:
+            raise PackageFetchError(
+                f"apt-get update for Debian arch {self.debian_arch} could not fetch "
+                + "; ".join(f"{failure.index}: {local_reason(failure, self.root)}" for failure in local))
+        lists = [p for p in (self.root / "state/lists").glob("*_Packages*") if p.is_file()]
+        # apt exits 0 when it could fetch nothing at all (unreachable mirror): no index is the failure.
+        if not lists or (result.returncode != 0 and not failures):
+            # apt's own "E:" lines say why (e.g. "File has unexpected size ... Mirror sync in progress?").
+            output = (result.stderr or result.stdout).strip().splitlines()
+            detail = [line for line in output if line.startswith("E: Failed")][:2] or output[-3:]
+            raise PackageFetchError(
+                f"apt-get update failed for Debian arch {self.debian_arch}: no package index could be fetched "
+                f"from the configured sources (exit {result.returncode}): {' / '.join(detail)}"
+            )
+        return [f"index not verified (a mirror mid-sync), ignored: {failure.index}" for failure in failures]
+
+    def candidate(self, name: str) -> dict[str, str]:
+        """The fields of the version apt would install."""
+        stanza = self._run("apt-cache", ["show", "--no-all-versions", name])
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            match = re.match(r"^([A-Za-z0-9-]+): (.*)$", line)
+            if match:
+                fields.setdefault(match.group(1), match.group(2))
+        return fields
+
+    def _depends_on(self, package: str, prefix: str) -> str | None:
+        for alternative in self.candidate(package).get("Depends", "").split(","):
+            name = alternative.strip().split(" ")[0]
+            if name.startswith(prefix):
+                return name
+        return None
+
+    def kernel_packages(self, meta: str) -> list[str]:
+        """The packages that may hold the kernel file of meta package `meta`.
+
+        linux-image-arm64 -> linux-image-6.1.0-NN-arm64 (the versioned image it depends on); since
+        Linux 6.17 Debian moved the file itself to linux-binary-VERSION, which that one depends on.
+        """
+        image = self._depends_on(meta, "linux-image-")
+        if image is None:
+            raise PackageFetchError(f"{meta} ({self.debian_arch}) depends on no linux-image package: "
+                                    f"{self.candidate(meta).get('Depends', '')!r}")
+        binary = self._depends_on(image, "linux-binary-")
+        return [image] + ([binary] if binary else [])
+
+    def download(self, names: list[str], dest: Path) -> list[DebianPackage]:
+        dest.mkdir(parents=True, exist_ok=True)
+        before = set(dest.glob("*.deb"))
+        self._run("apt-get", ["download", *names], cwd=dest)
+        packages = []
+        for name in names:
+            fields = self.candidate(name)
+            matches = [p for p in dest.glob(f"{name}_*.deb") if p not in before]
+            if len(matches) != 1:
+                raise PackageFetchError(f"apt-get download {name} left {len(matches)} files in {dest}")
+            packages.append(
+                DebianPackage(
+                    name=name,
+                    version=fields["Version"],
+                    architecture=fields.get("Architecture", self.debian_arch),
+                    sha256=sha256_of(matches[0]),
+                    path=matches[0],
+                )
+            )
+        return packages
+
+
+def extract_member(deb: Path, pattern: str, dest: Path) -> str:
+    """Write the one file of `deb` matching glob `pattern` to `dest`; return its path in the package."""
+    # We stop reading at the member we want; dpkg-deb then dies of SIGPIPE, which is expected.
+    with subprocess.Popen(
+        ["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        found = None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+            for member in archive:
+                name = member.name.removeprefix("./")
+                if member.isfile() and Path(name).match(pattern):
+                    source = archive.extractfile(member)
+                    assert source is not None
+                    dest.write_bytes(source.read())
+                    found = name
+                    break
+        proc.stdout.close()
+        errors = proc.stderr.read().decode(errors="replace").strip()
+        if proc.wait() != 0 and found is None:
+            raise PackageFetchError(f"dpkg-deb could not read {deb}: {errors}")
+    if found is None:
+        raise PackageFetchError(f"{deb.name} holds no file matching {pattern!r}")
+    return found
+
+
+@dataclass(frozen=True)
+class Symlink:
+    target: str  # as stored in the package, relative or absolute
+
+
+def read_members(deb: Path, wanted: Callable[[str], bool]) -> dict[str, bytes | Symlink]:
+    """Every regular file and symlink of `deb` whose path (no leading ./) `wanted` accepts."""
+    found: dict[str, bytes | Symlink] = {}
+    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
+            for member in archive:
+                name = member.name.removeprefix("./")
+                if not wanted(name):
+                    continue
+                if member.issym():
+                    found[name] = Symlink(member.linkname)
+                elif member.isfile():
+                    source = archive.extractfile(member)
+                    assert source is not None
+                    found[name] = source.read()
+        errors = proc.stderr.read().decode(errors="replace").strip()
+        if proc.wait() != 0:
+            raise PackageFetchError(f"dpkg-deb could not read {deb}: {errors}")
+    return found
+
+
+def resolve_member(tree: dict[str, bytes | Symlink], path: str, hops: int = 10) -> tuple[str, bytes] | None:
+    """The file at `path` in `tree` (symlinks followed within it): its real path and bytes, or None."""
+    for _ in range(hops):
+        entry = tree.get(path)
+        if isinstance(entry, bytes):
+            return path, entry
+        if entry is None:
+            return None
+        base = "" if entry.target.startswith("/") else str(PurePosixPath(path).parent)
+        path = posixpath.normpath(posixpath.join(base, entry.target.lstrip("/")))
+    return None

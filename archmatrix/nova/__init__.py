@@ -1,0 +1,1 @@
+"""What OpenStack Nova does with an image's properties on a host."""

@@ -1,0 +1,183 @@
+"""matrix.html: one self-contained page (no scripts, no network) to publish the matrix.
+
+Every value is escaped; the boot-time chart is inline SVG.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+from archmatrix.core.arches import ACCELERATORS
+from archmatrix.files import write_atomically
+from archmatrix.report.json_report import host_key, overview_grid
+
+EXCERPT_LINES = 40
+COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unsupported": "#6e7781", "error": "#9a6700"}
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2328;max-width:80rem}
+table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d0d7de;padding:.35rem .6rem;text-align:left;
+vertical-align:top}th{background:#f6f8fa}.cell{font-weight:600}.reason{font-size:.8rem;color:#57606a;max-width:28rem}
+pre{background:#f6f8fa;padding:.6rem;overflow:auto;font-size:.75rem;max-height:24rem}
+.pass{color:#1a7f37}.fail{color:#cf222e}.unsupported{color:#6e7781}.error{color:#9a6700}
+"""
+
+
+def _e(value) -> str:
+    return escape("" if value is None else str(value))
+
+
+def _lab_line(host: dict) -> str | None:
+    if "lab_arch" not in host:
+        return None
+    return (f"{host['lab_arch']} under this machine's TCG: {host.get('lab_machine')}, CPU {host.get('lab_cpu')}, "
+            f"{host.get('lab_vcpus')} vCPUs, {host.get('lab_memory_mib')} MiB, /dev/kvm {host.get('lab_dev_kvm')}, "
+            f"libvirtd ready {host.get('lab_ready_s')} s after start; image {host.get('lab_image')}")
+
+
+def _facts_table(host: dict) -> str:
+    kvm = host.get("kvm") or {}
+    rows = [
+        ("host", f"{host['hostname']} ({host['arch']}), {host.get('kind') or 'libvirt'} host"),
+        ("CPU", host.get("cpu_model")),
+        ("kernel", host.get("kernel")), ("distribution", host.get("distribution")),
+        ("libvirt", f"{host.get('libvirt_version')} at {host.get('libvirt_uri')}"),
+        ("QEMU (libvirt's view)", host.get("hypervisor_version")),
+        ("container", host.get("container_image")),
+        ("lab host", _lab_line(host)),
+        ("emulators", "; ".join(f"{path}: {version}" for path, version in host.get("emulator_versions", {}).items())),
+        ("KVM", f"{kvm.get('status', 'not probed')}: {kvm.get('reason', '')}"),
+        ("run", f"{host['started_at']}, {host['duration_s']} s" + ("" if host["complete"] else " (incomplete)")),
+        ("traits it can honestly claim", ", ".join(host.get("honest_traits", [])) or "none"),
+        ("also listed, not run", ", ".join(host.get("arches_not_run", [])) or None),
+        ("listed, unknown to the catalog", ", ".join(host.get("arches_unknown", [])) or None),
+    ]
+    body = "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows if v is not None)
+    return f'<table class="host">{body}</table>'
+
+
+def _matrix_table(cells: list[dict]) -> str:
+    by_arch: dict[str, dict[str, dict]] = {}
+    for cell in cells:
+        by_arch.setdefault(cell["arch"], {})[cell["accel"]] = cell
+    head = "".join(f"<th>{_e(a)}</th>" for a in ACCELERATORS)
+    rows = []
+    for arch, row in by_arch.items():
+        tds = []
+        for accel in ACCELERATORS:
+            cell = row.get(accel)
+            if cell is None:
+                tds.append("<td></td>")
+                continue
+            boot = cell["facts"].get("login_s")
+            timing = f" {boot:.1f} s" if cell["status"] == "pass" and boot is not None else ""
+            checks = " ".join(f'<span class="{_e(v["outcome"])}">{_e(k)}</span>' for k, v in cell["checks"].items())
+            tds.append(
+                f'<td id="cell-{_e(cell["host"])}-{_e(cell["id"])}" data-status="{_e(cell["status"])}">'
+                f'<span class="cell {_e(cell["status"])}">{_e(cell["status"])}{timing}</span><br>'
+                f'<small>{checks}</small><div class="reason">{_e(cell["reason"])}</div></td>'
+            )
+        rows.append(f"<tr><th>{_e(arch)}</th>{''.join(tds)}</tr>")
+    return f'<table class="matrix"><tr><th>guest arch</th>{head}</tr>{"".join(rows)}</table>'
+
+
+def _traits_table(host: dict) -> str:
+    rows = []
+    for row in host.get("traits", []):
+        flag = "advertised by Nova (TCG), but no guest booted here" if row["flagged"] else ""
+        rows.append(
+            f"<tr><td>{_e(row['arch'])}</td><td>{_e(row['trait'] or 'none in os-traits')}</td>"
+            f"<td>{'yes' if row['advertised_by_nova_tcg'] else 'no'}</td><td>{'yes' if row['proved'] else 'no'}</td>"
+            f"<td>{_e(row['runs_with'])}</td><td class=\"{'fail' if row['flagged'] else ''}\">{_e(flag)}</td></tr>"
+        )
+    head = ("<tr><th>guest arch</th><th>trait</th><th>Nova would advertise</th><th>proved here</th>"
+            "<th>runs with</th><th>flag</th></tr>")
+    return f'<table class="traits">{head}{"".join(rows)}</table>'
+
+
+def _chart(cells: list[dict]) -> str:
+    timed = [c for c in cells if c["facts"].get("login_s") is not None and c["status"] == "pass"]
+    if not timed:
+        return "<p>No cell booted, so there are no boot times to chart.</p>"
+    longest = max(c["facts"]["login_s"] for c in timed)
+    bar_height, label_width, width = 22, 150, 460
+    bars = []
+    for index, cell in enumerate(timed):
+        seconds = cell["facts"]["login_s"]
+        y = index * bar_height
+        length = max(2, int(width * seconds / longest))
+        bars.append(
+            f'<text x="0" y="{y + 15}" font-size="12">{_e(cell["id"])}</text>'
+            f'<rect x="{label_width}" y="{y + 3}" width="{length}" height="{bar_height - 6}" '
+            f'fill="{COLORS["pass"] if cell["accel"] == "tcg" else "#0969da"}"><title>{_e(cell["id"])}: '
+            f'{seconds:.2f} s</title></rect>'
+            f'<text x="{label_width + length + 6}" y="{y + 15}" font-size="12">{seconds:.2f} s</text>'
+        )
+    height = bar_height * len(timed)
+    return (f'<svg role="img" aria-label="boot time to login prompt per cell" class="chart" '
+            f'width="{label_width + width + 70}" height="{height}" xmlns="http://www.w3.org/2000/svg">'
+            f'{"".join(bars)}</svg>')
+
+
+def _excerpts(cells: list[dict], report_dir: Path) -> str:
+    parts = []
+    for cell in cells:
+        log = cell["facts"].get("console_log")
+        if not log:
+            continue
+        path = report_dir / log
+        try:
+            lines = path.read_text(errors="replace").replace("\r", "").splitlines()[-EXCERPT_LINES:]
+        except OSError:
+            continue
+        parts.append(f'<details><summary>{_e(cell["host"])} {_e(cell["id"])}: last {len(lines)} console lines '
+                     f'(<a href="{_e(log)}">{_e(log)}</a>)</summary><pre>{_e(chr(10).join(lines))}</pre></details>')
+    return "".join(parts) or "<p>No console logs.</p>"
+
+
+def _overview(document: dict) -> str:
+    """Every host side by side: arches as rows, (host, accelerator) as columns."""
+    columns, by_arch = overview_grid(document)
+    versions = {host_key(h): f"libvirt {h.get('libvirt_version', '?')}, QEMU {h.get('hypervisor_version', '?')}"
+                for h in document["hosts"]}
+    head = "".join(f"<th>{_e(h)} {_e(a)}<br><small>{_e(versions[h])}</small></th>" for h, a in columns)
+    rows = []
+    for arch, row in by_arch.items():
+        tds = []
+        for column in columns:
+            cell = row.get(column)
+            if cell is None:
+                tds.append("<td></td>")
+                continue
+            boot = cell["facts"].get("login_s")
+            timing = f" {boot:.1f} s" if cell["status"] == "pass" and boot is not None else ""
+            machine = cell["facts"].get("machine_canonical") or ""
+            tds.append(f'<td data-overview="{_e(cell["host"])}-{_e(cell["id"])}" data-status="{_e(cell["status"])}">'
+                       f'<span class="cell {_e(cell["status"])}">{_e(cell["status"])}{timing}</span>'
+                       f'<br><small>{_e(machine)}</small></td>')
+        rows.append(f"<tr><th>{_e(arch)}</th>{''.join(tds)}</tr>")
+    return (f'<h2>All hosts</h2><table class="overview"><tr><th>guest arch</th>{head}</tr>{"".join(rows)}'
+            f'</table>')
+
+
+def matrix_html(document: dict, report_dir: Path) -> str:
+    sections = [_overview(document)] if len(document["hosts"]) > 1 else []
+    for host in document["hosts"]:
+        cells = [c for c in document["cells"] if c["host"] == host_key(host)]
+        sections.append(
+            f"<h2>{_e(host_key(host))}: {_e(host['hostname'])}</h2>{_facts_table(host)}"
+            f"<h3>Support matrix</h3>{_matrix_table(cells)}"
+            f"<h3>Boot time to the login prompt</h3>{_chart(cells)}"
+            f"<h3>COMPUTE_ARCH traits</h3>{_traits_table(host)}"
+            f"<h3>Console logs</h3>{_excerpts(cells, report_dir)}"
+        )
+    banner = "" if document["complete"] else (
+        "<p><strong>Incomplete run</strong>: interrupted before every cell finished.</p>")
+    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Support matrix</title>'
+            f'<style>{STYLE}</style></head><body><h1>archmatrix: support matrix</h1>{banner}'
+            f'{"".join(sections)}</body></html>\n')
+
+
+def write_html(document: dict, path: Path) -> Path:
+    write_atomically(path, matrix_html(document, path.parent))
+    return path

@@ -1,0 +1,141 @@
+"""matrix.md: archs as rows, accelerators as columns, reasons as footnotes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archmatrix.core.arches import ACCELERATORS
+from archmatrix.files import write_atomically
+from archmatrix.report.json_report import host_key, overview_grid
+
+MARKS = {"pass": "✅ pass", "fail": "❌ fail", "unsupported": "➖ unsupported", "error": "⚠️ error"}
+
+
+def _cell_text(cell: dict, footnotes: list[str]) -> str:
+    text = MARKS.get(cell["status"], cell["status"])
+    boot = cell["facts"].get("login_s")
+    if cell["status"] == "pass" and boot is not None:
+        text += f" {boot:.1f} s"
+    if cell["reason"]:
+        footnotes.append(cell["reason"])
+        text += f" [{len(footnotes)}]"
+    return text
+
+
+def matrix_markdown(document: dict) -> str:
+    """One table per host: a single run has one, a merged matrix one per host."""
+    footnotes: list[str] = []
+    lines: list[str] = []
+    if len(document["hosts"]) > 1:
+        lines += _overview(document, footnotes)
+    for host in document["hosts"]:
+        cells = [c for c in document["cells"] if c["host"] == host_key(host)]
+        lines += _host_section(host, cells, footnotes)
+    if not document["complete"]:
+        lines.insert(0, "**Incomplete run**: interrupted before every cell finished.\n")
+    if footnotes:
+        lines += [f"[{number}]: {' '.join(note.split())}" for number, note in enumerate(footnotes, start=1)]
+    return "\n".join(lines) + "\n"
+
+
+def _overview(document: dict, footnotes: list[str]) -> list[str]:
+    """Every host side by side: arches as rows, (host, accelerator) as columns."""
+    columns, by_arch = overview_grid(document)
+    lines = ["## All hosts", ""]
+    for host in document["hosts"]:
+        kvm = (host.get("kvm") or {}).get("status", "not probed")
+        lines.append(f"- **{host_key(host)}**: {host.get('distribution') or host['hostname']}, {host['arch']}, "
+                     f"libvirt {host.get('libvirt_version', '?')}, QEMU {host.get('hypervisor_version', '?')}, "
+                     f"KVM: {kvm}")
+    lines += ["", "| guest arch | " + " | ".join(f"{h} {a}" for h, a in columns) + " |",
+              "|---|" + "---|" * len(columns)]
+    for arch, row in by_arch.items():
+        marks = []
+        for column in columns:
+            cell = row.get(column)
+            if cell is None:
+                marks.append("")
+                continue
+            machine = cell["facts"].get("machine_canonical")
+            marks.append(_cell_text(cell, footnotes) + (f" `{machine}`" if machine else ""))
+        lines.append(f"| {arch} | " + " | ".join(marks) + " |")
+    return lines + [""] + _traits_side_by_side(document["hosts"])
+
+
+def _traits_side_by_side(hosts: list[dict]) -> list[str]:
+    """Per trait, how each host proved it: with KVM, with TCG only, or not at all."""
+    rows: dict[str, dict[str, str]] = {}
+    for host in hosts:
+        for trait in host.get("traits", []):
+            if trait.get("trait"):
+                rows.setdefault(trait["trait"], {})[host_key(host)] = trait["runs_with"]
+    if not rows:
+        return []
+    labels = [host_key(host) for host in hosts]
+    lines = ["| trait | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    for trait, by_host in sorted(rows.items()):
+        lines.append(f"| {trait} | " + " | ".join(by_host.get(label, "") for label in labels) + " |")
+    return lines + [""]
+
+
+def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[str]:
+    by_arch: dict[str, dict[str, dict]] = {}
+    for cell in cells:
+        by_arch.setdefault(cell["arch"], {})[cell["accel"]] = cell
+    accels = [a for a in ACCELERATORS if any(a in row for row in by_arch.values())]
+    kvm = host.get("kvm") or {}
+    lines = [
+        f"## {host_key(host)}: {host['hostname']} ({host['arch']})",
+        "",
+        f"{host.get('distribution') or ''} · libvirt {host.get('libvirt_version', '?')} · "
+        f"run {host['started_at']}, {host['duration_s']} s · KVM: {kvm.get('status', 'not probed')}",
+        "",
+        "| guest arch | " + " | ".join(accels) + " | trait |",
+        "|---|" + "---|" * len(accels) + "---|",
+    ]
+    traits = {row["arch"]: row for row in host.get("traits", [])}
+    for arch, row in by_arch.items():
+        marks = [_cell_text(row[a], footnotes) if a in row else "" for a in accels]
+        trait = traits.get(arch, {})
+        name = trait.get("trait") or "none"
+        if trait.get("flagged"):
+            name += " ⚠ advertised, not proven"
+        lines.append(f"| {arch} | " + " | ".join(marks) + f" | {name} |")
+    lines += ["", f"Traits this host can honestly claim: {', '.join(host.get('honest_traits', [])) or 'none'}"]
+    lines += _checks_table(cells)
+    lines += beyond_run_lines(host)
+    return lines + [""]
+
+
+CHECK_MARKS = {"pass": "✅", "fail": "❌", "unsupported": "➖", "error": "⚠️"}
+
+
+def _checks_table(cells: list[dict]) -> list[str]:
+    """Every check of every cell, one column each: the built-in ones and any a user's scenario added."""
+    names: list[str] = []
+    for cell in cells:
+        names += [name for name in cell["checks"] if name not in names]
+    if not names:
+        return []
+    lines = ["", "| cell | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for cell in cells:
+        marks = [CHECK_MARKS.get(cell["checks"].get(name, {}).get("outcome", ""), "") for name in names]
+        lines.append(f"| {cell['arch']}-{cell['accel']} | " + " | ".join(marks) + " |")
+    return lines
+
+
+def beyond_run_lines(host: dict) -> list[str]:
+    """Every arch the host's libvirt lists is accounted for: judged above, not selected, or unknown."""
+    lines = []
+    if host.get("arches_not_run"):
+        lines.append(f"Also listed by this host's libvirt, not run: {', '.join(host['arches_not_run'])} "
+                     f"(`--arch all` runs every one)")
+    if host.get("arches_unknown"):
+        lines.append(f"Listed by this host's libvirt, unknown to the harness's catalog: "
+                     f"{', '.join(host['arches_unknown'])}")
+    return [""] + lines if lines else []
+
+
+def write_markdown(document: dict, path: Path) -> Path:
+    write_atomically(path, matrix_markdown(document))
+    return path

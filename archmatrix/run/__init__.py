@@ -1,0 +1,1 @@
+"""A run, without pytest: its directory, hosts, shared values and the cell pipeline."""
