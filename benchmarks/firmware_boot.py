@@ -22,6 +22,7 @@ import libvirt
 from archmatrix.core.arches import ARCHES
 from archmatrix.core.capabilities import parse_capabilities
 from archmatrix.core.checks import DOMAIN_CHECKS, judge
+from archmatrix.core.firmware import FIRMWARE_DISKS
 from archmatrix.core.plan import make_plan
 from archmatrix.files import write_atomically
 from archmatrix.guest.events import ensure_event_loop
@@ -32,7 +33,6 @@ from archmatrix.guest.staging import StagedFiles
 from archmatrix.hosts.inspectors import LocalInspector
 from archmatrix.images.cache import ImageCache
 from archmatrix.images.disk_build import firmware_disk_image
-from archmatrix.images.firmware_disk import FIRMWARE_DISKS
 
 
 def one_boot(conn, caps, arch, image, boot: str, site) -> tuple[float, float]:

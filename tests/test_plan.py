@@ -91,9 +91,9 @@ def test_an_arch_without_a_firmware_disk_is_unsupported_for_a_disk_boot():
 
 
 def test_properties_that_make_nova_boot_our_uefi_disk_with_bios_name_the_property():
-    from archmatrix.nova.plan import plan_for_image
+    from archmatrix.nova.plan import choice_of, plan_for_image
 
     host = capabilities(THIS_HOST)
     nova = plan_for_image({"hw_architecture": "x86_64"}, host, "qemu")
     with pytest.raises(PlanError, match="the built-in x86_64 disk boots through UEFI only.*hw_firmware_type=uefi"):
-        make_plan(ARCHES["x86_64"], "tcg", host, None, boot="disk", nova=nova)
+        make_plan(ARCHES["x86_64"], "tcg", host, None, boot="disk", nova=choice_of(nova))

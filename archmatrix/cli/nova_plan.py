@@ -9,8 +9,8 @@ from pathlib import Path
 
 from archmatrix.core.capabilities import parse_capabilities
 from archmatrix.nova.plan import (
-    DEFAULT_MACHINES,
     PropertyError,
+    firmware_capabilities,
     guest_arch_of,
     last_matrix_cells,
     plan_for_image,
@@ -33,23 +33,6 @@ def add_parser(commands) -> None:
                       help="the host's last matrix: did a guest of that arch boot there, with KVM too?")
     plan.add_argument("--host-label", metavar="LABEL", help="the host's label in that matrix (default: any)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
-
-
-def firmware_capabilities(conn, host, properties: dict[str, str], virt_type: str) -> str | None:
-    """libvirt's domain capabilities for the guest arch Nova would boot (its firmware), or None."""
-    import libvirt
-
-    guest, _ = guest_arch_of(properties, host.host_arch)
-    offer = host.offer_for(guest)
-    if offer is None:
-        return None
-    machine = properties.get("hw_machine_type")
-    # Asked of the guest arch's own machine when the image's is not one of it (a pitfall of its own).
-    asked = machine if machine in offer.machines else DEFAULT_MACHINES.get(guest)
-    try:
-        return conn.getDomainCapabilities(None, guest, asked, "qemu" if guest != host.host_arch else virt_type, 0)
-    except libvirt.libvirtError:
-        return None
 
 
 def nova_plan_command(args) -> int:

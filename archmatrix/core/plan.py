@@ -11,8 +11,7 @@ from dataclasses import asdict, dataclass
 
 from archmatrix.core.arches import Arch, LibvirtConsole
 from archmatrix.core.capabilities import HostCapabilities, KvmVerdict, kvm_offered_for
-from archmatrix.images.firmware_disk import FIRMWARE_DISKS, no_firmware_disk_reason
-from archmatrix.nova.plan import UEFI_FORCED, NovaPlan, cpu_model_of
+from archmatrix.core.firmware import FIRMWARE_DISKS, NOVA_UEFI_FORCED, no_firmware_disk_reason
 
 
 class CellUnsupported(Exception):
@@ -72,6 +71,21 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class NovaChoice:
+    """What Nova's libvirt driver picks for a cell's image properties on its host: the plan follows it.
+
+    Made by archmatrix/nova/ (from Nova's own driver, or the harness's reading of it).
+    """
+
+    machine: str | None  # None: QEMU's default machine
+    cpu_model: str | None  # the <cpu> model Nova writes, None: none
+    uefi: bool  # <os firmware='efi'>
+    firmware: str  # as reports name it, e.g. "uefi: /usr/share/AAVMF/AAVMF_CODE.fd"
+    disk_bus: str
+    said: str  # how the plan's summary names Nova's choices
+
+
+@dataclass(frozen=True)
 class CellKey:
     """One (host, guest arch, accelerator) cell of the matrix."""
 
@@ -101,7 +115,7 @@ def make_plan(
     tb_cache_mib: int | None = 64,
     user_image: bool = False,
     success_pattern: str | None = None,
-    nova: NovaPlan | None = None,
+    nova: NovaChoice | None = None,
     boot: str = "kernel",
 ) -> Plan:
     offer = host.offer_for(arch.name)
@@ -141,7 +155,7 @@ def make_plan(
         machine_canonical=offer.machines[requested],
         machine_family=requested if machine else arch.machine_family,
         # Under KVM the model that TCG needs is irrelevant: the host's CPU is used.
-        cpu_model=(cpu_model_of(nova) if nova else arch.tcg_cpu) if accel == "tcg" else None,
+        cpu_model=(nova.cpu_model if nova else arch.tcg_cpu) if accel == "tcg" else None,
         cpu_via_qemu_args=arch.cpu_via_qemu_args,
         kernel_console=arch.kernel_console,
         kernel_cmdline=arch.kernel_cmdline(extra_kernel_args),
@@ -159,7 +173,7 @@ def make_plan(
         ssh_timeout_s=SSH_TIMEOUT_S[accel] * timeout_factor,
         success_pattern=(success_pattern or DEFAULT_SUCCESS_PATTERN) if user_image else None,
         firmware=_firmware(arch, nova, boot, user_image),
-        nova=f"Nova's plan: machine {nova.machine}, cpu {nova.cpu}, firmware {nova.firmware}" if nova else None,
+        nova=nova.said if nova else None,
     )
 
 
@@ -169,14 +183,14 @@ DEFAULT_SUCCESS_PATTERN = r"login: "  # a user's image is up when it shows a log
 SSH_TIMEOUT_S = {"tcg": 90.0, "kvm": 60.0}
 
 
-def _firmware(arch: Arch, nova: NovaPlan | None, boot: str, user_image: bool) -> str | None:
+def _firmware(arch: Arch, nova: NovaChoice | None, boot: str, user_image: bool) -> str | None:
     """UEFI when Nova would boot it (asked, or forced for aarch64), or when our disk boots only through it."""
     ours = boot == "disk" and not user_image
     disk = FIRMWARE_DISKS.get(arch.name)
     if ours and disk is None:
         raise CellUnsupported(no_firmware_disk_reason(arch.name))
     if nova is not None:
-        firmware = "efi" if nova.firmware.startswith("uefi") else None
+        firmware = "efi" if nova.uefi else None
         if ours and disk.uefi and firmware is None:
             raise PlanError(f"the built-in {arch.name} disk boots through UEFI only, and these image properties "
                             f"make Nova boot it with {nova.firmware}: set hw_firmware_type=uefi")
@@ -184,7 +198,7 @@ def _firmware(arch: Arch, nova: NovaPlan | None, boot: str, user_image: bool) ->
     if boot != "disk":
         return None
     if user_image:  # a disk of the user's, no properties: what Nova does by default
-        return "efi" if arch.name in UEFI_FORCED else None
+        return "efi" if arch.name in NOVA_UEFI_FORCED else None
     return "efi" if disk.uefi else None
 
 

@@ -14,11 +14,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from archmatrix.core.arches import Arch, DebianKernel
+from archmatrix.core.firmware import FIRMWARE_DISKS, no_firmware_disk_reason
 from archmatrix.files import write_atomically
 from archmatrix.images import firmware_disk
 from archmatrix.images.cache import Image, ImageCache, ImageError
 from archmatrix.images.debian import PackageFetchError, PrivateApt, Symlink, read_members
-from archmatrix.images.firmware_disk import FIRMWARE_DISKS, FirmwareDiskError, build_firmware_disk
+from archmatrix.images.firmware_disk import FirmwareDiskError, build_firmware_disk
 
 BUILDER_SOURCE = Path(firmware_disk.__file__).read_bytes() + Path(__file__).read_bytes()
 
@@ -33,7 +34,7 @@ def firmware_disk_image(cache: ImageCache, arch: Arch, base: Image) -> Image:
     """`base` (a built-in image) on the disk its arch's firmware boots; built on the first use."""
     spec = FIRMWARE_DISKS.get(arch.name)
     if spec is None:
-        raise ImageError(firmware_disk.no_firmware_disk_reason(arch.name))
+        raise ImageError(no_firmware_disk_reason(arch.name))
     key = disk_key(arch, base)
     manifest_path = cache.root / "manifests" / arch.name / f"disk-{key}.json"
     with cache.lock(f"disk_{arch.name}"):

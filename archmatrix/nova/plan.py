@@ -14,6 +14,8 @@ from pathlib import Path
 
 from archmatrix.core.arches import ARCHES
 from archmatrix.core.capabilities import HostCapabilities
+from archmatrix.core.firmware import NOVA_UEFI_FORCED as UEFI_FORCED
+from archmatrix.core.plan import NovaChoice
 
 # nova/objects/fields.py Architecture.ALL (from nova/virt/arch.py): what hw_architecture and
 # hw_emulation_architecture accept. riscv64 is not among them, though os-traits has COMPUTE_ARCH_RISCV64.
@@ -27,7 +29,6 @@ DEFAULT_MACHINES = {"armv7l": "virt", "aarch64": "virt", "ppc64le": "pseries", "
 # driver._get_guest_cpu_config: the CPU of an emulated guest (arch != host arch); mipsel gets no <cpu>.
 EMULATED_CPUS = {"aarch64": "cortex-a57", "ppc64le": "POWER8"}
 FIRMWARE_TYPES = ("bios", "uefi")
-UEFI_FORCED = frozenset({"aarch64"})  # guest arches Nova's driver boots through UEFI whatever the image says
 DISK_BUSES = ("virtio", "scsi", "ide", "usb", "fdc", "sata", "xen", "uml", "lxc")
 VIDEO_MODELS = ("vga", "cirrus", "vmvga", "xen", "qxl", "virtio", "gop", "none", "bochs")
 # The properties this planner reads; anything else is refused by name rather than silently ignored.
@@ -238,6 +239,13 @@ def cpu_model_of(plan: NovaPlan) -> str | None:
     return plan.cpu if plan.cpu in EMULATED_CPUS.values() else None
 
 
+def choice_of(plan: NovaPlan) -> NovaChoice:
+    """What a cell's plan follows of Nova's decisions."""
+    return NovaChoice(machine=plan.machine, cpu_model=cpu_model_of(plan), uefi=plan.firmware.startswith("uefi"),
+                      firmware=plan.firmware, disk_bus=plan.disk_bus,
+                      said=f"Nova's plan: machine {plan.machine}, cpu {plan.cpu}, firmware {plan.firmware}")
+
+
 def render(plan: NovaPlan) -> str:
     lines = [
         f"guest arch:   {plan.guest_arch} (from {plan.guest_arch_from})",
@@ -268,3 +276,20 @@ def last_matrix_cells(matrix_path: Path | None, host_label: str | None, guest_ar
     document = json.loads(Path(matrix_path).read_text())
     return {cell["accel"]: cell for cell in document.get("cells", [])
             if cell["arch"] == guest_arch and (host_label is None or cell["host"] == host_label)}
+
+
+def firmware_capabilities(conn, host, properties: dict[str, str], virt_type: str) -> str | None:
+    """libvirt's domain capabilities for the guest arch Nova would boot (its firmware), or None."""
+    import libvirt
+
+    guest, _ = guest_arch_of(properties, host.host_arch)
+    offer = host.offer_for(guest)
+    if offer is None:
+        return None
+    machine = properties.get("hw_machine_type")
+    # Asked of the guest arch's own machine when the image's is not one of it (a pitfall of its own).
+    asked = machine if machine in offer.machines else DEFAULT_MACHINES.get(guest)
+    try:
+        return conn.getDomainCapabilities(None, guest, asked, "qemu" if guest != host.host_arch else virt_type, 0)
+    except libvirt.libvirtError:
+        return None

@@ -339,8 +339,7 @@ def nova_decisions(cell: CellKey, host: Host):
     A cell whose properties would not boot there (another guest arch, a machine of another arch, no UEFI
     firmware, ...) stops before its boot, naming the property and the fix.
     """
-    from archmatrix.cli.nova_plan import firmware_capabilities
-    from archmatrix.nova.plan import blocking, plan_for_image
+    from archmatrix.nova.plan import blocking, choice_of, firmware_capabilities, plan_for_image
 
     properties = host.settings.image_properties[cell.arch]
     virt_type = "kvm" if cell.accel == "kvm" else "qemu"
@@ -356,7 +355,7 @@ def nova_decisions(cell: CellKey, host: Host):
     if nova.firmware.startswith("uefi") and not host.is_local:
         raise HarnessError(f"{cell.id} on {cell.host}: UEFI cells boot on this machine's libvirt only so far "
                            f"(their variable store is a file of the run here)")
-    return nova
+    return choice_of(nova)
 
 
 @pytest.fixture
