@@ -111,7 +111,8 @@ def wait_for_ssh_server(console: Console, deadline: float, alive: Callable[[], b
     ended = None  # the wait that ended without a new line; one more look follows it (its last bytes came with it)
     while True:
         text = KERNEL_MESSAGE.sub("", _log_end(console))
-        key = host_key_line(text) or key
+        # The key comes early: a flood since then may have pushed it out of the log's end, not out of its head.
+        key = host_key_line(text) or key or host_key_line(KERNEL_MESSAGE.sub("", _log_head(console)))
         said = SSH_SERVER_SAID.search(text)
         if said:
             if not said.group(0).startswith("ARCHMATRIX-SSH listening"):
@@ -129,6 +130,15 @@ def wait_for_ssh_server(console: Console, deadline: float, alive: Callable[[], b
         line = console.wait_for(NEW_LINES, max(deadline - now, 0), now, alive)
         if not line.matched:
             ended = line
+
+
+def _log_head(console: Console) -> str:
+    """The first LOOK_BACK_BYTES of the console log as text."""
+    try:
+        with open(console.log_path, "rb") as log:
+            return log.read(LOOK_BACK_BYTES).decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def _log_end(console: Console) -> str:
