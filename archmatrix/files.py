@@ -1,4 +1,4 @@
-"""Writing files so that a reader never sees half of one; whether a builder's lock file is held."""
+"""Writing files so that a reader never sees half of one."""
 
 from __future__ import annotations
 
@@ -20,16 +20,3 @@ def write_atomically(path: Path, content: str | bytes, mode: int = 0o644) -> Non
     except BaseException:
         os.unlink(temporary)
         raise
-
-
-def lock_is_free(lock_path: Path) -> bool:
-    """No process holds `lock_path` (flock): what a live builder holds, a killed one left free."""
-    import fcntl
-
-    with open(lock_path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return False
-        fcntl.flock(handle, fcntl.LOCK_UN)
-        return True

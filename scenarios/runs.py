@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from archmatrix.guest.domain import run_prefix
+from archmatrix.cleanup.names import run_prefix
 from archmatrix.report.json_report import load_matrix, schema_problems
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,10 @@ import subprocess
 
 import pytest
 
+from archmatrix.cleanup.names import pool_name
+from archmatrix.cleanup.owner import Owner, this_boot, this_machine
 from archmatrix.core.checks import CHECKS, SSH_CHECKS
-from archmatrix.guest.volumes import pool_name, pool_xml
+from archmatrix.guest.volumes import pool_xml
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 HERE = "here=qemu:///system"
@@ -57,7 +59,7 @@ def test_an_unreachable_host_errors_its_cells_and_the_others_go_on(tmp_path):
 def test_a_pool_left_by_a_crashed_run_is_deleted_and_reported(tmp_path):
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid whose process is gone
-    name = pool_name("0badc0de", {"pid": str(dead.pid), "pidstart": "1"})
+    name = pool_name("0badc0de", Owner(str(dead.pid), "1", this_boot(), this_machine()))
     xml = tmp_path / "pool.xml"
     xml.write_text(pool_xml(name))
     subprocess.run(["virsh", "-q", "pool-define", str(xml)], check=True, capture_output=True)

@@ -18,8 +18,8 @@ import time
 
 import pytest
 
+from archmatrix.cleanup.scratch import ScratchArea
 from archmatrix.core.arches import ARCHES, DebianKernel, ImageSource
-from archmatrix.hosts.audit import leftover_image_builds
 from archmatrix.images.cache import ImageCache, ImageCacheWarning
 from archmatrix.paths import default_cache_dir
 from scenarios.runs import ROOT, assert_nothing_left, cells_of, finish, real_run
@@ -108,9 +108,10 @@ def test_an_interrupted_kernel_build_leaves_no_make_and_no_scratch(tmp_path, sig
                                                            text=True).stdout
         time.sleep(0.5)
     if signum == signal.SIGKILL:  # its scratch stays, counted by `archmatrix audit`, for the next build to remove
-        assert [p.name.startswith("build-mips-") for p in (images / "tmp").iterdir()] == [True]
-        assert leftover_image_builds(images) == [f"image build scratch {next((images / 'tmp').iterdir())}"]
-        ImageCache(images).sweep_stale_builds(ARCHES["mips"])
+        assert [p.name.startswith("mips-") for p in (images / "tmp").iterdir()] == [True]
+        assert ScratchArea(images).abandoned() == list((images / "tmp").iterdir())
+        with ScratchArea(images).lock("mips"):
+            ScratchArea(images).stale("mips")
     assert list((images / "tmp").iterdir()) == []
     assert not (images / "manifests" / "mips").exists() or not list((images / "manifests" / "mips").iterdir())
     assert list((images / "objects").iterdir()) == []

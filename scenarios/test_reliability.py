@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from archmatrix.cleanup.owner import Owner, this_boot, this_machine
 from archmatrix.core.arches import ARCHES
 from archmatrix.core.capabilities import parse_capabilities
 from archmatrix.core.plan import make_plan
@@ -128,7 +129,7 @@ def test_killed_xdist_worker_leaves_no_domain(tmp_path):
     assert_nothing_left(run_id)
 
 
-def start_domain(name: str, tagged_owner: dict | None, tmp_path: Path):
+def start_domain(name: str, tagged_owner: Owner | None, tmp_path: Path):
     """Start a real aarch64 guest, tagged as a harness domain owned by `tagged_owner`, or untagged."""
     import libvirt
 
@@ -139,7 +140,7 @@ def start_domain(name: str, tagged_owner: dict | None, tmp_path: Path):
     staging.chmod(0o755)
     files = StagedFiles(staging).place(ImageCache().get_or_build(arch), "cell")
     spec = domain_spec(plan, files, "deadbeef")
-    xml = domain_xml(spec.__class__(**{**spec.__dict__, "name": name, "owner": tagged_owner or {}}))
+    xml = domain_xml(spec.__class__(**{**spec.__dict__, "name": name, "owner": tagged_owner or Owner("", "", "", "")}))
     if tagged_owner is None:
         xml = xml.split("<metadata>")[0] + xml.split("</metadata>")[1]
     return conn, conn.createXML(xml, 0), staging
@@ -150,12 +151,15 @@ def running(conn, name: str) -> bool:
 
 
 def test_leftovers_of_a_crashed_run_are_destroyed_and_other_domains_untouched(tmp_path):
+    """Another machine's domain on a shared libvirt host is its own, whatever our pid table says of its owner."""
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid whose process is gone
     suffix = os.urandom(3).hex()
     conn, orphan, staging_a = start_domain(f"archmatrix-deadbeef-orphan-{suffix}",
-                                           {"pid": str(dead.pid), "pidstart": "1"}, tmp_path)
+                                           Owner(str(dead.pid), "1", this_boot(), this_machine()), tmp_path)
     _, foreign, staging_b = start_domain(f"archmatrix-not-ours-{suffix}", None, tmp_path)
+    _, elsewhere, staging_c = start_domain(f"archmatrix-deadbeef-machine-b-{suffix}",
+                                           Owner(str(dead.pid), "1", "0123456789ab", "0therm4chine"), tmp_path)
     try:
         process = real_run(tmp_path, "--arch", "aarch64", "--accel", "tcg")
         output, run_id = finish(process)
@@ -163,12 +167,13 @@ def test_leftovers_of_a_crashed_run_are_destroyed_and_other_domains_untouched(tm
         assert f"destroyed leftover domain archmatrix-deadbeef-orphan-{suffix} of run deadbeef" in output
         assert not running(conn, orphan.name())
         assert running(conn, foreign.name()), "a domain without the harness's tag was touched"
+        assert running(conn, elsewhere.name()), "another machine's domain was destroyed"
     finally:
-        for domain in (orphan, foreign):
+        for domain in (orphan, foreign, elsewhere):
             if running(conn, domain.name()):
                 domain.destroy()
         conn.close()
-        for staging in (staging_a, staging_b):
+        for staging in (staging_a, staging_b, staging_c):
             subprocess.run(["rm", "-rf", str(staging)], check=True)
 
 

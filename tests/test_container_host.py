@@ -1,15 +1,13 @@
 """Container hosts without Docker: the recipe and its key, the sources, the handle's URI, the sweep's judgement."""
 
 import io
-import os
-import subprocess
 import tarfile
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 from archmatrix.hosts import container, container_image
-from archmatrix.hosts.container import LabelledContainer, abandoned, libvirt_uri, sha256_fingerprint
+from archmatrix.hosts.container import libvirt_uri
 from archmatrix.hosts.container_image import (
     CONTAINER_RELEASES,
     UnknownReleaseError,
@@ -17,31 +15,11 @@ from archmatrix.hosts.container_image import (
     installed_packages,
     load_recipe,
 )
-from archmatrix.hosts.leftovers import owner_token
 from archmatrix.images.apt_sources import sources_for_release
+from archmatrix.ssh.keys import fingerprint_of_line, new_key_pair
 from tests.helpers import INDEX_TARGETS
 
 RECIPE_TEXT = container_image.RECIPE_FILE.read_text()
-
-# One entry of Docker's container list (GET /containers/json), recorded from this module's labels.
-DOCKER_LISTING = {
-    "Id": "5e78948b14ab4726c157cd3962c51cbf268be7678840d385ce7da06ef83ff850",
-    "Names": ["/archmatrix-host-trixie-3f2a9c1d-0a1b2c"],
-    "Image": "archmatrix-host:trixie-0dd0cb62709a1b54",
-    "Command": "/usr/sbin/libvirtd",
-    "Labels": {
-        "archmatrix.dir": "/tmp/archmatrix-host-3f2a9c1d-k2j4h5g6",
-        "archmatrix.pid": "4242",
-        "archmatrix.pidstart": "987654",
-        "archmatrix.recipe": "0dd0cb62709a1b54",
-        "archmatrix.release": "trixie",
-        "archmatrix.run": "3f2a9c1d",
-        "org.testcontainers": "true",
-    },
-    "State": "running",
-    "HostConfig": {"NetworkMode": "none"},
-}
-
 
 def test_every_release_has_a_recipe_with_an_emulator_for_each_builtin_arch():
     from archmatrix.core.arches import ARCHES, default_arches
@@ -148,45 +126,13 @@ def test_the_uri_is_a_unix_socket_in_the_private_directory(tmp_path):
 def test_the_fingerprint_is_what_ssh_keygen_prints():
     # ssh-keygen -l -f on this public key printed SHA256:lO+kEUCYppkCXQMtlYhs/Flli4jNgeeFjXfNb+xgIlE
     public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAID2A9o86pxj6KqSNQluEhhFWbk8hZbgeKIPbsnLnyIgU"
-    assert sha256_fingerprint(public) == "SHA256:lO+kEUCYppkCXQMtlYhs/Flli4jNgeeFjXfNb+xgIlE"
+    assert fingerprint_of_line(public) == "SHA256:lO+kEUCYppkCXQMtlYhs/Flli4jNgeeFjXfNb+xgIlE"
 
 
 def test_new_keys_are_ed25519_and_the_ssh_material_is_private():
-    private, public = container.ed25519_keypair()
+    private, public = new_key_pair()
     assert private.startswith(b"-----BEGIN OPENSSH PRIVATE KEY-----") and public.startswith("ssh-ed25519 ")
     with tarfile.open(fileobj=io.BytesIO(container._ssh_material(private, public))) as tar:
         modes = {member.name: (member.isdir(), member.mode, member.uid) for member in tar.getmembers()}
     assert modes == {"run/sshd": (True, 0o755, 0), "etc/archmatrix/ssh/host_ed25519": (False, 0o600, 0),
                      "etc/archmatrix/ssh/authorized_keys": (False, 0o600, 0)}
-
-
-def test_a_docker_listing_becomes_a_labelled_container():
-    found = LabelledContainer.from_listing(DOCKER_LISTING)
-    assert (found.name, found.run, found.state) == ("archmatrix-host-trixie-3f2a9c1d-0a1b2c", "3f2a9c1d", "running")
-    assert found.owner == {"pid": "4242", "pidstart": "987654"}
-    assert found.private_dir == "/tmp/archmatrix-host-3f2a9c1d-k2j4h5g6"
-
-
-def test_only_containers_of_gone_owners_are_abandoned():
-    mine = owner_token(os.getpid())
-    live = dict(DOCKER_LISTING, Labels=dict(DOCKER_LISTING["Labels"], **{"archmatrix.pid": mine["pid"],
-                                                                         "archmatrix.pidstart": mine["pidstart"]}))
-    unlabelled_owner = dict(DOCKER_LISTING, Labels={"archmatrix.run": "x"})
-    containers = [LabelledContainer.from_listing(entry) for entry in (DOCKER_LISTING, live, unlabelled_owner)]
-    assert abandoned(containers) == [containers[0], containers[2]]
-    assert abandoned(containers, alive=lambda owner: True) == []
-
-
-def test_orphan_private_dirs_of_gone_owners_are_removed(tmp_path):
-    child = subprocess.Popen(["true"])
-    child.wait()
-    mine = owner_token(os.getpid())
-    live, dead, foreign = (tmp_path / "archmatrix-host-aaaa-1", tmp_path / "archmatrix-host-bbbb-2",
-                           tmp_path / "archmatrix-host-c-3")
-    for directory in (live, dead, foreign):
-        directory.mkdir()
-    (live / "owner").write_text(f"{mine['pid']} {mine['pidstart']}\n")
-    (dead / "owner").write_text(f"{child.pid} 1\n")
-    found = container._sweep_orphan_private_dirs(tmp_path)
-    assert [(leftover.name, leftover.run) for leftover in found] == [(str(dead), "bbbb")]
-    assert live.exists() and not dead.exists() and foreign.exists()

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from archmatrix.cleanup.names import domain_tag
+from archmatrix.cleanup.owner import Owner
 from archmatrix.core.arches import ARCHES
 from archmatrix.core.plan import make_plan
-from archmatrix.guest.domain import QEMU_NAMESPACE, domain_xml, harness_tag
+from archmatrix.guest.domain import QEMU_NAMESPACE, domain_xml
 from archmatrix.guest.observe import domain_spec
 from archmatrix.guest.site import PlacedFiles
 from tests.helpers import THIS_HOST, capabilities
@@ -20,7 +22,7 @@ GOLDEN = Path(__file__).parent / "fixtures" / "golden"
 def spec_for(arch: str, cmdline_extra: str = ""):
     plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None)
     spec = domain_spec(plan, PlacedFiles("/run/k", "/run/i", owned=True), "0123abcd")
-    changes = {"owner": {"pid": "4242", "pidstart": "31337"}}
+    changes = {"owner": Owner("4242", "31337", "b0071d", "m4ch1ne")}
     if cmdline_extra:
         changes["cmdline"] = spec.cmdline + cmdline_extra
     return dataclasses.replace(spec, **changes)
@@ -59,9 +61,10 @@ def test_kernel_arguments_cannot_inject_elements():
 
 
 def test_metadata_tag_names_run_and_cell():
-    assert harness_tag(domain_xml(spec_for("aarch64"))) == {
-        "run": "0123abcd", "cell": "aarch64-tcg", "pid": "4242", "pidstart": "31337"}
-    assert harness_tag("<domain><name>someone-elses</name></domain>") is None
+    assert domain_tag(domain_xml(spec_for("aarch64"))) == {
+        "run": "0123abcd", "cell": "aarch64-tcg", "pid": "4242", "pidstart": "31337", "boot": "b0071d",
+        "machine": "m4ch1ne"}
+    assert domain_tag("<domain><name>someone-elses</name></domain>") is None
 
 
 @pytest.mark.parametrize("arch", ["aarch64", "s390x", "mips64el", "ppc64le", "x86_64"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from archmatrix.guest.console import Console
 from archmatrix.guest.reach import guest_arch_answers, guest_arch_command, wait_for_ssh_server
-from archmatrix.hosts.ssh import fingerprint_of
+from archmatrix.ssh.keys import fingerprint_of
 
 # A real line of an x86_64 guest booted under TCG inside the aarch64 lab host (its console log).
 LINE = "ARCHMATRIX-HOSTKEY ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2BZay1xOI5YyCUzPU9wGLKEUL3ecVL3PMhL6YemBUf\n"

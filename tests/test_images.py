@@ -126,7 +126,7 @@ def test_a_fragment_option_that_did_not_take_is_named():
 
 
 def test_kernel_release_from_where_the_package_keeps_the_kernel():
-    from archmatrix.images.cache import release_of_member
+    from archmatrix.images.debian_image import release_of_member
 
     assert release_of_member("boot/vmlinuz-6.1.0-56-arm64") == "6.1.0-56-arm64"
     assert release_of_member("boot/vmlinux-6.12.107+deb13-riscv64") == "6.12.107+deb13-riscv64"
@@ -134,8 +134,8 @@ def test_kernel_release_from_where_the_package_keeps_the_kernel():
 
 
 def test_every_recipe_key_differs_by_arch_and_source_fragments_are_in_the_key(tmp_path, monkeypatch):
-    from archmatrix.images import cache as cache_module
     from archmatrix.images import kernel_build
+    from archmatrix.images import recipe as recipe_module
 
     keys = {name: Recipe.for_arch(arch).key(arch) for name, arch in ARCHES.items() if arch.has_builtin_image}
     assert len(set(keys.values())) == len(keys)
@@ -147,32 +147,4 @@ def test_every_recipe_key_differs_by_arch_and_source_fragments_are_in_the_key(tm
     monkeypatch.setattr(kernel_build, "FRAGMENT_DIR", fragments)
     assert Recipe.for_arch(ARCHES["mips"]).key(ARCHES["mips"]) != keys["mips"]
     assert Recipe.for_arch(ARCHES["ppc64"]).key(ARCHES["ppc64"]) == keys["ppc64"]
-    assert cache_module.STATIC_RECIPE_FILE.name == "static-init.toml"
-
-
-def test_a_killed_builds_scratch_directory_is_removed_by_the_next_build_of_that_arch(tmp_path):
-    cache = ImageCache(tmp_path)
-    killed = tmp_path / "tmp" / "build-mips-k1ll3d"
-    (killed / "build" / "kernel").mkdir(parents=True)
-    other = tmp_path / "tmp" / "build-ppc64-running"
-    other.mkdir()
-    assert cache.sweep_stale_builds(ARCHES["mips"]) == [killed]
-    assert not killed.exists() and other.exists()  # another arch's build may be running: not touched
-
-
-def test_audit_counts_build_scratch_no_live_build_owns(tmp_path):
-    import fcntl
-
-    from archmatrix.hosts.audit import leftover_image_builds
-
-    cache = ImageCache(tmp_path)
-    killed = tmp_path / "tmp" / "build-mips-k1ll3d"
-    killed.mkdir()
-    running = tmp_path / "tmp" / "build-ppc64-running"
-    running.mkdir()
-    unpack = tmp_path / "src" / ".unpack-k1ll3d"
-    unpack.mkdir()
-    with open(tmp_path / "locks" / "ppc64.lock", "w") as held:  # a ppc64 build in progress holds its lock
-        fcntl.flock(held, fcntl.LOCK_EX)
-        assert cache.abandoned_scratch() == sorted([killed, unpack])
-        assert leftover_image_builds(tmp_path) == [f"image build scratch {p}" for p in sorted([killed, unpack])]
+    assert recipe_module.STATIC_RECIPE_FILE.name == "static-init.toml"

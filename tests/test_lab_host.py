@@ -5,15 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from archmatrix.guest.domain import harness_tag
-from archmatrix.hosts.container import sha256_fingerprint
+from archmatrix.cleanup.names import domain_tag
+from archmatrix.cleanup.owner import Owner
 from archmatrix.hosts.lab import lab_domain_xml
 from archmatrix.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
 from archmatrix.hosts.lab_image import packages_of, recipe_files, recipe_key
 from archmatrix.hosts.spec import LABEL, HostSpec
+from archmatrix.ssh.keys import fingerprint_of_line
 
 QEMU = "{http://libvirt.org/schemas/domain/qemu/1.0}"
-OWNER = {"pid": "1", "pidstart": "2"}
+OWNER = Owner("1", "2", "b00t", "m4chine")
 
 
 def _domain(virtualization=True, port=40000):
@@ -37,7 +38,8 @@ def test_the_aarch64_lab_gets_el2_a_gic_v3_and_its_ssh_port_on_the_loopback_only
     assert "user,id=archmatrix-lab-net0,hostfwd=tcp:127.0.0.1:40000-:22" in arguments
     assert root.find("devices/disk/source").get("file") == "/r/root.ext4"
     # Tagged like every harness domain: swept and audited the same way.
-    assert harness_tag(ET.tostring(root, encoding="unicode")) == {"run": "run1", "cell": "lab-aarch64", **OWNER}
+    assert domain_tag(ET.tostring(root, encoding="unicode")) == {"run": "run1", "cell": "lab-aarch64",
+                                                                 **OWNER.tag()}
 
 
 def test_the_planted_fault_drops_only_the_virtualization_extensions():
@@ -79,7 +81,7 @@ def test_a_lab_host_is_a_remote_host_with_a_longer_boot_bound():
 def test_the_pinned_fingerprint_is_openssh_s():
     # The lab's key line from a real boot, and `ssh-keygen -lf` of it.
     line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2BZay1xOI5YyCUzPU9wGLKEUL3ecVL3PMhL6YemBUf"
-    assert sha256_fingerprint(line) == "SHA256:ykBScepVy/jOyLtlzW3lQdpXL7vK8/FNU4WWV2qNMq4"
+    assert fingerprint_of_line(line) == "SHA256:ykBScepVy/jOyLtlzW3lQdpXL7vK8/FNU4WWV2qNMq4"
 
 
 def test_the_x86_64_lab_gets_amd_svm_and_its_nic_where_q35_has_a_free_slot():

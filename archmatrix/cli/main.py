@@ -140,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     interrupt_on_sigterm()
     args = _parser().parse_args(argv)
     if args.command == "audit":
-        from archmatrix.hosts.audit import audit
+        from archmatrix.cleanup.sweep import audit
 
-        found = audit(args.libvirt_uri)
+        found = audit(args.libvirt_uri, default_cache_dir())
         for leftover in found:
             print(f"left behind: {leftover}")
         print(f"archmatrix audit: {len(found)} leftovers")

@@ -15,16 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archmatrix.cleanup.names import METADATA_NAMESPACE, PREFIX, tag_domain
+from archmatrix.cleanup.owner import Owner
 from archmatrix.core.arches import LibvirtConsole
 from archmatrix.guest.reaper import destroy_later
 
 if TYPE_CHECKING:
     import libvirt
 
-METADATA_NAMESPACE = "urn:archmatrix:harness:1"
 QEMU_NAMESPACE = "http://libvirt.org/schemas/domain/qemu/1.0"
-METADATA_PREFIX = "archmatrix"
-DOMAIN_NAME_PREFIX = "archmatrix-"
 LIBVIRT_QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")  # libvirt's per-domain QEMU log, <name>.log
 
 
@@ -34,15 +33,6 @@ LIBVIRT_QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")  # libvirt's per-domain QEM
 # set MSR 0x10a") where the default CPU shows the hang the KVM probe reports as claimed-but-broken.
 KVM_NEEDS_HOST_CPU = frozenset({"aarch64"})
 ACPI_ARCHES = frozenset({"x86_64", "aarch64"})
-
-
-def run_prefix(run_id: str) -> str:
-    """What every domain name of run `run_id` starts with."""
-    return f"{DOMAIN_NAME_PREFIX}{run_id}-"
-
-
-def domain_name(run_id: str, cell_id: str) -> str:
-    return run_prefix(run_id) + cell_id
 
 
 @dataclass(frozen=True)
@@ -61,7 +51,7 @@ class DomainSpec:
     console: LibvirtConsole  # a pty: the harness reads it through libvirt's console stream
     run_id: str
     cell_id: str
-    owner: dict[str, str]  # pid and pidstart of the process that starts it (archmatrix.hosts.leftovers)
+    owner: Owner  # the process that starts it, on this machine's boot (archmatrix/cleanup/owner.py)
     tb_cache_mib: int | None = None  # TCG only: the translation cache's size
     dtb: str | None = None  # a device tree for boards with no firmware to describe them (raspi0)
     # A NIC on QEMU's user-mode network whose guest port 22 is forwarded to this port of the host's loopback.
@@ -91,12 +81,7 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: st
 def domain_xml(spec: DomainSpec) -> str:
     domain = ET.Element("domain", type=spec.domain_type)
     _sub(domain, "name", spec.name)
-    metadata = _sub(domain, "metadata")
-    ET.SubElement(
-        metadata,
-        f"{{{METADATA_NAMESPACE}}}harness",
-        {"run": spec.run_id, "cell": spec.cell_id, **spec.owner},
-    )
+    tag_domain(_sub(domain, "metadata"), spec.run_id, spec.cell_id, spec.owner)
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
     _sub(domain, "vcpu", "1")
     features = _sub(domain, "features")
@@ -172,7 +157,7 @@ def serialized(domain: ET.Element, qemu_args: list[str]) -> str:
         commandline = _sub(domain, f"{{{QEMU_NAMESPACE}}}commandline")
         for value in qemu_args:
             _sub(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=value)
-    ET.register_namespace(METADATA_PREFIX, METADATA_NAMESPACE)
+    ET.register_namespace(PREFIX, METADATA_NAMESPACE)
     ET.register_namespace("qemu", QEMU_NAMESPACE)
     ET.indent(domain)
     return ET.tostring(domain, encoding="unicode") + "\n"
@@ -230,13 +215,6 @@ MALTA_RNG_SLOT = "0x13"
 
 def _is_malta(machine: str) -> bool:
     return machine.startswith("malta")
-
-
-def harness_tag(xml_text: str) -> dict[str, str] | None:
-    """The run and cell a domain's XML says it belongs to, or None if it is not ours."""
-    root = ET.fromstring(xml_text)
-    tag = root.find(f"metadata/{{{METADATA_NAMESPACE}}}harness")
-    return dict(tag.attrib) if tag is not None else None
 
 
 @contextmanager

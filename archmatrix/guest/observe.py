@@ -7,7 +7,6 @@ plain value that can be shared between xdist workers as JSON.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -17,17 +16,18 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archmatrix.cleanup.names import domain_name
+from archmatrix.cleanup.owner import Owner
 from archmatrix.core.kernel_evidence import kernel_evidence
 from archmatrix.core.observation import Observation
 from archmatrix.core.plan import Plan
 from archmatrix.guest.console import Console, read_capped
 from archmatrix.guest.console_stream import ConsoleStream
-from archmatrix.guest.domain import DomainSpec, domain_name, running_domain
+from archmatrix.guest.domain import DomainSpec, running_domain
 from archmatrix.guest.lifecycle import DomainEndWatch
 from archmatrix.guest.qmp import QmpError, question_qemu
 from archmatrix.guest.reach import port_taken, ssh_phase
 from archmatrix.guest.site import GuestSite, HostInspector, PlacedFiles
-from archmatrix.hosts.leftovers import owner_token
 from archmatrix.images.cache import Image
 from archmatrix.images.firmware_disk import write_cmdline
 
@@ -65,7 +65,7 @@ def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = 
         console=plan.libvirt_console,
         run_id=run_id,
         cell_id=plan.cell_id,
-        owner=owner_token(os.getpid()),
+        owner=Owner.of_this_process(),
         nic_device=plan.nic_device if ssh_port else None,
         ssh_port=ssh_port,
         rng=bool(ssh_port),

@@ -18,8 +18,9 @@ from collections.abc import Callable
 
 from archmatrix.guest.console import Console, read_capped
 from archmatrix.guest.file_server import LoopbackFile
-from archmatrix.guest.ssh import GuestAddress, GuestSsh, GuestSshError, RunKey, host_key_from_console, local_stream
-from archmatrix.hosts.ssh import HostShell, HostSshError, fingerprint_of
+from archmatrix.guest.ssh import GuestAddress, GuestSsh, GuestSshError, local_stream
+from archmatrix.ssh.keys import RunKey, fingerprint_of, key_from_line
+from archmatrix.ssh.shell import HostShell, HostSshError
 
 # What init.sh prints once the network is up (or is not), and the guest's host key.
 # A whole key: an ed25519 public key blob is 51 bytes, 68 base64 characters. A slow console (a guest inside a lab
@@ -117,7 +118,7 @@ def wait_for_ssh_server(console: Console, deadline: float, alive: Callable[[], b
         if said:
             if not said.group(0).startswith("ARCHMATRIX-SSH listening"):
                 return None, f"the guest said: {said.group(0).strip()}"
-            return (host_key_from_console(key), "") if key else (
+            return (key_from_line(key), "") if key else (
                 None, "the guest said its SSH server listens but printed no host key (ARCHMATRIX-HOSTKEY) on its "
                       "console")
         if ended is not None:

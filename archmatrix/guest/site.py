@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from archmatrix.guest.domain import domain_name
+from archmatrix.cleanup.names import domain_name
 from archmatrix.guest.reach import GuestNetwork
 from archmatrix.images.cache import Image
 

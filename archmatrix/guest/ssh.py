@@ -1,16 +1,13 @@
-"""SSH into a guest (paramiko): the run's key pair, a pinned host key, commands and file copies.
+"""SSH into a guest (paramiko): as root with the run's key, its host key pinned, commands and file copies.
 
-Each run makes its own ed25519 key pair in its private directory; the public
-half reaches the guest on its kernel command line. The guest prints its host
-key on its console, which the harness trusts, and SSH accepts exactly that key
-for exactly that guest: nothing is learned on first use, nothing is written to
-a known_hosts file.
+Each run makes its own ed25519 key pair in its private directory (archmatrix/ssh/keys.py); the public half
+reaches the guest on its kernel command line. The guest prints its host key on its console, which the harness
+trusts, and SSH accepts exactly that key for exactly that guest: nothing is learned on first use, nothing is
+written to a known_hosts file.
 """
 
 from __future__ import annotations
 
-import base64
-import os
 import shlex
 import socket
 import time
@@ -18,59 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-KEY_FILE = "guest-ssh-key"  # in the run directory, mode 0600
+from archmatrix.ssh.keys import RunKey, pinned_policy
+
 CONNECT_ATTEMPT_S = 10  # one TCP+SSH handshake; an emulated guest's key exchange takes a while
 RETRY_PAUSE_S = 0.5
 
 
 class GuestSshError(RuntimeError):
     """A guest could not be reached, trusted or used over SSH; the message names guest, host and port."""
-
-
-@dataclass(frozen=True)
-class RunKey:
-    private_path: Path
-    public_blob: str  # base64 of the ed25519 public key, as on the kernel command line
-
-    @classmethod
-    def create(cls, run_dir: Path) -> RunKey:
-        """A fresh key pair for this run, written where only its owner can read it."""
-        from cryptography.hazmat.primitives import serialization
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-        key = Ed25519PrivateKey.generate()
-        path = run_dir / KEY_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                           serialization.NoEncryption()))
-        return cls.load(run_dir)
-
-    @classmethod
-    def load(cls, run_dir: Path) -> RunKey:
-        import paramiko
-
-        path = run_dir / KEY_FILE
-        key = paramiko.Ed25519Key.from_private_key_file(str(path))
-        return cls(path, key.get_base64())
-
-    def paramiko_key(self):
-        import paramiko
-
-        return paramiko.Ed25519Key.from_private_key_file(str(self.private_path))
-
-
-def host_key_from_console(line: str):
-    """The paramiko key of an `ssh-ed25519 <base64>` line the guest printed, or None."""
-    import paramiko
-
-    parts = line.split()
-    if len(parts) < 2 or parts[0] != "ssh-ed25519":
-        return None
-    try:
-        return paramiko.Ed25519Key(data=base64.b64decode(parts[1]))
-    except (ValueError, paramiko.SSHException):
-        return None
 
 
 @dataclass(frozen=True)
@@ -117,7 +69,8 @@ class GuestSsh:
             if not alive():
                 raise self._error(f"the guest stopped before SSH answered (last attempt: {last})")
             client = paramiko.SSHClient()
-            client.set_missing_host_key_policy(_pinned(self.host_key, self.address.where()))
+            client.set_missing_host_key_policy(pinned_policy(self.address.where(), key=self.host_key,
+                                                                error=GuestSshError))
             try:
                 client.connect("127.0.0.1", port=self.address.port, username="root", pkey=self.key.paramiko_key(),
                                sock=self.address.open_stream(), timeout=CONNECT_ATTEMPT_S,
@@ -175,20 +128,3 @@ class GuestSsh:
         if self._client is not None:
             self._client.close()
             self._client = None
-
-
-def _pinned(expected, where: str):
-    import paramiko
-
-    from archmatrix.hosts.ssh import fingerprint_of
-
-    class ConsoleAnnouncedKey(paramiko.MissingHostKeyPolicy):
-        def missing_host_key(self, client, hostname, key):
-            if expected is None:
-                raise GuestSshError(f"SSH to {where}: the guest printed no host key on its console; refusing "
-                                    f"{fingerprint_of(key)}")
-            if key.get_name() != expected.get_name() or key.asbytes() != expected.asbytes():
-                raise GuestSshError(f"SSH to {where}: the host key is {fingerprint_of(key)}, not the "
-                                    f"{fingerprint_of(expected)} the guest printed on its console; refusing")
-
-    return ConsoleAnnouncedKey()

@@ -11,7 +11,6 @@ removes volumes, directory and pool at the end.
 from __future__ import annotations
 
 import os
-import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -24,28 +23,8 @@ from archmatrix.images.cache import Image
 if TYPE_CHECKING:
     import libvirt
 
-POOL_PREFIX = "archmatrix-pool-"
-POOL_NAME = re.compile(r"^archmatrix-pool-(?P<run>[0-9a-f]+)-(?P<boot>[0-9a-f]{8})-(?P<pid>\d+)-(?P<pidstart>\d+)$")
 POOL_PARENT = "/var/lib/libvirt/images"  # where libvirt keeps images on a Debian host; the pool is a subdirectory
 UPLOAD_CHUNK = 1024 * 1024
-
-
-def this_boot() -> str:
-    """This machine's boot, in short: a pool's owner pid means something only on the machine that wrote it."""
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip().replace("-", "")[:8]
-    except OSError:
-        return "00000000"
-
-
-def pool_name(run_id: str, owner: dict[str, str]) -> str:
-    return f"{POOL_PREFIX}{run_id}-{this_boot()}-{owner['pid']}-{owner['pidstart']}"
-
-
-def pool_owner(name: str) -> dict[str, str] | None:
-    """The run and owner a pool's name records, or None if it is not a harness pool."""
-    found = POOL_NAME.match(name)
-    return found.groupdict() if found else None
 
 
 def pool_xml(name: str) -> str:
@@ -171,55 +150,3 @@ class PoolFiles:
 
     def release(self, files: PlacedFiles) -> None:
         """Volumes are shared by the run's cells: they go with the pool at the end."""
-
-
-def delete_pool(pool: libvirt.virStoragePool) -> None:
-    """Volumes, directory and definition: nothing of the pool stays on the host."""
-    import libvirt
-
-    if pool.isActive():
-        for volume in pool.listAllVolumes(0):
-            try:
-                volume.delete(0)
-            except libvirt.libvirtError:
-                pass  # already gone
-        pool.destroy()
-    try:
-        pool.delete(0)  # the directory
-    except libvirt.libvirtError:
-        pass  # never built, or removed already
-    try:
-        pool.undefine()
-    except libvirt.libvirtError:
-        pass  # transient or gone
-
-
-def harness_pools(conn: libvirt.virConnect) -> list[tuple[libvirt.virStoragePool, dict[str, str]]]:
-    found = []
-    for pool in conn.listAllStoragePools(0):
-        owner = pool_owner(pool.name())
-        if owner is not None:
-            found.append((pool, owner))
-    return found
-
-
-def delete_run_pools(conn: libvirt.virConnect, run_id: str) -> list[str]:
-    """Delete the pools of run `run_id` on this host; their names."""
-    deleted = []
-    for pool, owner in harness_pools(conn):
-        if owner["run"] == run_id:
-            delete_pool(pool)
-            deleted.append(pool.name())
-    return deleted
-
-
-def sweep_abandoned_pools(conn: libvirt.virConnect) -> list[tuple[str, str]]:
-    """Delete pools that runs of this machine left when they crashed; (pool, run) of each."""
-    from archmatrix.hosts.leftovers import owner_alive
-
-    swept = []
-    for pool, owner in harness_pools(conn):
-        if owner["boot"] == this_boot() and not owner_alive(owner):
-            delete_pool(pool)
-            swept.append((pool.name(), owner["run"]))
-    return swept

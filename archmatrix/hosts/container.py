@@ -1,4 +1,4 @@
-"""Container hosts at run time: start one from its image, reach it, stop it, sweep leftovers.
+"""Container hosts at run time: start one from its image, reach it, stop it.
 
 A started container is reached only through files in a private (0700) host
 directory: libvirtd's UNIX socket (the directory is bind-mounted on the
@@ -6,15 +6,13 @@ container's /run/libvirt) and the per-run SSH keys, used with
 `docker exec -i CONTAINER sshd -i` as the SSH transport. No network port is
 opened anywhere; the container has no network at all.
 
-Every container carries its run id and its owner process (pid and start time)
-as labels, so the containers of a crashed run can be found and removed.
+Every container carries its run id and its owner as labels (archmatrix/cleanup/names.py), so the
+containers of a crashed run are found and removed by the sweeps of archmatrix/cleanup/.
 The images are archmatrix/hosts/container_image.py's.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
 import os
 import re
@@ -24,31 +22,26 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archmatrix.cleanup.names import HOST_DIR_PREFIX, container_labels, write_owner_file
+from archmatrix.cleanup.owner import Owner
 from archmatrix.hosts.container_image import (
     RELEASE_LABEL,
     ContainerHostError,
     HostImage,
     build_host_image,
     check_release,
-    tail_of,
 )
-from archmatrix.hosts.leftovers import Leftover, owner_alive, sweep_abandoned_dirs
-from archmatrix.hosts.spec import SshAccess
+from archmatrix.ssh.keys import fingerprint_of_line, new_key_pair
+from archmatrix.ssh.shell import SshAccess
 
 if TYPE_CHECKING:
     from testcontainers.core.container import DockerContainer
 
-# Labels on containers; the archmatrix.run label marks a container as the harness's.
-RUN_LABEL, PID_LABEL, PIDSTART_LABEL, DIR_LABEL = ("archmatrix.run", "archmatrix.pid", "archmatrix.pidstart",
-                                                  "archmatrix.dir")
-
-PRIVATE_DIR_PREFIX = "archmatrix-host-"
-OWNER_FILE = "owner"
 SOCKET_NAME = "libvirt-sock"
 SSH_DIR_IN_CONTAINER = "etc/archmatrix/ssh"
 SSHD_COMMAND = ("/usr/sbin/sshd", "-i", "-f", "/etc/archmatrix/sshd_config")
@@ -99,24 +92,6 @@ def libvirt_uri(socket_dir: Path) -> str:
     return f"qemu+unix:///system?socket={Path(socket_dir) / SOCKET_NAME}"
 
 
-def ed25519_keypair() -> tuple[bytes, str]:
-    """A new key: its OpenSSH private key file content, and its public key line."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = Ed25519PrivateKey.generate()
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                serialization.NoEncryption())
-    public = key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return private, public.decode()
-
-
-def sha256_fingerprint(public_line: str) -> str:
-    """A public key's fingerprint as `ssh-keygen -l` prints it: SHA256:<unpadded base64>."""
-    blob = base64.b64decode(public_line.split()[1])
-    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-
-
 def _ssh_material(host_private: bytes, client_public: str) -> bytes:
     """The tarball put into the container at start: the host key and the authorized client key."""
     buffer = io.BytesIO()
@@ -132,20 +107,20 @@ def _ssh_material(host_private: bytes, client_public: str) -> bytes:
     return buffer.getvalue()
 
 
-def _make_private_dir(run_id: str, owner: dict[str, str]) -> Path:
-    private_dir = Path(tempfile.mkdtemp(prefix=f"{PRIVATE_DIR_PREFIX}{run_id}-"))  # mode 0700
-    (private_dir / OWNER_FILE).write_text(f"{owner['pid']} {owner['pidstart']}\n")
+def _make_private_dir(run_id: str, owner: Owner) -> Path:
+    private_dir = Path(tempfile.mkdtemp(prefix=f"{HOST_DIR_PREFIX}{run_id}-"))  # mode 0700
+    write_owner_file(private_dir, owner)
     for sub in ("libvirt", "ssh"):
         (private_dir / sub).mkdir(mode=0o700)
     return private_dir
 
 
-def start_container_host(release: str, run_id: str, owner: dict[str, str], cache_root: Path,
+def start_container_host(release: str, run_id: str, owner: Owner, cache_root: Path,
                          log: Callable[[str], None], ready_timeout_s: float = 120.0) -> ContainerHost:
     """Start `release`'s container host for run `run_id` and wait until its libvirtd answers.
 
-    `owner` is `owner_token(pid)` of the process that owns the run; with it, a
-    later run's sweep tells a crashed run's container from a live one's.
+    `owner` is the process that owns the run; with it, a later run's sweep
+    (archmatrix/cleanup/) tells a crashed run's container from a live one's.
     The image is built first if it is not cached under `cache_root`.
     """
     check_release(release)
@@ -165,7 +140,7 @@ def start_container_host(release: str, run_id: str, owner: dict[str, str], cache
         raise
 
 
-def _start(image: HostImage, run_id: str, owner: dict[str, str], private_dir: Path, docker_cli: str,
+def _start(image: HostImage, run_id: str, owner: Owner, private_dir: Path, docker_cli: str,
            log: Callable[[str], None], ready_timeout_s: float) -> ContainerHost:
     import docker
     from testcontainers.core.config import testcontainers_config
@@ -175,14 +150,13 @@ def _start(image: HostImage, run_id: str, owner: dict[str, str], private_dir: Pa
     testcontainers_config.ryuk_disabled = True
     name = f"archmatrix-host-{image.release}-{run_id}-{secrets.token_hex(3)}"
     socket_dir = private_dir / "libvirt"
-    client_private, client_public = ed25519_keypair()
-    host_private, host_public = ed25519_keypair()
+    client_private, client_public = new_key_pair()
+    host_private, host_public = new_key_pair()
     key_path = private_dir / "ssh" / "client_ed25519"
     key_path.write_bytes(client_private)
     key_path.chmod(0o600)
 
-    labels = {RUN_LABEL: run_id, PID_LABEL: owner["pid"], PIDSTART_LABEL: owner["pidstart"],
-              DIR_LABEL: str(private_dir), RELEASE_LABEL: image.release}
+    labels = container_labels(run_id, owner, private_dir) | {RELEASE_LABEL: image.release}
     started = time.monotonic()
     try:
         container = (DockerContainer(image.tag)
@@ -211,7 +185,7 @@ def _start(image: HostImage, run_id: str, owner: dict[str, str], private_dir: Pa
     except BaseException:
         container.stop()
         raise
-    ssh = SshAccess(user="root", host=name, key=str(key_path), fingerprint=sha256_fingerprint(host_public),
+    ssh = SshAccess(user="root", host=name, key=str(key_path), fingerprint=fingerprint_of_line(host_public),
                     proxy_command=(docker_cli, "exec", "-i", name, *SSHD_COMMAND))
     return ContainerHost(label=image.release, uri=uri, socket_dir=socket_dir, private_dir=private_dir,
                          container_id=wrapped.id, container_name=name, image_tag=image.tag, ssh=ssh,
@@ -271,134 +245,3 @@ def _container_log(container: Any, lines: int = 15) -> str:
 def _package_versions(container: Any, packages: tuple[str, ...]) -> dict[str, str]:
     result = container.exec_run(["dpkg-query", "-W", "-f", "${Package} ${Version}\n", *packages])
     return dict(line.split(" ", 1) for line in result.output.decode().splitlines() if " " in line)
-
-
-# --- leftovers ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class LabelledContainer:
-    id: str
-    name: str
-    state: str
-    run: str
-    owner: dict[str, str] = field(hash=False)
-    private_dir: str | None
-
-    @classmethod
-    def from_listing(cls, entry: dict) -> LabelledContainer:
-        """From one entry of Docker's container list (`GET /containers/json`, as docker-py returns it)."""
-        labels = entry.get("Labels") or {}
-        names = entry.get("Names") or [entry.get("Id", "?")[:12]]
-        return cls(id=entry.get("Id", ""), name=names[0].lstrip("/"), state=entry.get("State", "?"),
-                   run=labels.get(RUN_LABEL, "?"),
-                   owner={"pid": labels.get(PID_LABEL, ""), "pidstart": labels.get(PIDSTART_LABEL, "")},
-                   private_dir=labels.get(DIR_LABEL))
-
-
-def abandoned(containers: Iterable[LabelledContainer],
-              alive: Callable[[dict[str, str]], bool] = owner_alive) -> list[LabelledContainer]:
-    """The containers whose owner process is gone."""
-    return [container for container in containers if not alive(container.owner)]
-
-
-def _labelled_containers() -> list[LabelledContainer] | None:
-    """Every container carrying the run label, running or not; None when no Docker daemon answers."""
-    import docker
-
-    try:
-        client = docker.from_env(timeout=30)
-    except docker.errors.DockerException:
-        return None
-    try:
-        listing = client.api.containers(all=True, filters={"label": RUN_LABEL})
-        return [LabelledContainer.from_listing(entry) for entry in listing]
-    except docker.errors.DockerException:
-        return None
-    finally:
-        client.close()
-
-
-def _remove_private_dir(path: str | None) -> None:
-    # Only a directory this module made: an absolute path with its prefix.
-    if path and os.path.isabs(path) and Path(path).name.startswith(PRIVATE_DIR_PREFIX):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def sweep_abandoned_containers() -> list[Leftover]:
-    """Remove the containers (and their private directories) of runs whose owner process is gone."""
-    import docker
-
-    found = []
-    gone_owners = abandoned(_labelled_containers() or [])
-    if gone_owners:
-        client = docker.from_env(timeout=60)
-        try:
-            for container in gone_owners:
-                try:
-                    client.containers.get(container.id).remove(force=True)
-                except docker.errors.NotFound:
-                    pass  # removed meanwhile
-                except docker.errors.DockerException:
-                    continue  # not removed: the audit will name it
-                _remove_private_dir(container.private_dir)
-                found.append(Leftover("container", container.name, container.run,
-                                      f"its owner process {container.owner.get('pid') or '?'} is gone"))
-        finally:
-            client.close()
-    return found + _sweep_orphan_private_dirs()
-
-
-def _sweep_orphan_private_dirs(parent: Path | None = None) -> list[Leftover]:
-    # A run that died between making its private directory and starting the container.
-    return sweep_abandoned_dirs(Path(parent or tempfile.gettempdir()), PRIVATE_DIR_PREFIX,
-                                "container host directory")
-
-
-def leftover_containers() -> list[str]:
-    """Every harness container, running or not, for the audit (empty when no Docker daemon answers)."""
-    return [f"container {container.name} (run {container.run}, {container.state})"
-            for container in _labelled_containers() or []]
-
-
-# --- the Docker daemon -------------------------------------------------------------------------
-
-
-def _daemon_answers() -> bool:
-    import docker
-
-    try:
-        client = docker.from_env(timeout=5)
-    except docker.errors.DockerException:
-        return False
-    try:
-        return bool(client.ping())
-    except docker.errors.DockerException:
-        return False
-    finally:
-        client.close()
-
-
-def ensure_docker_daemon(log: Callable[[str], None], timeout_s: float = 60.0) -> None:
-    """Make sure a Docker daemon answers: as root, start dockerd (there is no init system to ask)."""
-    if _daemon_answers():
-        return
-    dockerd = shutil.which("dockerd")
-    if os.geteuid() != 0 or dockerd is None:
-        raise ContainerHostError(
-            "no Docker daemon answers; as root: apt-get install docker.io, then start dockerd "
-            "(./run does both), or give this user access to a running daemon")
-    log(f"starting dockerd (log: {DOCKERD_LOG})")
-    with open(DOCKERD_LOG, "ab") as log_file:
-        # Its own session: a Ctrl-C of this run must not reach the daemon.
-        daemon = subprocess.Popen([dockerd], stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-    _STARTED_DAEMONS.append(daemon)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if _daemon_answers():
-            return
-        if daemon.poll() is not None:
-            raise ContainerHostError(f"dockerd exited (status {daemon.returncode}): {tail_of(DOCKERD_LOG)}")
-        time.sleep(0.5)
-    raise ContainerHostError(f"dockerd did not answer within {timeout_s:.0f} s: {tail_of(DOCKERD_LOG)}")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import warnings
 
+from archmatrix.cleanup import sweep
+from archmatrix.cleanup.owner import Owner
 from archmatrix.hosts.spec import HostSpec
 
 UNAVAILABLE = "unavailable"  # key in HostSpec.details: why the host could not be started
@@ -23,19 +25,20 @@ def _say(message: str) -> None:
     print(f"archmatrix: {message}", file=sys.stderr, flush=True)
 
 
-def start_container_hosts(releases: tuple[str, ...], run_id: str, owner: dict[str, str], cache_root) -> tuple[
+def start_container_hosts(releases: tuple[str, ...], run_id: str, owner: Owner, cache_root) -> tuple[
         list[HostSpec], list]:
     """Start one container host per release; return their host specs and the handles to stop."""
     if not releases:
         return [], []
     from archmatrix.hosts import container, container_image
+    from archmatrix.hosts.docker_daemon import ensure_docker_daemon
 
-    for leftover in container.sweep_abandoned_containers():
+    for leftover in sweep.abandoned_here(with_containers=True):
         warnings.warn(ContainerHostWarning(leftover.describe()), stacklevel=1)
     specs, handles = [], []
     for release in releases:
         try:
-            container.ensure_docker_daemon(_say)
+            ensure_docker_daemon(_say)
             handle = container.start_container_host(release, run_id, owner, cache_root, _say)
         except container_image.ContainerHostError as error:
             specs.append(HostSpec(release, f"container://{release}", "container",

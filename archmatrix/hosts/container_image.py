@@ -9,7 +9,6 @@ needs the tag, its label and the manifest to agree; otherwise it is rebuilt.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -17,15 +16,14 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import tempfile
 import time
 import tomllib
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from archmatrix.cleanup.scratch import ScratchArea
 from archmatrix.files import write_atomically
 from archmatrix.images.apt_sources import SourcesError, configured_sources
 from archmatrix.paths import RECIPES
@@ -211,19 +209,6 @@ def find_host_image(client: docker.DockerClient, recipe: HostRecipe, cache_root:
                      tuple((name, version) for name, version in manifest["packages"]))
 
 
-@contextmanager
-def _build_lock(cache_root: Path, release: str) -> Iterator[None]:
-    # One builder per release at a time, across processes (xdist workers, parallel runs).
-    directory = Path(cache_root) / "host-images"
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / f"{release}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def build_host_image(release: str, cache_root: Path, log: Callable[[str], None],
                      build_timeout_s: float = 1800.0) -> HostImage:
     """The Docker image of `release`'s container host: the cached one, else built now."""
@@ -232,7 +217,9 @@ def build_host_image(release: str, cache_root: Path, log: Callable[[str], None],
     try:
         found = find_host_image(client, recipe, cache_root)
         if found is None:
-            with _build_lock(cache_root, release):
+            scratch = ScratchArea(cache_root)
+            with scratch.lock(f"container-{release}"):  # one builder per release, across processes
+                scratch.stale(f"container-{release}")  # a killed build's: the lock makes it no one's
                 found = find_host_image(client, recipe, cache_root)  # another process may have built it
                 if found is None:
                     found = _build(client, recipe, cache_root, log, build_timeout_s)
@@ -253,7 +240,7 @@ def _build(client: docker.DockerClient, recipe: HostRecipe, cache_root: Path, lo
     manifest_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     log(f"building container host image {recipe.tag} from {'; '.join(sources)}")
-    workdir = Path(tempfile.mkdtemp(prefix=".build-", dir=manifest_path.parent))
+    workdir = ScratchArea(cache_root).new(f"container-{recipe.release}")
     try:
         (workdir / "files.tar").write_bytes(recipe.files_tar())
         _run_mmdebstrap(recipe, sources, workdir, timeout_s)

@@ -19,23 +19,26 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from archmatrix.cleanup import sweep
+from archmatrix.cleanup.names import RUN_DIR_PREFIX, pool_name, read_owner_file, write_owner_file
+from archmatrix.cleanup.owner import Owner
 from archmatrix.core.arches import Arch
 from archmatrix.core.capabilities import HostCapabilities, KvmVerdict, parse_capabilities
 from archmatrix.guest.events import ensure_event_loop
 from archmatrix.guest.reach import GuestNetwork
 from archmatrix.guest.site import GuestSite
-from archmatrix.guest.ssh import RunKey
 from archmatrix.guest.staging import StagedFiles
-from archmatrix.guest.volumes import PoolFiles, pool_name
+from archmatrix.guest.volumes import PoolFiles
 from archmatrix.hosts.container_hosts import UNAVAILABLE
 from archmatrix.hosts.inspectors import LocalInspector, XmlOnlyInspector
-from archmatrix.hosts.leftovers import OWNER_FILE, RUN_DIR_PREFIX, owner_token, sweep_own_domains
 from archmatrix.hosts.spec import HostSpec, redact_uri
-from archmatrix.hosts.ssh import HostShell, HostSshError, SshInspector, remote_facts
+from archmatrix.hosts.ssh import SshInspector, remote_facts
 from archmatrix.images.cache import Image, ImageCache, ImageError, user_disk_image, user_image
 from archmatrix.images.disk_build import firmware_disk_image
 from archmatrix.options import OptionError, Settings
 from archmatrix.run.store import RunStore
+from archmatrix.ssh.keys import RunKey
+from archmatrix.ssh.shell import HostShell, HostSshError
 
 
 @dataclass(frozen=True)
@@ -54,15 +57,15 @@ class RunDir:
         run_id = secrets.token_hex(4)
         path = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{run_id}-"))
         path.chmod(0o711)
-        owner = owner_token(os.getpid())
-        (path / OWNER_FILE).write_text(f"{owner['pid']} {owner['pidstart']}\n")
+        write_owner_file(path, Owner.of_this_process())
         RunKey.create(path)  # the guests' SSH key pair, for every worker of the run
         return cls(path, run_id)
 
-    def owner(self) -> dict[str, str]:
+    def owner(self) -> Owner:
         """The process that owns the run (the pytest controller): what a crashed run's leftovers are told by."""
-        pid, pidstart = (self.path / OWNER_FILE).read_text().split()
-        return {"pid": pid, "pidstart": pidstart}
+        owner = read_owner_file(self.path)
+        assert owner is not None, f"the run directory {self.path} has no owner file"
+        return owner
 
 
 def check_machines(settings: Settings) -> None:
@@ -158,7 +161,7 @@ class Host:
                     raise HarnessError(self.lost) from None
                 time.sleep(1)
         # QEMU outlives libvirtd: the guest this process had in flight is still running.
-        for leftover in sweep_own_domains(self.conn, self.run.run_id, os.getpid()):
+        for leftover in sweep.of_process(self.conn, self.run.run_id, os.getpid()):
             warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
         return self.conn
 

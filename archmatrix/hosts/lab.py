@@ -24,16 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from archmatrix.cleanup.names import domain_name, tag_domain
+from archmatrix.cleanup.owner import Owner
 from archmatrix.guest.console import Console, read_capped
 from archmatrix.guest.console_stream import ConsoleStream
-from archmatrix.guest.domain import METADATA_NAMESPACE, domain_name, serialized
+from archmatrix.guest.domain import serialized
 from archmatrix.guest.lifecycle import DomainEndWatch
 from archmatrix.guest.reach import host_key_line
-from archmatrix.guest.ssh import RunKey
-from archmatrix.hosts.container import sha256_fingerprint
 from archmatrix.hosts.lab_catalog import LabKind
 from archmatrix.hosts.lab_image import LabImage, LabImageError, LabImages
-from archmatrix.hosts.spec import HostSpec, SshAccess
+from archmatrix.hosts.spec import HostSpec
+from archmatrix.ssh.keys import RunKey, fingerprint_of_line
+from archmatrix.ssh.shell import SshAccess
 
 if TYPE_CHECKING:
     import libvirt
@@ -80,14 +82,14 @@ class LabHost:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def lab_domain_xml(kind: LabKind, name: str, run_id: str, owner: dict[str, str], kernel: Path, initrd: Path,
+def lab_domain_xml(kind: LabKind, name: str, run_id: str, owner: Owner, kernel: Path, initrd: Path,
                    disk: Path, cmdline: str, ssh_port: int | None, virtualization: bool = True) -> str:
     """The lab host's domain: the kind's machine and CPU, its disk, a pty console, and a NIC for SSH only."""
     sub = ET.SubElement
     domain = ET.Element("domain", type="qemu")
     sub(domain, "name").text = name
     metadata = sub(domain, "metadata")
-    sub(metadata, f"{{{METADATA_NAMESPACE}}}harness", {"run": run_id, "cell": f"lab-{kind.arch}", **owner})
+    tag_domain(metadata, run_id, f"lab-{kind.arch}", owner)
     sub(domain, "memory", unit="MiB").text = str(kind.memory_mib)
     sub(domain, "vcpu").text = str(kind.vcpus)
     os_element = sub(domain, "os")
@@ -184,7 +186,7 @@ def _wait_ready(booted: _Booted, timeout_s: float, what: str) -> str:
     return ready.match[0]
 
 
-def seed_capabilities(run_id: str, owner: dict[str, str], scratch: Path) -> Callable[[LabImage], None]:
+def seed_capabilities(run_id: str, owner: Owner, scratch: Path) -> Callable[[LabImage], None]:
     """Boot a freshly built image once so that libvirtd probes its emulators into the cache the image keeps.
 
     It boots a copy in the run directory (QEMU runs as libvirt-qemu, which cannot read the image cache),
@@ -261,7 +263,7 @@ def _ssh_files(directory: Path, key: RunKey, port: int, host_key: str) -> tuple[
     return pipe, f"qemu+ext:///system?command={pipe}"
 
 
-def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, str], cache_root: Path,
+def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: Owner, cache_root: Path,
                    say: Callable[[str], None], virtualization: bool = True) -> LabHost:
     """Build (or find) the kind's image, boot it, and wait until its libvirtd answers over SSH."""
     import libvirt
@@ -301,7 +303,7 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: dict[str, s
             boot_s = time.monotonic() - booted.started
             pipe, uri = _ssh_files(directory, key, port, host_line)
             ssh = SshAccess("root", "127.0.0.1", port, key=str(key.private_path),
-                            fingerprint=sha256_fingerprint(host_line))
+                            fingerprint=fingerprint_of_line(host_line))
             spec = HostSpec(kind.label, uri, "lab", ssh, details={
                 "lab_arch": kind.arch,
                 "lab_image": image.key,

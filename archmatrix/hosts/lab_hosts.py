@@ -9,12 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+from archmatrix.cleanup.owner import Owner
 from archmatrix.hosts.container_hosts import UNAVAILABLE
 from archmatrix.hosts.lab_catalog import lab_kind
 from archmatrix.hosts.spec import HostSpec
 
 
-def start_lab_hosts(arches: tuple[str, ...], run_dir: Path, run_id: str, owner: dict[str, str], cache_root: Path,
+def start_lab_hosts(arches: tuple[str, ...], run_dir: Path, run_id: str, owner: Owner, cache_root: Path,
                     say: Callable[[str], None], without_kvm: bool = False) -> tuple[list[HostSpec], list]:
     """Boot one lab host per arch; return their host specs and the handles to stop."""
     from archmatrix.hosts.lab import LabHostError, start_lab_host

@@ -23,13 +23,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from archmatrix.files import lock_is_free, write_atomically
+from archmatrix.cleanup.scratch import ScratchArea
+from archmatrix.files import write_atomically
 from archmatrix.hosts.lab_catalog import LabKind
 from archmatrix.images import cpio
 from archmatrix.images.apt_sources import SourcesError, configured_sources
@@ -140,12 +140,11 @@ class LabImages:
 
     def __init__(self, cache_root: Path, say: Callable[[str], None]):
         self.root = lab_cache_dir(cache_root)
+        self.scratch = ScratchArea(cache_root)
         self.say = say
 
     def get_or_build(self, kind: LabKind, seed: Callable[[LabImage], None] | None = None) -> LabImage:
         """The cached image of `kind`, else a new one; `seed` boots it once to fill libvirt's cache."""
-        import fcntl
-
         if shutil.which("mmdebstrap") is None or shutil.which("mke2fs") is None:
             raise LabImageError("building a lab host needs mmdebstrap and mke2fs; as root: "
                                 "apt-get install mmdebstrap e2fsprogs")
@@ -154,11 +153,9 @@ class LabImages:
         except SourcesError as error:
             raise LabImageError(f"cannot build the {kind.label} image: {error}") from None
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f".{kind.arch}.lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            for stale in self.root.glob(f".build-{kind.arch}-*"):  # a killed build's: its lock is ours now
-                shutil.rmtree(stale, ignore_errors=True)
-            workdir = Path(tempfile.mkdtemp(prefix=f".build-{kind.arch}-", dir=self.root))
+        with self.scratch.lock(f"lab-{kind.arch}"):
+            self.scratch.stale(f"lab-{kind.arch}")  # a killed build's: its lock is ours now
+            workdir = self.scratch.new(f"lab-{kind.arch}")
             try:
                 started = time.monotonic()
                 try:
@@ -315,10 +312,3 @@ def _stage1(tree: Path, modules: dict[str, bytes]) -> bytes:
 def _tree_mib(tree: Path) -> int:
     total = sum(path.lstat().st_size for path in tree.rglob("*"))
     return total // (1 << 20) + 1
-
-
-def abandoned_lab_builds(cache_root: Path) -> list[Path]:
-    """Scratch of a lab image build that no live build owns (its kind's lock is free)."""
-    root = lab_cache_dir(cache_root)
-    builds = sorted(root.glob(".build-*-*")) if root.is_dir() else []
-    return [path for path in builds if lock_is_free(root / f".{path.name.split('-')[1]}.lock")]

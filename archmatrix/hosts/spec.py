@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from archmatrix.ssh.shell import SshAccess
+
 DEFAULT_URI = "qemu:///system"
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 HOSTS_FILE_KEYS = {"label", "uri", "ssh", "ssh_key", "ssh_fingerprint", "ssh_known_hosts"}
@@ -22,24 +24,6 @@ HOSTS_FILE_KEYS = {"label", "uri", "ssh", "ssh_key", "ssh_fingerprint", "ssh_kno
 
 class HostSpecError(ValueError):
     """A host given on the command line or in a hosts file that cannot be used; says what is valid."""
-
-
-@dataclass(frozen=True)
-class SshAccess:
-    """How to reach the libvirt host itself, for its facts and its QEMU processes."""
-
-    user: str
-    host: str
-    port: int = 22
-    key: str | None = None  # private key file; None: the user's agent and default keys
-    fingerprint: str | None = None  # pinned host key, "SHA256:..."; None: known_hosts decides
-    known_hosts: str | None = None  # None: ~/.ssh/known_hosts
-    proxy_command: tuple[str, ...] = ()  # a command whose stdin/stdout is the SSH connection
-
-    def where(self) -> str:
-        if self.proxy_command:
-            return f"{self.user}@{self.host} (through {' '.join(self.proxy_command[:2])})"
-        return f"{self.user}@{self.host}:{self.port}"
 
 
 @dataclass(frozen=True, repr=False)

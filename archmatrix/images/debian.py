@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from archmatrix.cleanup.scratch import held
+
 
 class PackageFetchError(RuntimeError):
     """apt could not resolve or download a package."""
@@ -137,7 +139,6 @@ class PrivateApt:
             "Dir::Cache": self.root / "cache",
             "APT::Architecture": self.debian_arch,
             "APT::Architectures": self.debian_arch,
-            "Debug::NoLocking": "1",
             "Acquire::Retries": "3",
         }
         if self.sources is not None:
@@ -152,7 +153,14 @@ class PrivateApt:
         """Run apt with a time bound; on expiry kill it and its download methods (own process group).
 
         apt does not always fail when it cannot go on: on a full disk its store method was seen to wait forever.
+        One apt at a time per state directory, across processes: several builders share one (the x86_64 image,
+        every kernel built from source, the x86_64 firmware disk use apt/amd64), and apt's own locks would
+        fail the second at once rather than wait.
         """
+        with held(self.root / ".lock"):
+            return self._bounded_unlocked(command, cwd)
+
+    def _bounded_unlocked(self, command: list[str], cwd: Path | None) -> subprocess.CompletedProcess:
         process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                    start_new_session=True)
         try:

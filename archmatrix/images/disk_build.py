@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -38,8 +37,7 @@ def firmware_disk_image(cache: ImageCache, arch: Arch, base: Image) -> Image:
     key = disk_key(arch, base)
     manifest_path = cache.root / "manifests" / arch.name / f"disk-{key}.json"
     with cache.lock(f"disk_{arch.name}"):
-        for stale in (cache.root / "tmp").glob(f"build-disk_{arch.name}-*"):  # a killed build's (the lock is ours)
-            shutil.rmtree(stale, ignore_errors=True)
+        cache.scratch.stale(f"disk_{arch.name}")  # a killed build's (the lock is ours)
         manifest = _verified_manifest(cache, manifest_path)
         if manifest is None:
             manifest = _build(cache, arch, base, key)
@@ -53,15 +51,15 @@ def firmware_disk_image(cache: ImageCache, arch: Arch, base: Image) -> Image:
 def _verified_manifest(cache: ImageCache, path: Path) -> dict | None:
     try:
         manifest = json.loads(path.read_text())
-    except (OSError, ValueError):
+        return manifest if cache.verified(str(manifest.get("disk_sha256", ""))) else None
+    except (OSError, ValueError, AttributeError):  # unreadable, or of another shape: rebuilt
         return None
-    return manifest if cache.verified(manifest.get("disk_sha256", "")) else None
 
 
 def _build(cache: ImageCache, arch: Arch, base: Image, key: str) -> dict:
     assert base.kernel is not None and base.initrd is not None
     spec = FIRMWARE_DISKS[arch.name]
-    workdir = Path(tempfile.mkdtemp(prefix=f"build-disk_{arch.name}-", dir=cache.root / "tmp"))
+    workdir = cache.scratch.new(f"disk_{arch.name}")
     try:
         packages, modules = [], None
         if spec.grub_package:

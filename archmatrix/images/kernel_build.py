@@ -16,12 +16,13 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+from archmatrix.cleanup.scratch import ScratchArea
 from archmatrix.core.arches import ImageSource, SourceKernel
+from archmatrix.files import write_atomically
 from archmatrix.images.debian import DebianPackage, PrivateApt
 from archmatrix.paths import RECIPES
 from archmatrix.requirements import is_installed
@@ -81,8 +82,9 @@ def options_not_taken(fragment: str, config: str) -> list[str]:
 
 # --- the source tree ------------------------------------------------------------------------------
 
-def source_tree(root: Path, apt: PrivateApt, progress: Progress) -> tuple[Path, DebianPackage]:
-    """Debian's kernel source, extracted once under `root` (the caller holds the lock)."""
+def source_tree(root: Path, scratch_area: ScratchArea, apt: PrivateApt,
+                progress: Progress) -> tuple[Path, DebianPackage]:
+    """Debian's kernel source, extracted once under `root` (the caller holds the "kernel-source" lock)."""
     version = apt.candidate(SOURCE_PACKAGE)["Version"]
     tree = root / f"{SOURCE_PACKAGE}_{version}"
     record = tree.with_suffix(".deb.json")
@@ -90,23 +92,23 @@ def source_tree(root: Path, apt: PrivateApt, progress: Progress) -> tuple[Path, 
         fields = json.loads(record.read_text())
         return tree, DebianPackage(path=tree, **fields)
     shutil.rmtree(tree, ignore_errors=True)
-    for stale in root.glob(".unpack-*"):  # an unpack that was killed; the caller's lock makes it no one's
-        shutil.rmtree(stale, ignore_errors=True)
+    scratch_area.stale("kernel-source")  # an unpack that was killed; the caller's lock makes it no one's
     started = time.monotonic()
     progress(f"downloading and unpacking {SOURCE_PACKAGE} {version} (once for every arch)")
-    scratch = Path(tempfile.mkdtemp(prefix=".unpack-", dir=root))
+    scratch = scratch_area.new("kernel-source")
     try:
         (deb,) = apt.download([SOURCE_PACKAGE], scratch / "debs")
-        unpack = (f"dpkg-deb --fsys-tarfile '{deb.path}' | tar -xO './usr/src/{SOURCE_PACKAGE}.tar.xz' "
-                  f"| xz -dc -T0 | tar -x -C '{scratch}'")
-        result = subprocess.run(["bash", "-o", "pipefail", "-c", unpack],
+        # The paths are arguments of the script, never part of its text.
+        unpack = (f'dpkg-deb --fsys-tarfile "$1" | tar -xO ./usr/src/{SOURCE_PACKAGE}.tar.xz | xz -dc -T0 '
+                  f'| tar -x -C "$2"')
+        result = subprocess.run(["bash", "-o", "pipefail", "-c", unpack, "unpack", str(deb.path), str(scratch)],
                                 capture_output=True, text=True, check=False)
         if result.returncode != 0 or not (scratch / SOURCE_PACKAGE / "Makefile").is_file():
             raise KernelBuildError(f"unpacking {deb.path.name} failed: {result.stderr.strip()[-500:]}")
         record_fields = {"name": deb.name, "version": deb.version, "architecture": deb.architecture,
                          "sha256": deb.sha256}
         os.replace(scratch / SOURCE_PACKAGE, tree)
-        record.write_text(json.dumps(record_fields))
+        write_atomically(record, json.dumps(record_fields))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     progress(f"{SOURCE_PACKAGE} {version} unpacked in {time.monotonic() - started:.0f} s")

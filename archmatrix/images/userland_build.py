@@ -13,20 +13,19 @@ other arches' images take from Debian.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import re
 import shutil
 import subprocess
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from archmatrix.cleanup.scratch import ScratchArea
+from archmatrix.files import write_atomically
 from archmatrix.images.apt_sources import INDEX_FORMAT, SourcesError, sources_for_release
 from archmatrix.images.debian import PackageFetchError, PrivateApt, index_failures, local_reason, sha256_of
 from archmatrix.images.elf_deps import ElfError, elf_needs
@@ -162,20 +161,9 @@ class SourceApt(PrivateApt):
         self._run("apt-get", ["source", "--download-only", "--only-source", name], cwd=dest)
 
 
-@contextmanager
-def _source_lock(cache_root: Path) -> Iterator[None]:
-    # The unpacked trees are shared by every arch's build, across processes.
-    (cache_root / "locks").mkdir(parents=True, exist_ok=True)
-    with open(cache_root / "locks" / "userland-source.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _unpacked(apt: SourceApt, root: Path, name: str, log_path: Path, progress: Progress) -> SourcePackage:
-    """Source package `name`, unpacked once under `root` (the caller holds the lock)."""
+def _unpacked(apt: SourceApt, root: Path, scratch_area: ScratchArea, name: str, log_path: Path,
+              progress: Progress) -> SourcePackage:
+    """Source package `name`, unpacked once under `root` (the caller holds the "userland-source" lock)."""
     dsc_name = apt.dsc_name(name)
     tree = root / dsc_name.removesuffix(".dsc")
     record = root / f"{tree.name}.json"  # written last: without it an unpack was killed midway
@@ -184,7 +172,7 @@ def _unpacked(apt: SourceApt, root: Path, name: str, log_path: Path, progress: P
     shutil.rmtree(tree, ignore_errors=True)
     started = time.monotonic()
     progress(f"downloading and unpacking Debian's {tree.name} source (once for every arch)")
-    scratch = Path(tempfile.mkdtemp(prefix=".partial-", dir=root))
+    scratch = scratch_area.new("userland-source")
     try:
         apt.download_source(name, scratch)
         dsc = scratch / dsc_name
@@ -197,7 +185,7 @@ def _unpacked(apt: SourceApt, root: Path, name: str, log_path: Path, progress: P
                     f"dpkg-source -x {dsc_name}", progress)
         fields = {"name": name, "version": version, "dsc_sha256": sha256_of(dsc)}
         os.replace(scratch / "tree", tree)
-        record.write_text(json.dumps(fields))
+        write_atomically(record, json.dumps(fields))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     progress(f"{tree.name} unpacked in {time.monotonic() - started:.0f} s")
@@ -213,13 +201,15 @@ def source_packages(cache_root: Path, log_path: Path, progress: Progress) -> tup
                                check=True).stdout.strip()
     root = cache_root / "src" / "userland"
     root.mkdir(parents=True, exist_ok=True)
-    with _source_lock(cache_root):
+    scratch_area = ScratchArea(cache_root)
+    with scratch_area.lock("userland-source"):
+        scratch_area.stale("userland-source")  # an unpack that was killed: the lock makes it no one's
         for stale in root.glob(".partial-*"):  # an unpack that was killed; the lock makes it no one's
             shutil.rmtree(stale, ignore_errors=True)
         apt = SourceApt(cache_root / "apt" / "sources", host_arch, sources=configured_deb_src_lines())
         progress("reading the Sources index of the machine's release")
         warnings = apt.update()
-        return [_unpacked(apt, root, name, log_path, progress) for name in SOURCE_PACKAGES], warnings
+        return [_unpacked(apt, root, scratch_area, name, log_path, progress) for name in SOURCE_PACKAGES], warnings
 
 
 # --- busybox ------------------------------------------------------------------------------------------

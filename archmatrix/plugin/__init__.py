@@ -20,19 +20,18 @@ from pathlib import Path
 
 import pytest
 
+from archmatrix.cleanup import sweep
+from archmatrix.cleanup.names import run_prefix
 from archmatrix.core.arches import ARCHES, UnknownNameError, arch_named, default_arches
 from archmatrix.core.capabilities import KvmVerdict, kvm_offered_for
 from archmatrix.core.checks import SSH_CHECKS, judge
 from archmatrix.core.observation import Observation
 from archmatrix.core.plan import CellKey, CellUnsupported, Plan, PlanError, make_plan
-from archmatrix.guest.domain import run_prefix
 from archmatrix.guest.observe import boot_and_observe
 from archmatrix.guest.reaper import wait_for_reaped
-from archmatrix.guest.volumes import sweep_abandoned_pools
 from archmatrix.hosts.container_hosts import start_container_hosts, stop_container_hosts
 from archmatrix.hosts.host import USES_LIBVIRT, HarnessError, HarnessWarning, Host, RunDir, check_machines, open_host
 from archmatrix.hosts.lab_hosts import start_lab_hosts, stop_lab_hosts
-from archmatrix.hosts.leftovers import sweep_abandoned_domains, sweep_abandoned_run_dirs
 from archmatrix.hosts.spec import HostSpec, redact_uri
 from archmatrix.images.cache import ImageCache, ImageError
 from archmatrix.interrupts import interrupt_on_sigterm
@@ -240,12 +239,10 @@ class HostRegistry:
                 self.failures[label] = str(error)
                 raise
             (self.run.path / USES_LIBVIRT).touch()
-            if host.is_local:
-                for leftover in sweep_abandoned_domains(host.conn) + self._sweep_run_dirs():
-                    warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
-            for pool, run in sweep_abandoned_pools(host.conn):
-                warnings.warn(HarnessWarning(f"deleted leftover storage pool {pool} of run {run} on {label}: "
-                                             f"its owner process is gone"), stacklevel=1)
+            for leftover in self._sweep_run_dirs():
+                warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
+            for leftover in sweep.abandoned_on_host(host.conn):
+                warnings.warn(HarnessWarning(leftover.describe("" if host.is_local else label)), stacklevel=1)
             self.hosts[label] = host
         return self.hosts[label]
 
@@ -253,7 +250,7 @@ class HostRegistry:
         if self.swept:
             return []
         self.swept = True
-        return sweep_abandoned_run_dirs()
+        return sweep.abandoned_here()
 
     def close(self) -> None:
         wait_for_reaped()  # the guests destroyed in the background, before their connections close

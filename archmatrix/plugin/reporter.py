@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from archmatrix.cleanup import sweep
+from archmatrix.cleanup.names import run_prefix
 from archmatrix.core.matrix import CheckRecord, aggregate
 from archmatrix.guest.console import copy_capped
-from archmatrix.guest.domain import LIBVIRT_QEMU_LOG_DIR, run_prefix
-from archmatrix.guest.volumes import delete_run_pools
+from archmatrix.guest.domain import LIBVIRT_QEMU_LOG_DIR
 from archmatrix.hosts.host import FACT_DETAILS, USES_LIBVIRT, RunDir
-from archmatrix.hosts.leftovers import sweep_run_domains
 from archmatrix.hosts.spec import HostSpec, redact_uri
 from archmatrix.options import Settings
 from archmatrix.report.html import write_html
@@ -116,8 +116,8 @@ class MatrixReporter:
             except libvirt.libvirtError:
                 continue  # the host is gone; the next run's sweep (or the container's removal) takes them
             try:
-                found += sweep_run_domains(conn, self.run.run_id, "still running when its run ended")
-                delete_run_pools(conn, self.run.run_id)
+                found += [leftover for leftover in sweep.of_run(conn, self.run.run_id)
+                          if leftover.found.what == "domain"]  # a pool of the run is expected: not a leak
             finally:
                 conn.close()
         return found
