@@ -13,7 +13,7 @@ import pytest
 
 from archmatrix.core.arches import ARCHES
 from archmatrix.core.checks import CHECKS, SSH_CHECKS, judge
-from archmatrix.core.observation import Observation
+from archmatrix.core.observation import Banner, Observation
 from archmatrix.core.plan import Plan, make_plan
 from archmatrix.guest.observe import boot_and_observe
 
@@ -133,4 +133,4 @@ def test_the_kvm_probe_payload_prints_its_banner_when_it_runs_so_its_silence_is_
     plan = dataclasses.replace(faulty_plan(archmatrix_host, arch, "kvm-payload"), nic_device=None)
     site = archmatrix_host.site
     observation = boot_and_observe(archmatrix_host.connection(), plan, payload_image(arch, site), site)
-    assert observation.banner == {"arch": arch, "release": "kvm-probe-payload", "endian": "little"}
+    assert observation.banner == Banner(arch, "kvm-probe-payload", "little")

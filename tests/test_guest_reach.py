@@ -124,12 +124,12 @@ def test_the_guest_arch_answers_come_apart_line_by_line():
     command = guest_arch_command().replace("/bin/busybox", "/bin/sh")
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, check=True)
     facts = guest_arch_answers(result.stdout, result.stderr)
-    assert facts["uname_m"] == platform.machine() and facts["uname_status"] == 0 and facts["uname_error"] == ""
-    assert facts["endian"] == sys.byteorder
-    assert facts["cpuinfo"] == Path("/proc/cpuinfo").read_text()[:4000]
+    assert facts.uname_m == platform.machine() and facts.uname_status == 0 and facts.uname_error == ""
+    assert facts.endian == sys.byteorder
+    assert facts.cpuinfo == Path("/proc/cpuinfo").read_text()[:4000]
 
 
 def test_a_failed_uname_keeps_its_status_and_error():
     facts = guest_arch_answers("\n127\n1\nprocessor\t: 0\n", "sh: uname: not found\n")
-    assert facts["uname_m"] == "" and facts["uname_status"] == 127 and facts["uname_error"] == "sh: uname: not found"
-    assert facts["endian"] == "little" and facts["cpuinfo"] == "processor\t: 0\n"
+    assert facts.uname_m == "" and facts.uname_status == 127 and facts.uname_error == "sh: uname: not found"
+    assert facts.endian == "little" and facts.cpuinfo == "processor\t: 0\n"

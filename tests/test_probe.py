@@ -1,5 +1,6 @@
 """The host probe's decisions: capabilities parsing and the KVM verdict."""
 
+import dataclasses
 import struct
 
 import pytest
@@ -58,7 +59,7 @@ def test_host_without_kvm_domain_is_not_offered(tmp_path):
 def test_recorded_hang_on_this_host_is_claimed_but_broken():
     # Recorded here: QEMU says KVM is enabled, the kernel never prints.
     observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
-    assert observation.qemu["kvm_enabled"] and observation.banner is None
+    assert observation.qemu.kvm_enabled and observation.banner is None
     verdict = verdict_from(observation, 20, "")
     assert verdict.status == KVM_BROKEN
     assert "the kernel printed nothing" in verdict.reason and "within 20 s" in verdict.reason
@@ -72,19 +73,19 @@ def test_qemu_internal_error_is_part_of_the_reason():
 
 def test_libvirt_refusal_is_not_offered():
     observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
-    refused = type(observation)(**{**observation.to_dict(), "start_error": "the accel 'kvm' is not supported"})
+    refused = type(observation).from_dict({**observation.to_dict(), "start_error": "the accel 'kvm' is not supported"})
     assert verdict_from(refused, 20, "").status == KVM_NOT_OFFERED
 
 
 def test_a_kvm_guest_that_boots_works():
     observation = recorded_observation("aarch64-tcg")
-    booted = type(observation)(**{**observation.to_dict(), "qemu": {**observation.qemu, "kvm_enabled": True}})
+    booted = dataclasses.replace(observation, qemu=dataclasses.replace(observation.qemu, kvm_enabled=True))
     assert verdict_from(booted, 20, "").status == KVM_WORKS
 
 
 def test_a_silent_kvm_guest_is_broken_at_the_first_output_bound():
     observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
-    silent = type(observation)(**{**observation.to_dict(), "plan": {**observation.plan, "first_output_s": 5.0},
+    silent = type(observation).from_dict({**observation.to_dict(), "plan": {**observation.plan, "first_output_s": 5.0},
                                   "boot_failure": "no console output: timeout after 5 s", "console_tail": ""})
     verdict = verdict_from(silent, 20, "")
     assert verdict.status == KVM_BROKEN
@@ -98,7 +99,7 @@ def test_a_silent_quiet_kvm_guest_is_not_said_to_stop_in_its_decompressor():
     # A lab host's probe boots quiet: its silence says only that init never ran.
     observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
     plan = {**observation.plan, "first_output_s": 20.0, "kernel_cmdline": "console=ttyAMA0 panic=-1 quiet"}
-    silent = type(observation)(**{**observation.to_dict(), "plan": plan,
+    silent = type(observation).from_dict({**observation.to_dict(), "plan": plan,
                                   "boot_failure": "no console output: timeout after 20 s", "console_tail": ""})
     verdict = verdict_from(silent, 80, "", host_is_local=False)
     assert verdict.status == KVM_BROKEN
@@ -108,7 +109,7 @@ def test_a_silent_quiet_kvm_guest_is_not_said_to_stop_in_its_decompressor():
 
 def test_a_silent_payload_is_said_never_to_have_run():
     observation = recorded_observation("kvm-probe-x86_64-claimed-but-broken")
-    silent = type(observation)(**{**observation.to_dict(), "plan": {**observation.plan, "first_output_s": 1.0},
+    silent = type(observation).from_dict({**observation.to_dict(), "plan": {**observation.plan, "first_output_s": 1.0},
                                   "image": {"origin": "KVM probe payload"},
                                   "boot_failure": "no console output: timeout after 1 s", "console_tail": ""})
     verdict = verdict_from(silent, 20, "")
@@ -118,8 +119,8 @@ def test_a_silent_payload_is_said_never_to_have_run():
 
 def test_a_payload_that_prints_under_kvm_works():
     observation = recorded_observation("aarch64-tcg")
-    printed = type(observation)(**{**observation.to_dict(), "qemu": {**observation.qemu, "kvm_enabled": True},
-                                   "image": {"origin": "KVM probe payload"}, "banner_s": 0.41})
+    printed = dataclasses.replace(observation, qemu=dataclasses.replace(observation.qemu, kvm_enabled=True),
+                                  image={"origin": "KVM probe payload"}, banner_s=0.41)
     verdict = verdict_from(printed, 20, "")
     assert verdict.status == KVM_WORKS and verdict.reason == "the KVM probe payload printed its banner in 0.41 s"
 

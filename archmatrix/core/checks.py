@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from archmatrix.core.cpuinfo import built_as_planned, shows, signature_for
 from archmatrix.core.kernel_evidence import judge_arch
-from archmatrix.core.observation import Observation
+from archmatrix.core.observation import GuestArchFacts, NetworkFacts, Observation
 from archmatrix.core.plan import Plan
 
 
@@ -69,7 +69,7 @@ def check_machine(plan: Plan, observation: Observation) -> Verdict:
     refused = _not_started("machine", expected, observation)
     if refused:
         return refused
-    qemu_type = (observation.qemu or {}).get("machine_type") or f"unknown ({observation.qmp_error})"
+    qemu_type = observation.qemu.machine_type if observation.qemu else f"unknown ({observation.qmp_error})"
     passed = observation.live_machine == plan.machine_canonical and qemu_type == f"{plan.machine_canonical}-machine"
     return Verdict("machine", passed, expected, f"domain XML {observation.live_machine}, QEMU {qemu_type}")
 
@@ -82,7 +82,7 @@ def check_accelerator(plan: Plan, observation: Observation) -> Verdict:
         return refused
     if observation.qemu is None:
         return Verdict("accelerator", False, expected, f"QEMU did not answer: {observation.qmp_error}")
-    enabled = observation.qemu["kvm_enabled"]
+    enabled = observation.qemu.kvm_enabled
     passed = observation.live_domain_type == plan.domain_type and enabled == want_kvm
     seen = f"domain type {observation.live_domain_type}, QEMU query-kvm enabled={enabled}"
     return Verdict("accelerator", passed, expected, seen)
@@ -110,17 +110,17 @@ def check_boot(plan: Plan, observation: Observation) -> Verdict:
     if banner is None:
         return Verdict("boot", False, expected, observation.boot_failure)
     problems = []
-    if banner["arch"] != plan.uname_machine:
-        problems.append(f"arch={banner['arch']}")
-    if banner["endian"] != plan.byte_order:
-        problems.append(f"endian={banner['endian']}")
-    if release and banner["release"] != release:
-        problems.append(f"release={banner['release']}")
+    if banner.arch != plan.uname_machine:
+        problems.append(f"arch={banner.arch}")
+    if banner.endian != plan.byte_order:
+        problems.append(f"endian={banner.endian}")
+    if release and banner.release != release:
+        problems.append(f"release={banner.release}")
     if not observation.booted:
         problems.append(observation.boot_failure)
     seen = "; ".join(problems) if problems else (
-        f"login prompt after {observation.login_s:.2f} s; arch={banner['arch']} endian={banner['endian']} "
-        f"release={banner['release']}"
+        f"login prompt after {observation.login_s:.2f} s; arch={banner.arch} endian={banner.endian} "
+        f"release={banner.release}"
     )
     return Verdict("boot", not problems, expected, seen)
 
@@ -144,8 +144,8 @@ def _ssh_refused(check: str, expected: str, observation: Observation) -> Verdict
         return refused
     if observation.ssh is None:
         return Verdict(check, False, expected, f"SSH not tried: {observation.boot_failure or 'no login prompt'}")
-    if "error" in observation.ssh:
-        return Verdict(check, False, expected, observation.ssh["error"])
+    if observation.ssh.error:
+        return Verdict(check, False, expected, observation.ssh.error)
     return None
 
 
@@ -156,8 +156,8 @@ def check_ssh(plan: Plan, observation: Observation) -> Verdict:
     if refused:
         return refused
     ssh = observation.ssh
-    return Verdict("ssh", True, expected, f"answered {ssh['answered_s']:.2f} s after the domain started "
-                                          f"(port {ssh['port']}, {ssh['via']}, host key {ssh['host_key']})")
+    return Verdict("ssh", True, expected, f"answered {ssh.answered_s:.2f} s after the domain started "
+                                          f"(port {ssh.port}, {ssh.via}, host key {ssh.host_key})")
 
 
 def check_guest_arch(plan: Plan, observation: Observation) -> Verdict:
@@ -169,13 +169,13 @@ def check_guest_arch(plan: Plan, observation: Observation) -> Verdict:
     refused = _ssh_refused("guest-arch", expected, observation)
     if refused:
         return refused
-    seen = observation.guest_arch or {}
+    seen = observation.guest_arch or GuestArchFacts("", -1, "no answer over SSH", "unknown", "")
     problems = []
-    if seen.get("uname_m") != plan.uname_machine:
-        problems.append(f"uname -m {seen.get('uname_m')!r} {seen.get('uname_error', '')}".strip())
-    if seen.get("endian") != plan.byte_order:
-        problems.append(f"{seen.get('endian')} endian")
-    cpu_type = (observation.qemu or {}).get("cpu_type")
+    if seen.uname_m != plan.uname_machine:
+        problems.append(f"uname -m {seen.uname_m!r} {seen.uname_error}".strip())
+    if seen.endian != plan.byte_order:
+        problems.append(f"{seen.endian} endian")
+    cpu_type = observation.qemu.cpu_type if observation.qemu else None
     if plan.accel == "kvm":
         cpu_seen = f"QEMU CPU {cpu_type} (the host's, not judged under KVM)"
     elif not built_as_planned(cpu_type, plan.cpu_model):
@@ -184,16 +184,15 @@ def check_guest_arch(plan: Plan, observation: Observation) -> Verdict:
         cpu_seen = ""
     elif signature_for(cpu_type) is None:
         problems.append(f"no /proc/cpuinfo signature is known for QEMU CPU {cpu_type} (archmatrix/core/cpuinfo.py); "
-                        f"the guest shows: {_first_lines(seen.get('cpuinfo', ''))}")
+                        f"the guest shows: {_first_lines(seen.cpuinfo)}")
         cpu_seen = ""
     else:
-        line = shows(seen.get("cpuinfo", ""), signature_for(cpu_type))
+        line = shows(seen.cpuinfo, signature_for(cpu_type))
         if line is None:
             problems.append(f"/proc/cpuinfo does not show QEMU's CPU {cpu_type} ({signature_for(cpu_type)!r}): "
-                            f"{_first_lines(seen.get('cpuinfo', ''))}")
+                            f"{_first_lines(seen.cpuinfo)}")
         cpu_seen = f"QEMU CPU {cpu_type}, /proc/cpuinfo {line!r}"
-    seen_text = "; ".join(problems) if problems else (
-        f"uname -m {seen['uname_m']}, {seen['endian']} endian, {cpu_seen}")
+    seen_text = "; ".join(problems) if problems else f"uname -m {seen.uname_m}, {seen.endian} endian, {cpu_seen}"
     return Verdict("guest-arch", not problems, expected, seen_text)
 
 
@@ -207,18 +206,18 @@ def check_network(plan: Plan, observation: Observation) -> Verdict:
     refused = _ssh_refused("network", expected, observation)
     if refused:
         return refused
-    network = observation.network or {}
-    if "error" in network:
-        return Verdict("network", False, expected, network["error"])
-    passed = network["status"] == 0 and network["seen_sha256"] == network["expected_sha256"]
+    network = observation.network or NetworkFacts(error="the guest was not asked to fetch the file")
+    if network.error:
+        return Verdict("network", False, expected, network.error)
+    passed = network.status == 0 and network.seen_sha256 == network.expected_sha256
     if passed:
-        rate = network["bytes"] / 1024 / max(network["seconds"], 1e-3)
-        seen = (f"{network['bytes']} bytes from {network['url']} in {network['seconds']:.2f} s ({rate:.0f} KiB/s), "
-                f"sha256 {network['seen_sha256'][:16]}... matches")
+        rate = network.bytes / 1024 / max(network.seconds, 1e-3)
+        seen = (f"{network.bytes} bytes from {network.url} in {network.seconds:.2f} s ({rate:.0f} KiB/s), "
+                f"sha256 {network.seen_sha256[:16]}... matches")
     else:
-        seen = (f"exit {network['status']}, sha256 {network['seen_sha256'] or 'none'} (expected "
-                f"{network['expected_sha256'][:16]}...), {network['server_requests']} request(s) reached the "
-                f"server; {network['stderr'] or 'no error output'}")
+        seen = (f"exit {network.status}, sha256 {network.seen_sha256 or 'none'} (expected "
+                f"{network.expected_sha256[:16]}...), {network.server_requests} request(s) reached the "
+                f"server; {network.stderr or 'no error output'}")
     return Verdict("network", passed, expected, seen)
 
 

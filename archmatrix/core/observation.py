@@ -1,11 +1,75 @@
-"""What one boot of a cell's guest showed: a plain value the checks judge.
+"""What one boot of a cell's guest showed: a plain value the checks judge, read by attribute.
 
-Shared between xdist workers as JSON, so it holds only plain data.
+Shared between xdist workers as JSON (`to_dict`, `from_dict`), so its parts are plain frozen dataclasses; the
+boot (archmatrix/guest/observe.py) fills them, the checks (checks.py) read them.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+
+
+@dataclass(frozen=True)
+class QemuFacts:
+    """What the running QEMU said through its monitor: the ground truth the domain XML is compared against."""
+
+    target_arch: str  # query-target
+    machine_type: str  # QOM type of /machine, e.g. "virt-7.2-machine"
+    kvm_enabled: bool  # query-kvm
+    kvm_present: bool
+    qemu_version: str = ""  # query-version, e.g. "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
+    cpu_type: str | None = None  # QOM type of the first CPU, e.g. "cortex-a57-arm-cpu"
+
+
+@dataclass(frozen=True)
+class Banner:
+    """The guest's own words, as its /init printed them: `uname -m`, `uname -r` and the byte order."""
+
+    arch: str
+    release: str
+    endian: str
+
+
+@dataclass(frozen=True)
+class SshFacts:
+    """How the guest answered SSH, or why it did not."""
+
+    port: int
+    via: str  # "loopback", or a tunnel over the host's SSH
+    host_key: str | None = None  # the fingerprint of the key the guest printed on its console
+    answered_s: float | None = None  # domain start -> SSH answered
+    connect_s: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class GuestArchFacts:
+    """What the guest said over SSH of what it runs on."""
+
+    uname_m: str
+    uname_status: int
+    uname_error: str
+    endian: str
+    cpuinfo: str
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """The file the guest fetched through its network, or why it could not."""
+
+    url: str = ""
+    bytes: int = 0
+    expected_sha256: str = ""
+    seen_sha256: str = ""
+    seconds: float = 0.0
+    server_requests: int = 0
+    status: int = -1
+    stderr: str = ""
+    error: str | None = None
+
+
+PARTS = {"qemu": QemuFacts, "banner": Banner, "ssh": SshFacts, "guest_arch": GuestArchFacts,
+         "network": NetworkFacts}
 
 
 @dataclass(frozen=True)
@@ -22,9 +86,9 @@ class Observation:
     live_domain_type: str = ""
     process_exe: str | None = None  # real path of the running QEMU, when the host is this machine
     process_note: str = ""
-    qemu: dict | None = None  # QemuAnswers, as QEMU's monitor gave them
+    qemu: QemuFacts | None = None
     qmp_error: str = ""
-    banner: dict | None = None  # arch, release, endian as the guest printed them
+    banner: Banner | None = None
     first_output_s: float | None = None  # domain start -> the console's first byte
     banner_s: float | None = None  # domain start -> banner
     login_s: float | None = None  # domain start -> login prompt
@@ -35,12 +99,11 @@ class Observation:
     kernel_on_host: str = ""  # where the libvirt host read the kernel: a staged copy or an uploaded volume
     qemu_peak_rss_kib: int | None = None  # the guest's QEMU at its login prompt (VmHWM), where readable
     boot_files_s: float | None = None  # placing kernel and initrd there (a copy, an upload, or a run's earlier one)
-    # A user's image without our banner: what its kernel printed (archmatrix/core/kernel_evidence.py)
+    # A user's image without our banner: what its kernel printed (core/kernel_evidence.py)
     kernel_evidence: dict | None = None
-    # Over SSH (archmatrix/guest/reach.py): how it answered, what the guest said it runs on, the file it fetched.
-    ssh: dict | None = None
-    guest_arch: dict | None = None
-    network: dict | None = None
+    ssh: SshFacts | None = None
+    guest_arch: GuestArchFacts | None = None
+    network: NetworkFacts | None = None
 
     @property
     def booted(self) -> bool:
@@ -51,4 +114,9 @@ class Observation:
 
     @classmethod
     def from_dict(cls, data: dict) -> Observation:
-        return cls(**data)
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        for name, part in PARTS.items():
+            if isinstance(values.get(name), dict):
+                values[name] = part(**values[name])
+        return cls(**values)

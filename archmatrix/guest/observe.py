@@ -12,14 +12,13 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archmatrix.cleanup.names import domain_name
 from archmatrix.cleanup.owner import Owner
 from archmatrix.core.kernel_evidence import kernel_evidence
-from archmatrix.core.observation import Observation
+from archmatrix.core.observation import Banner, Observation
 from archmatrix.core.plan import Plan
 from archmatrix.guest.console import Console, read_capped
 from archmatrix.guest.console_stream import ConsoleStream
@@ -185,7 +184,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
         facts["expected_emulator_real"] = inspector.resolve(plan.expected_emulator)
     facts["process_exe"], facts["process_note"] = inspector.process_exe(domain.name())
     try:
-        facts["qemu"] = asdict(question_qemu(domain))
+        facts["qemu"] = question_qemu(domain)
     except QmpError as error:
         facts["qmp_error"] = str(error)
 
@@ -206,7 +205,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
         facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail)
         return facts
     arch, release, endian = banner.match
-    facts["banner"] = {"arch": arch, "release": release, "endian": endian}
+    facts["banner"] = Banner(arch, release, endian)
     facts["banner_s"] = round(banner.elapsed_s, 3)
     login = console.wait_for(LOGIN_PROMPT, plan.timeout_s, started, alive)
     facts["console_tail"] = login.tail
@@ -231,7 +230,7 @@ def _until_success(plan: Plan, console: Console, started: float, alive) -> dict:
     banner = BANNER.search(text.encode(errors="replace"))
     if banner:  # an image of the user's that prints our banner is judged by it as ours are
         arch, release, endian = (group.decode() for group in banner.groups())
-        facts["banner"] = {"arch": arch, "release": release, "endian": endian}
+        facts["banner"] = Banner(arch, release, endian)
     facts["kernel_evidence"] = kernel_evidence(text)
     return facts
 

@@ -7,8 +7,9 @@ which target it emulates, which machine it built, whether KVM is on.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from archmatrix.core.observation import QemuFacts
 
 if TYPE_CHECKING:
     import libvirt
@@ -16,16 +17,6 @@ if TYPE_CHECKING:
 
 class QmpError(RuntimeError):
     """QEMU's monitor did not answer, or answered with an error."""
-
-
-@dataclass(frozen=True)
-class QemuAnswers:
-    target_arch: str  # query-target
-    machine_type: str  # QOM type of /machine, e.g. "virt-7.2-machine"
-    kvm_enabled: bool  # query-kvm
-    kvm_present: bool
-    qemu_version: str  # query-version, e.g. "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
-    cpu_type: str | None = None  # QOM type of the first CPU, e.g. "cortex-a57-arm-cpu"
 
 
 def ask(domain: libvirt.virDomain, command: str, arguments: dict | None = None) -> object:
@@ -44,7 +35,7 @@ def ask(domain: libvirt.virDomain, command: str, arguments: dict | None = None) 
     return reply["return"]
 
 
-def question_qemu(domain: libvirt.virDomain) -> QemuAnswers:
+def question_qemu(domain: libvirt.virDomain) -> QemuFacts:
     target = ask(domain, "query-target")
     kvm = ask(domain, "query-kvm")
     machine = ask(domain, "qom-get", {"path": "/machine", "property": "type"})
@@ -57,7 +48,7 @@ def question_qemu(domain: libvirt.virDomain) -> QemuAnswers:
         cpu_type = ask(domain, "qom-get", {"path": cpus[0]["qom-path"], "property": "type"})
     numbers = version["qemu"]
     release = f"{numbers['major']}.{numbers['minor']}.{numbers['micro']}"
-    return QemuAnswers(
+    return QemuFacts(
         target_arch=target["arch"],
         machine_type=machine,
         kvm_enabled=bool(kvm["enabled"]),

@@ -15,7 +15,9 @@ import re
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
+from archmatrix.core.observation import GuestArchFacts, NetworkFacts, SshFacts
 from archmatrix.guest.console import Console, read_capped
 from archmatrix.guest.file_server import LoopbackFile
 from archmatrix.guest.ssh import GuestAddress, GuestSsh, GuestSshError, local_stream
@@ -163,24 +165,24 @@ def ssh_phase(network: GuestNetwork, guest: str, port: int, console: Console, st
 
     `started` is the domain's start (monotonic); `timeout_s` bounds the whole phase from now.
     """
-    facts: dict = {"ssh": {"port": port, "via": "tunnel over the host's SSH" if network.shell else "loopback"}}
+    ssh = SshFacts(port=port, via="tunnel over the host's SSH" if network.shell else "loopback")
     deadline = time.monotonic() + timeout_s
     try:
         client = network.client(guest, port, console, deadline, alive)
     except GuestSshError as error:
-        facts["ssh"]["error"] = str(error)
-        return facts
-    facts["ssh"]["host_key"] = fingerprint_of(client.host_key)
+        return {"ssh": replace(ssh, error=str(error))}
+    ssh = replace(ssh, host_key=fingerprint_of(client.host_key))
+    facts: dict = {}
     try:
         connect_s = client.connect(deadline, alive)
-        facts["ssh"].update(answered_s=round(time.monotonic() - started, 3), connect_s=round(connect_s, 3))
+        ssh = replace(ssh, answered_s=round(time.monotonic() - started, 3), connect_s=round(connect_s, 3))
         facts["guest_arch"] = guest_arch_facts(client)
         facts["network"] = network_facts(client, network)
     except (GuestSshError, HostSshError) as error:
-        facts["ssh"].setdefault("error", str(error))
+        ssh = replace(ssh, error=ssh.error or str(error))
     finally:
         client.close()
-    return facts
+    return facts | {"ssh": ssh}
 
 
 def guest_arch_command() -> str:
@@ -192,25 +194,25 @@ def guest_arch_command() -> str:
            "cat /proc/cpuinfo"
 
 
-def guest_arch_facts(client: GuestSsh) -> dict:
+def guest_arch_facts(client: GuestSsh) -> GuestArchFacts:
     _, out, err = client.run(guest_arch_command())
     return guest_arch_answers(out, err)
 
 
-def guest_arch_answers(out: str, err: str) -> dict:
+def guest_arch_answers(out: str, err: str) -> GuestArchFacts:
     """guest_arch_command's output as the guest-arch check's facts."""
     machine, status, endian, cpuinfo = (out.split("\n", 3) + ["", "", "", ""])[:4]
-    return {"uname_m": machine.strip(), "uname_status": int(status) if status.strip().isdigit() else -1,
-            "uname_error": err.strip(),
-            "endian": {"1": "little", "2": "big"}.get(endian.strip(), f"unknown ({endian.strip()!r})"),
-            "cpuinfo": cpuinfo[:4000]}
+    return GuestArchFacts(uname_m=machine.strip(), uname_status=int(status) if status.strip().isdigit() else -1,
+                          uname_error=err.strip(),
+                          endian={"1": "little", "2": "big"}.get(endian.strip(), f"unknown ({endian.strip()!r})"),
+                          cpuinfo=cpuinfo[:4000])
 
 
-def network_facts(client: GuestSsh, network: GuestNetwork) -> dict:
+def network_facts(client: GuestSsh, network: GuestNetwork) -> NetworkFacts:
     try:
         served, url = network.served_file()
     except HostSshError as error:
-        return {"error": f"the test file could not be offered to the guest: {error}"}
+        return NetworkFacts(error=f"the test file could not be offered to the guest: {error}")
     before = served.requests
     fetching = time.monotonic()
     fetched = "/tmp/archmatrix-network-check"
@@ -218,6 +220,6 @@ def network_facts(client: GuestSsh, network: GuestNetwork) -> dict:
                                   timeout_s=120)
     seconds = time.monotonic() - fetching
     digest = out.split()[0] if out.split() else ""
-    return {"url": url.replace(served.path, "/<token>"), "bytes": len(served.data), "expected_sha256": served.sha256,
-            "seen_sha256": digest, "seconds": round(seconds, 3), "server_requests": served.requests - before,
-            "status": status, "stderr": err.strip()[-500:]}
+    return NetworkFacts(url=url.replace(served.path, "/<token>"), bytes=len(served.data),
+                        expected_sha256=served.sha256, seen_sha256=digest, seconds=round(seconds, 3),
+                        server_requests=served.requests - before, status=status, stderr=err.strip()[-500:])

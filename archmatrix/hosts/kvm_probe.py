@@ -104,7 +104,7 @@ def payload_image(arch: str, site: GuestSite) -> Image | None:
 def verdict_from(observation: Observation, timeout_s: float, qemu_log: str, host_is_local: bool = True) -> KvmVerdict:
     if observation.start_error:
         return KvmVerdict(KVM_NOT_OFFERED, f"libvirt refused a KVM guest: {observation.start_error}")
-    kvm_on = bool((observation.qemu or {}).get("kvm_enabled"))
+    kvm_on = bool(observation.qemu and observation.qemu.kvm_enabled)
     payload = (observation.image or {}).get("origin") == "KVM probe payload"
     if observation.banner and kvm_on:
         what = "the KVM probe payload printed its banner" if payload else "a KVM guest reached its banner"

@@ -463,7 +463,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "first_output_s": seen.first_output_s,
         "banner_s": seen.banner_s,
         "login_s": seen.login_s,
-        "guest": seen.banner,
+        "guest": asdict(seen.banner) if seen.banner else None,
         "image": seen.image,
         "console_log": seen.console_log,
         "console_bytes": seen.console_bytes,
@@ -471,10 +471,10 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "kernel_on_host": seen.kernel_on_host,
         "boot_files_s": seen.boot_files_s,
         "qemu_peak_rss_kib": seen.qemu_peak_rss_kib,
-        "qemu_version": (seen.qemu or {}).get("qemu_version"),
-        "ssh": seen.ssh,
-        "guest_arch": seen.guest_arch,
-        "network": seen.network,
+        "qemu_version": seen.qemu.qemu_version if seen.qemu else None,
+        "ssh": asdict(seen.ssh) if seen.ssh else None,
+        "guest_arch": asdict(seen.guest_arch) if seen.guest_arch else None,
+        "network": asdict(seen.network) if seen.network else None,
         "plan": plan.summary(),
     }
 
