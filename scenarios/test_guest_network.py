@@ -27,7 +27,7 @@ def test_a_port_taken_before_qemu_binds_it_is_drawn_again(archmatrix_host, monke
         image = archmatrix_host.cache.get_or_build(ARCHES["aarch64"])
         observation = boot_and_observe(archmatrix_host.connection(), plan, image, archmatrix_host.site)
     assert not observation.start_error and drawn == []
-    assert observation.ssh["port"] != taken
+    assert observation.ssh.port != taken
     assert judge("ssh", plan, observation).passed and judge("network", plan, observation).passed
 
 

@@ -96,7 +96,7 @@ def test_fault_guest_that_never_brings_its_network_up_fails_ssh_at_once(archmatr
     assert "guest-fault-no-network-aarch64" in said or "fault-no-network-aarch64" in said
     assert "ARCHMATRIX-NET off" in said and "127.0.0.1:" in said
     # Not a wait for the SSH timeout: the guest said at once that it has no network.
-    assert observation.login_s is not None and observation.ssh["error"]
+    assert observation.login_s is not None and observation.ssh.error
 
 
 def test_fault_file_not_where_the_guest_fetches_it_fails_only_network(archmatrix_host, monkeypatch):
