@@ -19,6 +19,7 @@ from archmatrix.core.arches import (
     split_names,
 )
 from archmatrix.core.plan import DEFAULT_SUCCESS_PATTERN
+from archmatrix.core.timeouts import Timeouts
 from archmatrix.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
 from archmatrix.hosts.spec import (
     DEFAULT_URI,
@@ -70,8 +71,10 @@ class Settings:
     lab_hosts: tuple[str, ...] = ()  # arches of the lab hosts the run boots (archmatrix/hosts/lab_catalog.py)
     lab_without_kvm: bool = False  # a planted fault: lab hosts boot without the virtualization extensions
 
-    def boot_timeout(self, arch: str, accel: str) -> float | None:
-        return self.boot_timeouts.get(f"{arch}-{accel}", self.boot_timeouts.get(arch))
+    def timeouts(self, host_factor: float = 1.0) -> Timeouts:
+        """The run's one timeout policy (archmatrix/core/timeouts.py), on a host `host_factor` times slower."""
+        return Timeouts(self.timeout_factor, self.boot_timeouts, self.kvm_probe_timeout,
+                        self.kvm_probe_first_output).for_host(host_factor)
 
 
 def add_options(parser) -> None:
@@ -211,7 +214,7 @@ def settings_from(options) -> Settings:
         boot_from=options.boot_from,
         machines=_pairs(options.machine, "--machine", "ARCH=MACHINE"),
         kvm_probe_timeout=options.kvm_probe_timeout,
-        kvm_probe_first_output=options.kvm_probe_first_output * options.timeout_factor,
+        kvm_probe_first_output=options.kvm_probe_first_output,
         timeout_factor=options.timeout_factor,
         boot_timeouts=timeouts,
         kernel_args=kernel_args,

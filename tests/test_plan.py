@@ -5,6 +5,7 @@ import pytest
 from archmatrix.core.arches import ARCHES
 from archmatrix.core.capabilities import KVM_BROKEN, KVM_WORKS, KvmVerdict
 from archmatrix.core.plan import CellUnsupported, PlanError, make_plan
+from archmatrix.core.timeouts import Timeouts
 from tests.helpers import AARCH64_KVM_HOST, S390X_KVM_HOST, THIS_HOST, capabilities
 
 WORKS = KvmVerdict(KVM_WORKS, "a KVM guest reached its banner")
@@ -72,7 +73,7 @@ def test_a_requested_machine_becomes_the_expected_family():
 def test_timeouts_scale_with_the_factor():
     host = capabilities(THIS_HOST)
     base = make_plan(ARCHES["s390x"], "tcg", host, None).timeout_s
-    assert make_plan(ARCHES["s390x"], "tcg", host, None, timeout_factor=2.5).timeout_s == base * 2.5
+    assert make_plan(ARCHES["s390x"], "tcg", host, None, timeouts=Timeouts(2.5)).timeout_s == base * 2.5
 
 
 def test_a_disk_boot_takes_uefi_where_our_disk_needs_it_and_the_machines_firmware_elsewhere():

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from archmatrix.core.arches import Arch, LibvirtConsole
 from archmatrix.core.capabilities import HostCapabilities, KvmVerdict, kvm_offered_for
 from archmatrix.core.firmware import FIRMWARE_DISKS, NOVA_UEFI_FORCED, no_firmware_disk_reason
+from archmatrix.core.timeouts import DEFAULT_TIMEOUTS, Timeouts
 
 
 class CellUnsupported(Exception):
@@ -108,8 +109,7 @@ def make_plan(
     host: HostCapabilities,
     kvm: KvmVerdict | None,
     machine: str | None = None,
-    timeout_factor: float = 1.0,
-    timeout_s: float | None = None,
+    timeouts: Timeouts = DEFAULT_TIMEOUTS,
     extra_kernel_args: str = "",
     console_cap_mib: float = 64.0,
     tb_cache_mib: int | None = 64,
@@ -163,14 +163,14 @@ def make_plan(
         uname_machine=arch.uname_machine,
         byte_order=arch.byte_order,
         memory_mib=arch.memory_mib,
-        timeout_s=(timeout_s or arch.timeout_for(accel)) * timeout_factor,
+        timeout_s=timeouts.boot(arch, accel),
         console_cap_bytes=int(console_cap_mib * 1024 * 1024),
         tb_cache_mib=(tb_cache_mib or None) if accel == "tcg" else None,
         nic_device=arch.nic.device if arch.nic else None,
         no_ssh_reason=_no_ssh_reason(arch, user_image),
         boot=boot,
         disk_bus=nova.disk_bus if nova else "virtio",
-        ssh_timeout_s=SSH_TIMEOUT_S[accel] * timeout_factor,
+        ssh_timeout_s=timeouts.ssh(accel),
         success_pattern=(success_pattern or DEFAULT_SUCCESS_PATTERN) if user_image else None,
         firmware=_firmware(arch, nova, boot, user_image),
         nova=nova.said if nova else None,
@@ -178,9 +178,6 @@ def make_plan(
 
 
 DEFAULT_SUCCESS_PATTERN = r"login: "  # a user's image is up when it shows a login prompt, unless told otherwise
-
-
-SSH_TIMEOUT_S = {"tcg": 90.0, "kvm": 60.0}
 
 
 def _firmware(arch: Arch, nova: NovaChoice | None, boot: str, user_image: bool) -> str | None:

@@ -174,7 +174,7 @@ def expected_cell_s(key: CellKey, settings: Settings, host: HostSpec | None = No
     On a lab host both take longer (archmatrix/hosts/lab_catalog.py): its cells go first.
     """
     if key.accel == "kvm":
-        return settings.kvm_probe_first_output * (host.timeout_factor if host else 1.0)
+        return settings.timeouts(host.timeout_factor if host else 1.0).kvm_probe_first_output()
     return ARCHES[key.arch].typical_tcg_boot_s * (host.tcg_slowdown if host else 1.0)
 
 
@@ -282,14 +282,15 @@ def kvm_verdict_of(host: Host) -> KvmVerdict:
 
     def probe() -> dict:
         host_arch = ARCHES.get(host.capabilities.host_arch)
+        timeouts = host.settings.timeouts(host.spec.timeout_factor)
         verdict = probe_kvm(
             host.connection(),
             host.capabilities,
             lambda: host.image(host_arch),
             host.site,
-            host.settings.kvm_probe_timeout * host.spec.timeout_factor,
+            timeouts.kvm_probe(),
             host.is_local,
-            host.settings.kvm_probe_first_output * host.spec.timeout_factor,
+            timeouts.kvm_probe_first_output(),
             quiet=bool(host.spec.details.get("kvm_probe_quiet")),
         )
         return asdict(verdict)
@@ -308,8 +309,7 @@ def plan(cell: CellKey, cell_host: Host, request) -> Plan:
     try:
         return make_plan(ARCHES[cell.arch], cell.accel, cell_host.capabilities, kvm,
                          machine=settings.machines.get(cell.arch),
-                         timeout_factor=settings.timeout_factor * cell_host.spec.timeout_factor,
-                         timeout_s=settings.boot_timeout(cell.arch, cell.accel),
+                         timeouts=settings.timeouts(cell_host.spec.timeout_factor),
                          extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
                          console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib,
                          user_image=cell.arch in settings.user_images,
