@@ -32,3 +32,11 @@ def suite_lock(request):
     with open(LOCK, "a") as handle:
         fcntl.flock(handle, mode)
         yield
+
+
+def pytest_report_header(config):
+    if not config.invocation_params.args:  # a bare `pytest` in the checkout
+        return ["archmatrix checkout: a bare pytest runs the offline tests (tests/) only; the boots: ./run matrix "
+                "(the default matrix), ./run test (everything, as CI), or .venv/bin/pytest scenarios "
+                "--pyargs archmatrix.scenarios"]
+    return []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -244,13 +243,17 @@ def check_user_image(arch: str, kernel: Path, initrd: Path | None) -> tuple[Path
 
 
 def check_report_dir(path: Path) -> Path:
-    """The report directory must exist or be creatable, and be writable, before anything boots."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
-            pass
-    except OSError as error:
-        raise OptionError(f"--report-dir {path} cannot be written: {error.strerror or error}") from None
+    """The report directory must be a writable directory, or creatable in one, before anything boots.
+
+    Nothing is created here: a session that runs no cell leaves no report directory behind.
+    """
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OptionError(f"--report-dir {path} cannot be written: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise OptionError(f"--report-dir {path} cannot be written: {existing} is not writable by this user")
     return path
 
 
@@ -360,3 +363,70 @@ def container_releases(values: list[str]) -> tuple[str, ...]:
             raise OptionError(f"--container-host {release!r}: no such container host; valid: "
                               f"{', '.join(CONTAINER_RELEASES)}")
     return releases
+
+
+def check_machines(settings: Settings) -> None:
+    """--machine names a machine of that arch's emulator: asked of each local host's libvirt, before any worker starts.
+
+    Remote and container hosts are asked when their cells plan: a machine type
+    they lack makes those cells errors, naming the valid ones.
+    """
+    if not settings.machines:
+        return
+    import libvirt
+
+    from archmatrix.core.capabilities import parse_capabilities
+    from archmatrix.hosts.spec import redact_uri
+
+    for spec in settings.hosts:
+        if not spec.is_local:
+            continue
+        try:
+            conn = libvirt.open(spec.uri)
+        except libvirt.libvirtError as error:
+            raise OptionError(f"--machine needs libvirt to check it, and {redact_uri(spec.uri)} "
+                              f"cannot be reached: {error}") from None
+        try:
+            capabilities = parse_capabilities(conn.getCapabilities())
+        finally:
+            conn.close()
+        for arch, machine in settings.machines.items():
+            offer = capabilities.offer_for(arch)
+            if offer is not None and machine not in offer.machines:
+                raise OptionError(f"--machine {arch}={machine}: {offer.emulator} has no such machine type; "
+                                  f"valid: {', '.join(offer.machine_family_names())}")
+
+
+class _ArgparseGroups:
+    """pytest's parser.getgroup(...).addoption(...), over argparse: the same options outside pytest."""
+
+    def __init__(self, parser):
+        self.parser = parser
+
+    def getgroup(self, name: str, description: str = ""):
+        group = self.parser.add_argument_group(description or name)
+        group.addoption = group.add_argument
+        return group
+
+
+def add_options_to_argparse(parser) -> None:
+    """The run's options on an argparse parser (the `archmatrix cell` command, the benchmarks)."""
+    add_options(_ArgparseGroups(parser))
+
+
+def settings_for(argv: list[str]) -> Settings:
+    """Settings from command-line words, as the pytest plugin would check them (OptionError on bad input)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_options_to_argparse(parser)
+    return settings_from(parser.parse_args(argv))
+
+
+def option_defaults() -> dict[str, object]:
+    """Every option's destination and default, as add_options declares them."""
+    import argparse
+
+    parser = argparse.ArgumentParser(add_help=False)
+    add_options_to_argparse(parser)
+    return vars(parser.parse_args([]))

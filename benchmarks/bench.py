@@ -25,25 +25,21 @@ import resource
 import shutil
 import statistics
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-import libvirt
-
 from archmatrix.core.arches import ARCHES
-from archmatrix.core.capabilities import parse_capabilities
-from archmatrix.core.checks import DOMAIN_CHECKS, judge
-from archmatrix.core.plan import make_plan
+from archmatrix.core.checks import DOMAIN_CHECKS
+from archmatrix.core.plan import CellKey, make_plan
 from archmatrix.files import write_atomically
-from archmatrix.guest.events import ensure_event_loop
 from archmatrix.guest.observe import BANNER, boot_and_observe
 from archmatrix.guest.reaper import wait_for_reaped
-from archmatrix.guest.site import GuestSite
-from archmatrix.guest.staging import StagedFiles
-from archmatrix.hosts.inspectors import LocalInspector
 from archmatrix.images.cache import ImageCache
+from archmatrix.options import settings_for
+from archmatrix.run.lifecycle import remove_run_dir
+from archmatrix.run.pipeline import Run, judge_cell
+from archmatrix.run.rundir import RunDir
 
 MACHINE_OPTIONS = {"aarch64": "virt", "ppc64le": "pseries", "ppc64": "pseries", "s390x": "s390-ccw-virtio",
                    "mips64el": "malta", "mipsel": "malta", "mips": "malta", "riscv64": "virt", "x86_64": "q35"}
@@ -80,17 +76,26 @@ def raw_qemu_banner_s(arch, image, kernel_args: str = "", timeout_s: float = 120
         process.wait()
 
 
-def whole_cell_s(conn, plan, image, site) -> tuple[float, float, int | None]:
-    """Seconds from wanting the cell to its verdicts and teardown; its banner time and QEMU peak RSS."""
-    started = time.monotonic()
-    seen = boot_and_observe(conn, plan, image, site)
-    # The benchmark's sites have no guest network (comparable with earlier figures): the boot's five checks.
-    verdicts = [judge(check, plan, seen) for check in DOMAIN_CHECKS]
-    wait_for_reaped()
-    elapsed = time.monotonic() - started
-    failed = [v.check for v in verdicts if not v.passed]
+def whole_cell_s(settings, arch_name: str) -> tuple[float, float, int | None]:
+    """Seconds from wanting the cell to its verdicts and teardown, through the run's pipeline as pytest's fixtures
+    go through it (a fresh run each time: one boot per cell and run); its banner time and QEMU peak RSS."""
+    spec = settings.hosts[0]
+    run = Run(settings, RunDir.planned(), [spec])
+    try:
+        run.host(spec.label)  # connecting is the run's, not the cell's
+        started = time.monotonic()
+        cell = CellKey(arch_name, "tcg", spec.label)
+        # No SSH phase (comparable with earlier figures): the boot's five checks.
+        judged = judge_cell(run, cell, DOMAIN_CHECKS, with_ssh=False)
+        wait_for_reaped()
+        elapsed = time.monotonic() - started
+    finally:
+        run.close()
+        remove_run_dir(run.run_dir)
+    failed = {check: detail for check, (outcome, detail) in judged["outcomes"].items() if outcome != "pass"}
     if failed:
-        raise RuntimeError(f"{plan.cell_id}: checks failed: {failed}: {seen.boot_failure}")
+        raise RuntimeError(f"{arch_name}: checks failed: {failed}")
+    seen = judged["observation"]
     return elapsed, seen.banner_s, seen.qemu_peak_rss_kib
 
 
@@ -104,15 +109,14 @@ def tuxrun_s(arch, image) -> float | None:
     return time.monotonic() - started if result.returncode == 0 else None
 
 
-def boot_many(conn, caps, image, arch, run_dir: Path, count: int) -> tuple[list[float], list[str]]:
-    """Boot `count` guests of `arch` at once; their banner times, and the failures."""
+def boot_many(host, image, arch, count: int) -> tuple[list[float], list[str]]:
+    """Boot `count` guests of `arch` at once on the run's host; their banner times, and the failures."""
     times: list[float] = []
     errors: list[str] = []
 
     def boot(index: int) -> None:
-        plan = dataclasses.replace(make_plan(arch, "tcg", caps, None), cell_id=f"scale{count}-{index}")
-        site = GuestSite(f"scale{count}", run_dir, StagedFiles(run_dir), LocalInspector())
-        seen = boot_and_observe(conn, plan, image, site)
+        plan = dataclasses.replace(make_plan(arch, "tcg", host.capabilities, None), cell_id=f"scale{count}-{index}")
+        seen = boot_and_observe(host.connection(), plan, image, host.site, with_ssh=False)
         if seen.banner_s:
             times.append(seen.banner_s)
         else:
@@ -127,13 +131,22 @@ def boot_many(conn, caps, image, arch, run_dir: Path, count: int) -> tuple[list[
     return times, errors
 
 
-def scale(conn, caps, cache, run_dir: Path, arch_name: str) -> list[dict]:
+def scale(settings, arch_name: str) -> list[dict]:
     """N guests at once, N doubling, until the median banner time is twice that of one guest."""
     arch = ARCHES[arch_name]
-    image = cache.get_or_build(arch)
+    run = Run(settings, RunDir.planned(), list(settings.hosts))
+    try:
+        host, image = run.first_host(), run.images.of(arch)
+        return _scaled(host, image, arch, arch_name)
+    finally:
+        run.close()
+        remove_run_dir(run.run_dir)
+
+
+def _scaled(host, image, arch, arch_name: str) -> list[dict]:
     rows, single, count = [], None, 1
     while count <= 32:
-        times, errors = boot_many(conn, caps, image, arch, run_dir, count)
+        times, errors = boot_many(host, image, arch, count)
         median = statistics.median(times) if times else None
         single = single or median
         rows.append({"guests": count, "median_banner_s": median, "failed": len(errors)})
@@ -169,41 +182,30 @@ def main() -> None:
     parser.add_argument("--scale", default=None, metavar="ARCH", help="also boot N guests of ARCH at once")
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args()
-    ensure_event_loop()  # before the connection: the console stream needs it
-    conn = libvirt.open("qemu:///system")
-    caps = parse_capabilities(conn.getCapabilities())
-    cache = ImageCache()
-    run_dir = Path(tempfile.mkdtemp(prefix="archmatrix-run-bench-"))
-    run_dir.chmod(0o711)
+    settings = settings_for(["--accel", "tcg"])
+    cache = ImageCache(settings.image_cache)
     results = []
-    try:
-        for name in args.arch.split(","):
-            arch = ARCHES[name]
-            image = cache.get_or_build(arch)
-            raw, quiet, cell, banner, rss, tux = [], [], [], [], [], []
-            for round_ in range(args.rounds):
-                raw.append(raw_qemu_banner_s(arch, image))
-                quiet.append(raw_qemu_banner_s(arch, image, "quiet"))
-                plan = make_plan(arch, "tcg", caps, None)
-                site = GuestSite(f"bench{round_}", run_dir, StagedFiles(run_dir), LocalInspector())
-                elapsed, banner_s, peak = whole_cell_s(conn, plan, image, site)
-                cell.append(elapsed)
-                banner.append(banner_s)
-                rss.append(peak or 0)
-                tux.append(tuxrun_s(arch, image))
-            row = {"arch": name, "raw_s": statistics.median(raw), "raw_quiet_s": statistics.median(quiet),
-                   "cell_s": statistics.median(cell),
-                   "banner_s": statistics.median(banner), "peak_rss_mib": round(statistics.median(rss) / 1024),
-                   "tuxrun_s": statistics.median(tux) if all(tux) else None, "rounds": args.rounds}
-            row["cell_over_raw"] = row["cell_s"] / row["raw_s"]
-            results.append(row)
-            print(f"{name:10} raw {row['raw_s']:.2f} s  quiet {row['raw_quiet_s']:.2f} s  cell {row['cell_s']:.2f} s  "
-                  f"ratio {row['cell_over_raw']:.2f}")
-        scaled = scale(conn, caps, cache, run_dir, args.scale) if args.scale else []
-    finally:
-        wait_for_reaped()
-        shutil.rmtree(run_dir, ignore_errors=True)
-        conn.close()
+    for name in args.arch.split(","):
+        arch = ARCHES[name]
+        image = cache.get_or_build(arch)
+        raw, quiet, cell, banner, rss, tux = [], [], [], [], [], []
+        for _ in range(args.rounds):
+            raw.append(raw_qemu_banner_s(arch, image))
+            quiet.append(raw_qemu_banner_s(arch, image, "quiet"))
+            elapsed, banner_s, peak = whole_cell_s(settings, name)
+            cell.append(elapsed)
+            banner.append(banner_s)
+            rss.append(peak or 0)
+            tux.append(tuxrun_s(arch, image))
+        row = {"arch": name, "raw_s": statistics.median(raw), "raw_quiet_s": statistics.median(quiet),
+               "cell_s": statistics.median(cell),
+               "banner_s": statistics.median(banner), "peak_rss_mib": round(statistics.median(rss) / 1024),
+               "tuxrun_s": statistics.median(tux) if all(tux) else None, "rounds": args.rounds}
+        row["cell_over_raw"] = row["cell_s"] / row["raw_s"]
+        results.append(row)
+        print(f"{name:10} raw {row['raw_s']:.2f} s  quiet {row['raw_quiet_s']:.2f} s  cell {row['cell_s']:.2f} s  "
+              f"ratio {row['cell_over_raw']:.2f}")
+    scaled = scale(settings, args.scale) if args.scale else []
     harness_peak_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # Linux: KiB
     args.report_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(args.report_dir / "bench.json", json.dumps(

@@ -12,36 +12,34 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
-import tempfile
 from pathlib import Path
 
-import libvirt
-
-from archmatrix.core.arches import ARCHES
-from archmatrix.core.capabilities import parse_capabilities
-from archmatrix.core.checks import DOMAIN_CHECKS, judge
+from archmatrix.core.checks import DOMAIN_CHECKS
 from archmatrix.core.firmware import FIRMWARE_DISKS
-from archmatrix.core.plan import make_plan
+from archmatrix.core.plan import CellKey
 from archmatrix.files import write_atomically
-from archmatrix.guest.events import ensure_event_loop
-from archmatrix.guest.observe import boot_and_observe
-from archmatrix.guest.reaper import wait_for_reaped
-from archmatrix.guest.site import GuestSite
-from archmatrix.guest.staging import StagedFiles
-from archmatrix.hosts.inspectors import LocalInspector
-from archmatrix.images.cache import ImageCache
-from archmatrix.images.disk_build import firmware_disk_image
+from archmatrix.options import settings_for
+from archmatrix.run.lifecycle import remove_run_dir
+from archmatrix.run.pipeline import Run, judge_cell
+from archmatrix.run.rundir import RunDir
 
 
-def one_boot(conn, caps, arch, image, boot: str, site) -> tuple[float, float]:
-    plan = make_plan(arch, "tcg", caps, None, boot=boot)
-    seen = boot_and_observe(conn, plan, image, site)
-    failed = [verdict.check for verdict in (judge(check, plan, seen) for check in DOMAIN_CHECKS)
-              if not verdict.passed]
+def one_boot(arch_name: str, boot: str) -> tuple[float, float]:
+    """One cell through the run's pipeline, its built-in image booted directly or from its firmware disk (a fresh
+    run each time: one boot per cell and run); its banner and login times."""
+    settings = settings_for(["--accel", "tcg", "--boot-from", boot])
+    spec = settings.hosts[0]
+    run = Run(settings, RunDir.planned(), [spec])
+    try:
+        judged = judge_cell(run, CellKey(arch_name, "tcg", spec.label), DOMAIN_CHECKS, with_ssh=False)
+    finally:
+        run.close()
+        remove_run_dir(run.run_dir)
+    failed = {check: detail for check, (outcome, detail) in judged["outcomes"].items() if outcome != "pass"}
     if failed:
-        raise RuntimeError(f"{arch.name} from the {boot}: checks failed: {failed}: {seen.boot_failure}")
+        raise RuntimeError(f"{arch_name} from the {boot}: checks failed: {failed}")
+    seen = judged["observation"]
     return seen.banner_s, seen.login_s
 
 
@@ -51,36 +49,20 @@ def main() -> None:
     parser.add_argument("--arch", default=",".join(FIRMWARE_DISKS))
     parser.add_argument("--report-dir", type=Path, default=Path("reports"))
     args = parser.parse_args()
-    ensure_event_loop()
-    conn = libvirt.open("qemu:///system")
-    caps = parse_capabilities(conn.getCapabilities())
-    cache = ImageCache()
-    run_dir = Path(tempfile.mkdtemp(prefix="archmatrix-run-firmware-bench-"))
-    run_dir.chmod(0o711)
     rows = []
-    try:
-        for name in args.arch.split(","):
-            arch = ARCHES[name]
-            images = {"kernel": cache.get_or_build(arch)}
-            images["disk"] = firmware_disk_image(cache, arch, images["kernel"])
-            seen: dict[str, list[tuple[float, float]]] = {"kernel": [], "disk": []}
-            for round_ in range(args.rounds):
-                for boot, image in images.items():
-                    site = GuestSite(f"fw{round_}{boot[0]}", run_dir, StagedFiles(run_dir), LocalInspector())
-                    seen[boot].append(one_boot(conn, caps, arch, image, boot, site))
-                    wait_for_reaped()
-            row = {"arch": name, "firmware": FIRMWARE_DISKS[name].firmware, "rounds": args.rounds}
-            for boot, times in seen.items():
-                row[f"{boot}_banner_s"] = statistics.median(t[0] for t in times)
-                row[f"{boot}_login_s"] = statistics.median(t[1] for t in times)
-            row["disk_over_kernel"] = row["disk_login_s"] / row["kernel_login_s"]
-            rows.append(row)
-            print(f"{name:8} direct {row['kernel_login_s']:.2f} s  firmware {row['disk_login_s']:.2f} s  "
-                  f"ratio {row['disk_over_kernel']:.2f}")
-    finally:
-        wait_for_reaped()
-        shutil.rmtree(run_dir, ignore_errors=True)
-        conn.close()
+    for name in args.arch.split(","):
+        seen: dict[str, list[tuple[float, float]]] = {"kernel": [], "disk": []}
+        for _ in range(args.rounds):
+            for boot in seen:
+                seen[boot].append(one_boot(name, boot))
+        row = {"arch": name, "firmware": FIRMWARE_DISKS[name].firmware, "rounds": args.rounds}
+        for boot, times in seen.items():
+            row[f"{boot}_banner_s"] = statistics.median(t[0] for t in times)
+            row[f"{boot}_login_s"] = statistics.median(t[1] for t in times)
+        row["disk_over_kernel"] = row["disk_login_s"] / row["kernel_login_s"]
+        rows.append(row)
+        print(f"{name:8} direct {row['kernel_login_s']:.2f} s  firmware {row['disk_login_s']:.2f} s  "
+              f"ratio {row['disk_over_kernel']:.2f}")
     args.report_dir.mkdir(parents=True, exist_ok=True)
     write_atomically(args.report_dir / "firmware-boot.json", json.dumps(rows, indent=2))
     write_atomically(args.report_dir / "firmware-boot.md", markdown(rows))

@@ -13,7 +13,7 @@ from archmatrix.guest.observe import boot_and_observe
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 
-def test_a_port_taken_before_qemu_binds_it_is_drawn_again(archmatrix_host, monkeypatch):
+def test_a_port_taken_before_qemu_binds_it_is_drawn_again(archmatrix_run, archmatrix_host, monkeypatch):
     network = archmatrix_host.site.network
     with socket.socket() as squatter:  # another process on the port the harness drew, before QEMU binds it
         squatter.bind(("127.0.0.1", 0))
@@ -24,7 +24,7 @@ def test_a_port_taken_before_qemu_binds_it_is_drawn_again(archmatrix_host, monke
         monkeypatch.setattr(network, "free_port", lambda: drawn.pop() if drawn else real_free_port())
         plan = dataclasses.replace(make_plan(ARCHES["aarch64"], "tcg", archmatrix_host.capabilities, None),
                                    cell_id="port-taken-aarch64")
-        image = archmatrix_host.cache.get_or_build(ARCHES["aarch64"])
+        image = archmatrix_run.images.of(ARCHES["aarch64"])
         observation = boot_and_observe(archmatrix_host.connection(), plan, image, archmatrix_host.site)
     assert not observation.start_error and drawn == []
     assert observation.ssh.port != taken

@@ -213,7 +213,7 @@ def test_two_runs_at_once_share_one_fresh_cache_without_collisions(tmp_path):
     assert list((images / "tmp").iterdir()) == []
     # Each run's guest got its own forwarded SSH port and was reached on it.
     ssh_a, ssh_b = (cells_of(tmp_path / side)["aarch64-tcg"]["facts"]["ssh"] for side in ("a", "b"))
-    assert ssh_a["port"] != ssh_b["port"] and "error" not in ssh_a and "error" not in ssh_b
+    assert ssh_a["port"] != ssh_b["port"] and not ssh_a["error"] and not ssh_b["error"]
     # Nothing of either run listens any more: not the guests' forwarded ports, not the test file's server.
     for side in ("a", "b"):
         facts = cells_of(tmp_path / side)["aarch64-tcg"]["facts"]
@@ -314,11 +314,11 @@ def test_a_domain_that_outlives_its_test_fails_the_run_and_is_destroyed(tmp_path
         "from archmatrix.guest.domain import domain_xml\n"
         "from archmatrix.guest.observe import domain_spec\n"
         "from archmatrix.core.plan import make_plan\n\n"
-        "def test_forgets_its_domain(archmatrix_host):\n"
+        "def test_forgets_its_domain(archmatrix_run, archmatrix_host):\n"
         "    arch = ARCHES['mipsel']\n"
         "    plan = make_plan(arch, 'tcg', archmatrix_host.capabilities, None)\n"
-        "    files = archmatrix_host.site.boot_files.place(archmatrix_host.cache.get_or_build(arch), 'leak')\n"
-        "    spec = domain_spec(plan, files, archmatrix_host.run.run_id)\n"
+        "    files = archmatrix_host.site.boot_files.place(archmatrix_run.images.of(arch), 'leak')\n"
+        "    spec = domain_spec(plan, files, archmatrix_run.run_dir.run_id)\n"
         "    archmatrix_host.connection().createXML(domain_xml(spec), 0)\n"
     )
     process = real_run(tmp_path / "reports", test_path=leaky)

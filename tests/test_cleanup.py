@@ -109,10 +109,12 @@ def test_scratch_whose_builder_is_gone_is_found_and_a_live_builders_is_not(tmp_p
 
 def test_run_dir_and_staged_files_are_private(tmp_path):
     from archmatrix.guest.staging import StagedFiles
-    from archmatrix.hosts.host import RunDir
     from archmatrix.images.image import Image
+    from archmatrix.run.rundir import RunDir
 
-    run = RunDir.create()
+    run = RunDir.planned(tmp_path)
+    assert not run.path.exists()  # planned: nothing made until a cell needs it
+    assert run.ensure() and not run.ensure()  # made once, whoever asks
     try:
         assert stat.S_IMODE(run.path.stat().st_mode) == 0o711  # QEMU may reach files, nobody may list
         kernel, initrd = tmp_path / "k", tmp_path / "i"

@@ -87,7 +87,7 @@ def test_unwritable_report_dir_is_refused(pytester, tmp_path):
     pytester.makepyfile("def test_never(cell):\n    raise AssertionError('ran')\n")
     result = pytester.runpytest("--report-dir", str(blocker / "reports"))
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert f"--report-dir {blocker / 'reports'} cannot be written: Not a directory" in result.stderr.str()
+    assert f"--report-dir {blocker / 'reports'} cannot be written: {blocker} is not a directory" in result.stderr.str()
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,5 +1,8 @@
 """The commands a person runs outside pytest.
 
+  archmatrix matrix [-- PYTEST-ARGS]          the built-in matrix (pytest --pyargs archmatrix.scenarios -n CORES)
+  archmatrix cell ARCH-ACCEL... [OPTIONS]      cells without pytest: every check, the reports
+
   archmatrix images build [--arch ARCH ...] [--image-cache DIR]
   archmatrix images list  [--image-cache DIR]
   archmatrix report diff OLD.json NEW.json     exit 1 on a regression
@@ -19,6 +22,8 @@ import time
 import warnings
 from pathlib import Path
 
+from archmatrix.cli.cells import add_parsers as add_cell_parsers
+from archmatrix.cli.cells import cell_command, matrix_command
 from archmatrix.cli.nova_plan import add_parser as add_nova_plan_parser
 from archmatrix.cli.nova_plan import nova_plan_command
 from archmatrix.core.arches import ALL_ARCHES, ARCHES, UnknownNameError, arch_named, default_arches, split_names
@@ -68,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = reports.add_parser("validate", help="check a matrix.json against its JSON schema")
     validate.add_argument("matrix", type=Path)
     add_nova_plan_parser(commands)
+    add_cell_parsers(commands)
     return parser
 
 
@@ -149,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if found else 0
     if args.command == "nova-plan":
         return nova_plan_command(args)
+    if args.command == "cell":
+        return cell_command(args)
+    if args.command == "matrix":
+        return matrix_command(args)
     if args.command == "report":
         from archmatrix.report.json_report import SchemaError
 

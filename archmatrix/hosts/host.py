@@ -1,128 +1,74 @@
-"""This run's libvirt hosts and scratch space, as every fixture sees them.
+"""One libvirt host of a run: its connection (reopened when libvirtd died or restarted), its capabilities, where
+its guests boot (GuestSite), its SSH way in, and its facts. Nothing of the run's settings or images.
 
-The connection is checked before use and reopened when libvirtd died or
-restarted; the guest this process had in flight is then destroyed (QEMU
-outlives libvirtd). Errors here are the host's or the harness's, never the
-guest's: cells end as `error`.
+Errors here are the host's or archmatrix's, never the guest's: cells end as `error`.
 """
 
 from __future__ import annotations
 
 import os
 import platform
-import secrets
-import tempfile
+import threading
 import time
 import warnings
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
 from archmatrix.cleanup import sweep
-from archmatrix.cleanup.names import RUN_DIR_PREFIX, pool_name, read_owner_file, write_owner_file
+from archmatrix.cleanup.names import pool_name
 from archmatrix.cleanup.owner import Owner
-from archmatrix.core.arches import Arch
 from archmatrix.core.capabilities import HostCapabilities, KvmVerdict, parse_capabilities
+from archmatrix.errors import HarnessError, HarnessWarning
 from archmatrix.guest.events import ensure_event_loop
 from archmatrix.guest.reach import GuestNetwork
 from archmatrix.guest.site import GuestSite
 from archmatrix.guest.staging import StagedFiles
 from archmatrix.guest.volumes import PoolFiles
-from archmatrix.hosts.container_hosts import UNAVAILABLE
 from archmatrix.hosts.inspectors import LocalInspector, XmlOnlyInspector
-from archmatrix.hosts.spec import HostSpec, redact_uri
+from archmatrix.hosts.spec import UNAVAILABLE, HostSpec, redact_uri
 from archmatrix.hosts.ssh import SshInspector, remote_facts
-from archmatrix.images.cache import Image, ImageCache, ImageError, user_disk_image, user_image
-from archmatrix.images.disk_build import firmware_disk_image
-from archmatrix.options import OptionError, Settings
-from archmatrix.run.store import RunStore
 from archmatrix.ssh.keys import RunKey
 from archmatrix.ssh.shell import HostShell, HostSshError
 
+CONNECT_TIMEOUT_S = 60.0  # libvirt.open of a remote URI (an SSH or TCP handshake) has no bound of its own
 
-@dataclass(frozen=True)
-class RunDir:
-    """This run's private scratch space: staged images, console logs, shared values.
-
-    Mode 0711: QEMU (running as libvirt-qemu) can reach the files libvirt hands
-    it, but cannot list the directory, and nobody else can either.
-    """
-
-    path: Path
-    run_id: str
-
-    @classmethod
-    def create(cls) -> RunDir:
-        run_id = secrets.token_hex(4)
-        path = Path(tempfile.mkdtemp(prefix=f"{RUN_DIR_PREFIX}{run_id}-"))
-        path.chmod(0o711)
-        write_owner_file(path, Owner.of_this_process())
-        RunKey.create(path)  # the guests' SSH key pair, for every worker of the run
-        return cls(path, run_id)
-
-    def owner(self) -> Owner:
-        """The process that owns the run (the pytest controller): what a crashed run's leftovers are told by."""
-        owner = read_owner_file(self.path)
-        assert owner is not None, f"the run directory {self.path} has no owner file"
-        return owner
+FACT_DETAILS = ("container_release", "container_image", "container_qemu_package", "container_libvirt_package",
+                "lab_arch", "lab_image", "lab_machine", "lab_cpu", "lab_memory_mib", "lab_vcpus", "lab_dev_kvm",
+                "lab_ready_s", "lab_qemu_package", "lab_libvirt_package")
 
 
-def check_machines(settings: Settings) -> None:
-    """--machine names a machine of that arch's emulator: asked of each local host's libvirt, before any worker starts.
-
-    Remote and container hosts are asked when their cells plan: a machine type
-    they lack makes those cells errors, naming the valid ones.
-    """
-    if not settings.machines:
-        return
+def open_libvirt(uri: str, timeout_s: float = CONNECT_TIMEOUT_S):
+    """libvirt.open, bounded: an unanswering host is an error after `timeout_s`, not a hang."""
     import libvirt
 
-    for spec in settings.hosts:
-        if not spec.is_local:
-            continue
+    outcome: dict = {}
+
+    def connect() -> None:
         try:
-            conn = libvirt.open(spec.uri)
+            outcome["conn"] = libvirt.open(uri)
         except libvirt.libvirtError as error:
-            raise OptionError(f"--machine needs libvirt to check it, and {redact_uri(spec.uri)} "
-                              f"cannot be reached: {error}") from None
-        try:
-            capabilities = parse_capabilities(conn.getCapabilities())
-        finally:
-            conn.close()
-        for arch, machine in settings.machines.items():
-            offer = capabilities.offer_for(arch)
-            if offer is not None and machine not in offer.machines:
-                raise OptionError(f"--machine {arch}={machine}: {offer.emulator} has no such machine type; "
-                                  f"valid: {', '.join(offer.machine_family_names())}")
+            outcome["error"] = error
 
-
-class HarnessError(RuntimeError):
-    """The harness cannot do its job (no libvirt, a build failed): cells end as errors."""
-
-
-class HarnessWarning(UserWarning):
-    """Something the harness cleaned up or worked around, that a user should know of."""
-
-
-USES_LIBVIRT = "uses-libvirt"  # marker in the run directory: this run started domains
+    thread = threading.Thread(target=connect, name="libvirt-open", daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        raise libvirt.libvirtError(f"no answer within {timeout_s:.0f} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["conn"]
 
 
 @dataclass
 class Host:
-    """One libvirt host of this run, as every fixture of this process sees it."""
-
     spec: HostSpec
     conn: object
     capabilities: HostCapabilities
-    settings: Settings
-    run: RunDir
-    store: RunStore
-    cache: ImageCache
     site: GuestSite
+    run_id: str
     shell: HostShell | None = None
     lost: str = ""  # why the host is gone for good: later cells fail at once instead of waiting again
-    _images: dict[str, Image] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
@@ -152,7 +98,7 @@ class Host:
         deadline = time.monotonic() + self.spec.reconnect_s
         while True:
             try:
-                self.conn = libvirt.open(self.spec.uri)
+                self.conn = open_libvirt(self.spec.uri)
                 break
             except libvirt.libvirtError as error:
                 if time.monotonic() > deadline:
@@ -161,41 +107,9 @@ class Host:
                     raise HarnessError(self.lost) from None
                 time.sleep(1)
         # QEMU outlives libvirtd: the guest this process had in flight is still running.
-        for leftover in sweep.of_process(self.conn, self.run.run_id, os.getpid()):
+        for leftover in sweep.of_process(self.conn, self.run_id, os.getpid()):
             warnings.warn(HarnessWarning(leftover.describe()), stacklevel=1)
         return self.conn
-
-    def image(self, arch: Arch) -> Image:
-        """The arch's image, user-supplied or built-in, verified once per process (every test asks)."""
-        supplied = self.settings.user_images.get(arch.name)
-        if not supplied:
-            return self._built_once(arch.name, lambda: self.cache.get_or_build(arch))
-        if arch.name not in self._images:
-            is_disk = arch.name in self.settings.user_disks
-            self._images[arch.name] = user_disk_image(arch, supplied[0]) if is_disk else user_image(arch, *supplied)
-        return self._images[arch.name]
-
-    def firmware_disk(self, arch: Arch) -> Image:
-        """The built-in image on the disk its arch's firmware boots (--boot-from disk)."""
-        return self._built_once(f"disk-{arch.name}", lambda: firmware_disk_image(self.cache, arch, self.image(arch)))
-
-    def _built_once(self, key: str, build: Callable[[], Image]) -> Image:
-        """Built (or its build failed) once per run, whichever worker asks first: a failed build fails that
-        arch's cells with its reason, and is not tried again for each of their checks."""
-        if key not in self._images:
-            outcome = self.store.get_or_compute(f"image-{key}", lambda: self._build_outcome(key, build))
-            if "error" in outcome:
-                raise ImageError(outcome["error"])
-            if key not in self._images:  # another worker built it: a cache hit now
-                self._images[key] = build()
-        return self._images[key]
-
-    def _build_outcome(self, key: str, build: Callable[[], Image]) -> dict:
-        try:
-            self._images[key] = build()
-        except ImageError as error:
-            return {"error": str(error)}
-        return {}
 
     def facts(self, kvm: KvmVerdict | None) -> dict:
         return self._static_facts | {"kvm": asdict(kvm) if kvm else None}
@@ -235,21 +149,19 @@ class Host:
             pass
 
 
-FACT_DETAILS = ("container_release", "container_image", "container_qemu_package", "container_libvirt_package",
-                "lab_arch", "lab_image", "lab_machine", "lab_cpu", "lab_memory_mib", "lab_vcpus", "lab_dev_kvm",
-                "lab_ready_s", "lab_qemu_package", "lab_libvirt_package")
+def open_host(spec: HostSpec, run_dir: Path, run_id: str, owner: Owner, once, several: bool = False) -> Host:
+    """Connect to the host and read its capabilities; a host that cannot be reached is a HarnessError.
 
-
-def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, cache: ImageCache,
-              several: bool = False) -> Host:
-    """Connect to the host and read its capabilities; a host that cannot be reached is a HarnessError."""
+    `once(key, compute)` computes a value once per run across processes (the run store): a remote host's
+    boot files are uploaded once.
+    """
     import libvirt
 
     if UNAVAILABLE in spec.details:
         raise HarnessError(spec.details[UNAVAILABLE])
     ensure_event_loop()  # before the connection opens, or its streams deliver no events
     try:
-        conn = libvirt.open(spec.uri)
+        conn = open_libvirt(spec.uri)
         capabilities = parse_capabilities(conn.getCapabilities())
     except libvirt.libvirtError as error:
         hint = (" Start the daemons (as root: virtlogd -d && tools/start-libvirtd, which ./run does) or pass another "
@@ -257,24 +169,23 @@ def open_host(spec: HostSpec, settings: Settings, run: RunDir, store: RunStore, 
         raise HarnessError(f"cannot connect to libvirt at {redact_uri(spec.uri)} (host {spec.label}): "
                            f"{error}.{hint}") from None
     shell = HostShell(spec.ssh) if spec.ssh and not spec.is_local else None
-    host_dir = run.path / spec.label
+    host_dir = run_dir / spec.label
     host_dir.mkdir(exist_ok=True)
     if spec.is_local:
         boot_files, inspector = StagedFiles(host_dir), LocalInspector()
     else:
-        pool = pool_name(run.run_id, run.owner())
         # Uploads use the host's current connection (it is reopened after a restart): `host` is bound below.
-        boot_files = PoolFiles(lambda: host.connection(), pool, store.get_or_compute, spec.label)
+        boot_files = PoolFiles(lambda: host.connection(), pool_name(run_id, owner), once, spec.label)
         inspector = SshInspector(shell) if shell else XmlOnlyInspector()
     if spec.is_local or shell is not None:
-        network, no_network = GuestNetwork(spec.label, RunKey.load(run.path), shell), ""
+        network, no_network = GuestNetwork(spec.label, RunKey.load(run_dir), shell), ""
     else:
         network, no_network = None, (f"the guests' forwarded SSH ports are on the loopback of host {spec.label}, "
                                      f"and the run has no SSH way into it to reach them (give it one: "
                                      f"--host-ssh, or a qemu+ssh:// URI)")
-    site = GuestSite(run.run_id, host_dir, boot_files, inspector, name_tag=spec.label if several else "",
+    site = GuestSite(run_id, host_dir, boot_files, inspector, name_tag=spec.label if several else "",
                      network=network, no_network_reason=no_network)
-    host = Host(spec, conn, capabilities, settings, run, store, cache, site, shell)
+    host = Host(spec, conn, capabilities, site, run_id, shell)
     return host
 
 

@@ -20,6 +20,7 @@ from archmatrix.ssh.shell import SshAccess
 DEFAULT_URI = "qemu:///system"
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 HOSTS_FILE_KEYS = {"label", "uri", "ssh", "ssh_key", "ssh_fingerprint", "ssh_known_hosts"}
+UNAVAILABLE = "unavailable"  # key in HostSpec.details: why a host the run starts could not be started
 
 
 class HostSpecError(ValueError):

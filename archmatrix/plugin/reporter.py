@@ -1,33 +1,17 @@
-"""The controller-only reporter: check reports in, matrix files out at session end.
+"""The controller-only reporter: check reports in, matrix files out at the session's end.
 
-Registered on the pytest controller only (never on xdist workers); fed by
-plain values the workers put in `report.user_properties`.
+Registered on the pytest controller only (never on xdist workers); fed by plain values the workers put in
+`report.user_properties`. What it writes, and how, is archmatrix/run/reports.py's.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import platform
-import shutil
-import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
-from archmatrix.cleanup import sweep
-from archmatrix.cleanup.names import run_prefix
-from archmatrix.core.matrix import CheckRecord, aggregate
-from archmatrix.guest.console import copy_capped
-from archmatrix.guest.domain import LIBVIRT_QEMU_LOG_DIR
-from archmatrix.hosts.host import FACT_DETAILS, USES_LIBVIRT, RunDir
-from archmatrix.hosts.spec import HostSpec, redact_uri
-from archmatrix.options import Settings
-from archmatrix.report.html import write_html
-from archmatrix.report.json_report import matrix_document, write_json
-from archmatrix.report.junit import write_junit
-from archmatrix.report.markdown import write_markdown
+from archmatrix.core.matrix import CheckRecord
+from archmatrix.run.reports import MatrixRecords, collect_qemu_logs, sweep_run
 
 CELL_PROPERTY = "archmatrix_cell"
 FACTS_PROPERTY = "archmatrix_facts"
@@ -36,17 +20,10 @@ VERDICT_PROPERTY = "archmatrix_verdict"
 
 
 class MatrixReporter:
-    """Controller-only: turns the check reports into the matrix files at session end."""
-
-    def __init__(self, settings: Settings, run: RunDir, host_specs: list[HostSpec]):
-        self.settings = settings
-        self.run = run
-        self.host_specs = host_specs
-        self.records: dict[str, CheckRecord] = {}
-        self.hosts: dict[str, dict] = {}  # label -> facts, as the cells reported them
-        self.started = time.monotonic()
-        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
-        self.written: list[Path] = []
+    def __init__(self, state):
+        self.state = state
+        self.records = MatrixRecords(state.specs)
+        self.written: list = []
         self.cells: list = []
         self.leaks: list = []
 
@@ -58,69 +35,23 @@ class MatrixReporter:
         if outcome is None:
             return
         cell = json.loads(properties[CELL_PROPERTY])
-        if HOST_PROPERTY in properties:
-            host = json.loads(properties[HOST_PROPERTY])
-            known = self.hosts.get(cell["host"], {})
-            # Only KVM cells ask for the probe: keep its verdict whatever arrives later.
-            self.hosts[cell["host"]] = host | {"kvm": host["kvm"] or known.get("kvm")}
+        host = json.loads(properties[HOST_PROPERTY]) if HOST_PROPERTY in properties else None
         facts = json.loads(properties.get(FACTS_PROPERTY, "{}"))
         verdict = json.loads(properties.get(VERDICT_PROPERTY, "null"))
         detail = verdict["seen"] if verdict else _reason(report)
-        self.records[report.nodeid] = CheckRecord(cell["host"], cell["arch"], cell["accel"], cell["check"],
-                                                  outcome, detail, facts)
+        self.records.add(report.nodeid, CheckRecord(cell["host"], cell["arch"], cell["accel"], cell["check"],
+                                                    outcome, detail, facts), host)
 
     def pytest_sessionfinish(self, session, exitstatus) -> None:
-        self.leaks = self._sweep_this_run()
+        run_dir, settings = self.state.run_dir, self.state.settings
+        if not run_dir.exists:
+            return  # no cell ran: nothing was made, nothing is written
+        self.leaks = sweep_run(run_dir, self.records.host_specs)
         if self.leaks and exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a domain outlived its test: a harness bug
-        report_dir = self.settings.report_dir
-        _collect_qemu_logs(self.run.run_id, report_dir)  # planted faults boot outside the matrix too
-        if not self.records:
-            return
-        labels = [spec.label for spec in self.host_specs]
-        cells = aggregate(list(self.records.values()), labels)
-        # The harness's own log is bounded already (head, note, tail): the slack keeps its note from being cut.
-        cap = int(self.settings.console_cap_mib * 1024 * 1024) + 4096
-        several = len({cell.host for cell in cells}) > 1
-        cells = [_with_copied_console(cell, report_dir, cap, several) for cell in cells]
+        collect_qemu_logs(run_dir.run_id, settings.report_dir)  # planted faults boot outside the matrix too
         complete = exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
-        hosts = [self._host_facts(spec) for spec in self.host_specs if any(c.host == spec.label for c in cells)]
-        document = matrix_document(cells, hosts, self.started_at, time.monotonic() - self.started, complete)
-        self.cells = cells
-        # matrix.json first: it is the source of truth, and the one that must survive.
-        self.written = [write_json(document, report_dir / "matrix.json")]
-        for writer, name in ((write_junit, "junit.xml"), (write_markdown, "matrix.md"), (write_html, "matrix.html")):
-            self.written.append(writer(document, report_dir / name))
-
-    def _host_facts(self, spec: HostSpec) -> dict:
-        """What the cells reported of a host; for a host no cell reached, what the run knows of it."""
-        if spec.label in self.hosts:
-            return self.hosts[spec.label]
-        known = {"label": spec.label, "kind": spec.kind, "hostname": platform.node() if spec.is_local else spec.label,
-                 "arch": platform.machine() if spec.is_local else "unknown", "cpu_model": None,
-                 "libvirt_uri": redact_uri(spec.uri), "kvm": None, "guest_arches": []}
-        return known | {key: value for key, value in spec.details.items() if key in FACT_DETAILS}
-
-    def _sweep_this_run(self) -> list:
-        """Destroy any domain and pool of this run still on a host: a killed worker's, or a leak."""
-        if not (self.run.path / USES_LIBVIRT).exists():
-            return []
-        import libvirt
-
-        found = []
-        for spec in self.host_specs:
-            if spec.kind == "lab":
-                continue  # stopped already: its guests went with it (and its domain is this machine's, swept here)
-            try:
-                conn = libvirt.open(spec.uri)
-            except libvirt.libvirtError:
-                continue  # the host is gone; the next run's sweep (or the container's removal) takes them
-            try:
-                found += [leftover for leftover in sweep.of_run(conn, self.run.run_id)
-                          if leftover.found.what == "domain"]  # a pool of the run is expected: not a leak
-            finally:
-                conn.close()
-        return found
+        self.cells, self.written = self.records.write(settings.report_dir, settings.console_cap_mib, complete)
 
     def pytest_terminal_summary(self, terminalreporter) -> None:
         for leak in self.leaks:
@@ -153,30 +84,3 @@ def _reason(report) -> str:
         return report.longrepr[2].removeprefix("Skipped: ")
     crash = getattr(report.longrepr, "reprcrash", None)
     return crash.message if crash else str(report.longrepr)[-500:]
-
-
-def _collect_qemu_logs(run_id: str, report_dir: Path) -> None:
-    """Move libvirt's per-domain QEMU logs of this run next to the console logs.
-
-    They hold QEMU's own complaints (the KVM probe's internal errors), and left in
-    /var/log they would pile up, one file per cell and run.
-    """
-    prefix = run_prefix(run_id)
-    for log in LIBVIRT_QEMU_LOG_DIR.glob(f"{prefix}*.log"):
-        target = report_dir / "qemu-logs" / log.name.removeprefix(prefix)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            shutil.move(log, target)
-        except OSError:
-            return  # not ours to move (libvirt host of another user): leave them
-
-
-def _with_copied_console(cell, report_dir: Path, cap_bytes: int, several_hosts: bool):
-    """Keep the cell's console log with the reports; the run directory is removed at the end."""
-    source = cell.facts.get("console_log")
-    if not source or not Path(source).is_file():
-        return cell
-    consoles = report_dir / "consoles" / cell.host if several_hosts else report_dir / "consoles"
-    target = consoles / f"{cell.id}.log"
-    copy_capped(Path(source), target, cap_bytes)
-    return dataclasses.replace(cell, facts=dict(cell.facts, console_log=str(target.relative_to(report_dir))))

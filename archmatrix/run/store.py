@@ -18,7 +18,7 @@ from archmatrix.files import write_atomically
 class RunStore:
     def __init__(self, run_dir: Path):
         self.directory = Path(run_dir) / "shared"
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def get_or_compute(self, key: str, compute: Callable[[], dict]) -> dict:
         path = self.directory / f"{key}.json"
@@ -27,5 +27,5 @@ class RunStore:
             if path.exists():
                 return json.loads(path.read_text())
             value = compute()  # an exception stores nothing: the next asker tries again
-            write_atomically(path, json.dumps(value))
+            write_atomically(path, json.dumps(value), mode=0o600)  # the run's own: nobody else reads it
             return value

@@ -78,7 +78,7 @@ def pinned_policy(where: str, *, key=None, fingerprint_pin: str | None = None, e
             if key is not None:
                 if seen.get_name() != key.get_name() or seen.asbytes() != key.asbytes():
                     raise error(f"SSH to {where}: the host key is {fingerprint_of(seen)}, not the "
-                                f"{fingerprint_of(key)} it announced; refusing")
+                                f"{fingerprint_of(key)} the guest printed on its console; refusing")
                 return
             if fingerprint_pin is None:
                 raise error(f"SSH to {where}: no host key is known for it; refusing {fingerprint_of(seen)}")

@@ -1,0 +1,75 @@
+"""Tests that take the `cell` fixture run once per (host, guest arch, accelerator), with ids such as
+`aarch64-tcg` (several hosts: `rack1-aarch64-tcg`), from --arch/--accel, else an `arches` marker, else the
+catalog; cells whose image is ready and that take longest go first."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from archmatrix.core.arches import ARCHES, arch_named, default_arches
+from archmatrix.core.checks import SSH_CHECKS
+from archmatrix.core.plan import CellKey
+from archmatrix.images.cache import ImageCache
+from archmatrix.plugin.reporter import CELL_PROPERTY
+from archmatrix.plugin.state import state_of
+from archmatrix.run.pipeline import cells_in_order
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "cell" not in metafunc.fixturenames:
+        return
+    state = state_of(metafunc.config)
+    settings = state.settings
+    marker = metafunc.definition.get_closest_marker("arches")
+    if settings.arches:
+        arches = list(settings.arches)
+    elif marker:
+        arches = [arch_named(name).name for name in marker.args]
+    else:
+        arches = default_arches()
+    # One host: ids stay <arch>-<accel>; several: <label>-<arch>-<accel>, so -k LABEL picks a host.
+    several = len(state.specs) > 1
+    keys = [CellKey(arch, accel, spec.label) for spec in state.specs for arch in arches for accel in settings.accels]
+    metafunc.parametrize("cell", [pytest.param(key, id=key.test_id(several),
+                                               marks=pytest.mark.xdist_group(key.test_id(True))) for key in keys])
+
+
+def cell_of(item) -> CellKey | None:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("cell") if callspec is not None else None
+
+
+def check_name(item) -> str:
+    """test_guest_arch -> guest-arch: the check's name in the matrix."""
+    return item.originalname.removeprefix("test_").replace("_", "-")
+
+
+@pytest.hookimpl(trylast=True)  # after -k and -m deselected what they do not want
+def pytest_collection_modifyitems(config, items) -> None:
+    """The cells' tests change places among themselves (see cells_in_order); other tests keep their order."""
+    slots = [index for index, item in enumerate(items) if cell_of(item) is not None]
+    if not slots:
+        return
+    state = state_of(config)
+    state.wants_ssh = any(check_name(items[index]) in SSH_CHECKS for index in slots)
+    settings = state.settings
+    cache = ImageCache(settings.image_cache)
+
+    def ready(arch: str) -> bool:
+        return arch in settings.user_images or not ARCHES[arch].has_builtin_image or cache.is_cached(ARCHES[arch])
+
+    order = {key: rank for rank, key in enumerate(cells_in_order(list({cell_of(items[i]) for i in slots}),
+                                                                 settings, state.specs, ready))}
+    cells = sorted((items[index] for index in slots), key=lambda item: order[cell_of(item)])
+    for index, item in zip(slots, cells, strict=True):
+        items[index] = item
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item) -> None:
+    cell = cell_of(item)
+    if cell is not None:
+        item.user_properties.append((CELL_PROPERTY, json.dumps({"host": cell.host, "arch": cell.arch,
+                                                                 "accel": cell.accel, "check": check_name(item)})))
