@@ -72,7 +72,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def report_command(args) -> int:
-    from archmatrix.report import compare, html, json_report, junit, markdown
+    from archmatrix.report import compare, console_logs, html, json_report, junit, markdown
 
     if args.action == "merge-junit":
         print(f"wrote {junit.merge_junit(args.inputs, args.output)}")
@@ -90,8 +90,10 @@ def report_command(args) -> int:
         regressions = [c for c in changes if c.is_regression]
         print(f"{len(changes)} changes, {len(regressions)} regressions")
         return 1 if regressions else 0
-    document = compare.merge([json_report.load_matrix(path) for path in args.inputs])
     out = args.output_dir
+    # Each input's console logs are named relative to its own directory: copied into the merged report.
+    document = compare.merge([console_logs.carried(json_report.load_matrix(path), path.parent, out)
+                              for path in args.inputs])
     written = [json_report.write_json(document, out / "matrix.json"), junit.write_junit(document, out / "junit.xml"),
                markdown.write_markdown(document, out / "matrix.md"), html.write_html(document, out / "matrix.html")]
     for path in written:

@@ -20,6 +20,8 @@ import struct
 import subprocess
 from pathlib import Path
 
+from archmatrix.files import file_kind
+
 DISK_FORMATS = ("qcow2", "raw")
 # What --image ARCH=PATH takes as a disk rather than a kernel, when the file cannot be read to tell.
 DISK_SUFFIXES = (".qcow2", ".qcow", ".img", ".raw", ".iso", ".vmdk", ".vdi", ".vhd", ".vhdx", ".qed")
@@ -35,8 +37,6 @@ GPT_HEADER_AT = 512
 QEMU_IMG_TIMEOUT_S = 120.0
 QEMU_IMG_MEMORY_BYTES = 1 << 30
 FLATTEN = "qemu-img convert -O qcow2 {path} STANDALONE.qcow2"
-FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
 class DiskImageError(ValueError):
@@ -52,9 +52,7 @@ def not_regular(path: Path) -> str | None:
         mode = os.stat(path).st_mode
     except OSError:
         return None
-    if stat.S_ISREG(mode):
-        return None
-    return next((kind for is_kind, kind in FILE_KINDS if is_kind(mode)), "not a file")
+    return None if stat.S_ISREG(mode) else file_kind(mode)
 
 
 def looks_like_disk(path: Path) -> bool:

@@ -7,9 +7,10 @@ plain values the workers put in `report.user_properties`.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import json
+import os
 import platform
-import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ CELL_PROPERTY = "archmatrix_cell"
 FACTS_PROPERTY = "archmatrix_facts"
 HOST_PROPERTY = "archmatrix_host"
 VERDICT_PROPERTY = "archmatrix_verdict"
+QEMU_LOG_CAP_BYTES = 16 * 1024 * 1024  # libvirt's QEMU log of one domain: its command line and QEMU's complaints
 
 
 class MatrixReporter:
@@ -166,13 +168,22 @@ def _collect_qemu_logs(run_id: str, report_dir: Path) -> None:
         target = report_dir / "qemu-logs" / log.name.removeprefix(prefix)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            shutil.move(log, target)
+            try:
+                os.replace(log, target)  # a rename replaces a symlink planted at the target, never follows it
+            except OSError as error:
+                if error.errno != errno.EXDEV:
+                    raise
+                copy_capped(log, target, QEMU_LOG_CAP_BYTES)  # another file system: copied, also by a rename
+                log.unlink()
         except OSError:
             return  # not ours to move (libvirt host of another user): leave them
 
 
 def _with_copied_console(cell, report_dir: Path, cap_bytes: int, several_hosts: bool):
-    """Keep the cell's console log with the reports; the run directory is removed at the end."""
+    """Keep the cell's console log with the reports; the run directory is removed at the end.
+
+    The report directory may be shared: the copy replaces what is at its name, never writes through a symlink.
+    """
     source = cell.facts.get("console_log")
     if not source or not Path(source).is_file():
         return cell
