@@ -153,10 +153,11 @@ def main(argv: list[str] | None = None) -> int:
         return nova_plan_command(args)
     if args.command == "report":
         from archmatrix.report.json_report import SchemaError
+        from archmatrix.report.junit import JUnitError
 
         try:
             return report_command(args)
-        except SchemaError as error:
+        except (SchemaError, JUnitError) as error:
             print(f"archmatrix: {error}", file=sys.stderr)
             return 2
     cache = ImageCache(args.image_cache, getattr(args, "apt_timeout", 600.0),

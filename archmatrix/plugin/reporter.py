@@ -11,6 +11,7 @@ import errno
 import json
 import os
 import platform
+import re
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from archmatrix.core.matrix import CheckRecord, aggregate
+from archmatrix.core.text import terminal_text
 from archmatrix.guest.console import copy_capped
 from archmatrix.guest.domain import LIBVIRT_QEMU_LOG_DIR, run_prefix
 from archmatrix.guest.volumes import delete_run_pools
@@ -34,6 +36,7 @@ CELL_PROPERTY = "archmatrix_cell"
 FACTS_PROPERTY = "archmatrix_facts"
 HOST_PROPERTY = "archmatrix_host"
 VERDICT_PROPERTY = "archmatrix_verdict"
+WHITESPACE = re.compile(r"[ \t\r\n]+")  # a reason as one line; other control characters are shown
 QEMU_LOG_CAP_BYTES = 16 * 1024 * 1024  # libvirt's QEMU log of one domain: its command line and QEMU's complaints
 
 
@@ -130,12 +133,12 @@ class MatrixReporter:
         if not self.cells:
             return
         terminalreporter.section("support matrix")
-        for cell in self.cells:
+        for cell in self.cells:  # what a guest printed is in the reasons: shown, never sent to the terminal raw
             boot = cell.facts.get("login_s")
             timing = f"{boot:6.2f} s" if cell.status == "pass" and boot is not None else " " * 8
-            terminalreporter.write_line(f"{cell.host + '/' + cell.id:30} {cell.status:12} {timing}")
+            terminalreporter.write_line(terminal_text(f"{cell.host + '/' + cell.id:30} {cell.status:12} {timing}"))
             if cell.reason:
-                terminalreporter.write_line(f"    {' '.join(cell.reason.split())}")
+                terminalreporter.write_line(f"    {terminal_text(WHITESPACE.sub(' ', cell.reason).strip())}")
         for path in self.written:
             terminalreporter.write_line(f"wrote {path}")
 

@@ -1,6 +1,7 @@
 """matrix.html: one self-contained page (no scripts, no network) to publish the matrix.
 
-Every value is escaped; the boot-time chart is inline SVG.
+Every value is escaped (`_e`: guest text's control characters shown, as in every report); the boot-time chart
+is inline SVG.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from archmatrix.core.arches import ACCELERATORS
+from archmatrix.core.text import xml_text
 from archmatrix.files import write_atomically
 from archmatrix.report.console_logs import ConsoleLogRefused, excerpt
 from archmatrix.report.json_report import host_key, overview_grid
@@ -26,7 +28,8 @@ pre{background:#f6f8fa;padding:.6rem;overflow:auto;font-size:.75rem;max-height:2
 
 
 def _e(value) -> str:
-    return escape("" if value is None else str(value))
+    """Any value as HTML text or an attribute's value (quotes escaped too), controls shown, never raw."""
+    return escape(xml_text("" if value is None else value), quote=True)
 
 
 def _lab_line(host: dict) -> str | None:
