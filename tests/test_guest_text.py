@@ -5,6 +5,7 @@ broken guest prints put where a guest's words go: its banner, its console tail, 
 over SSH, wget's error output, and an SSH failure that quotes the console.
 """
 
+import copy
 import dataclasses
 import re
 import xml.etree.ElementTree as ET
@@ -155,3 +156,20 @@ def test_a_verdicts_own_record_keeps_the_guest_text_as_printed(check):
     # The matrix.json keeps what the guest printed (JSON escapes it): only what a reader sees is made safe.
     verdict = judge(check, plan_for("aarch64"), hostile_observation())
     assert "\x1b[31mred\x1b[0m" in dataclasses.asdict(verdict)["seen"]
+
+
+def test_report_diff_and_validate_print_the_escapes(tmp_path, capsys):
+    old = hostile_document()
+    new = copy.deepcopy(old)
+    for c in old["cells"]:
+        c["status"], c["reason"] = "pass", ""
+    new["cells"][0]["facts"]["qemu_version"] = "9.0" + HOSTILE
+    old["cells"][0]["facts"]["qemu_version"] = "7.2"
+    new["cells"][1]["status"] = HOSTILE  # not in the schema: validate quotes it
+    assert cli.main(["report", "diff", str(write_json(old, tmp_path / "old.json")),
+                     str(write_json(new, tmp_path / "new.json"))]) == 1
+    assert cli.main(["report", "validate", str(tmp_path / "new.json")]) == 1
+    printed = capsys.readouterr()
+    shown = printed.out + printed.err
+    assert not CONTROLS.search(shown)
+    assert "pass -> fail: arch=aarch64\\x1b[31mred" in shown and "-> 9.0\\x1b[31mred" in shown

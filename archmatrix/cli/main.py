@@ -22,6 +22,7 @@ from pathlib import Path
 from archmatrix.cli.nova_plan import add_parser as add_nova_plan_parser
 from archmatrix.cli.nova_plan import nova_plan_command
 from archmatrix.core.arches import ALL_ARCHES, ARCHES, UnknownNameError, arch_named, default_arches, split_names
+from archmatrix.core.text import terminal_text
 from archmatrix.images.cache import ImageCache, ImageError
 from archmatrix.interrupts import interrupt_on_sigterm
 from archmatrix.paths import default_cache_dir
@@ -79,14 +80,14 @@ def report_command(args) -> int:
         return 0
     if args.action == "validate":
         problems = json_report.schema_problems(json_report.load_matrix(args.matrix))
-        for problem in problems:
-            print(f"{args.matrix}: {problem}", file=sys.stderr)
+        for problem in problems:  # a problem quotes the value: a guest's text, shown
+            print(terminal_text(f"{args.matrix}: {problem}"), file=sys.stderr)
         return 1 if problems else 0
     if args.action == "diff":
         old, new = json_report.load_matrix(args.old), json_report.load_matrix(args.new)
         changes = compare.diff(old, new, args.slower_ratio, args.slower_min_s)
-        for change in changes:
-            print(f"{change.kind:10} {change.cell:28} {change.detail}")
+        for change in changes:  # a detail quotes reasons and facts: a guest's text, shown
+            print(terminal_text(f"{change.kind:10} {change.cell:28} {change.detail}"))
         regressions = [c for c in changes if c.is_regression]
         print(f"{len(changes)} changes, {len(regressions)} regressions")
         return 1 if regressions else 0
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             return report_command(args)
         except (SchemaError, JUnitError) as error:
-            print(f"archmatrix: {error}", file=sys.stderr)
+            print(terminal_text(f"archmatrix: {error}"), file=sys.stderr)
             return 2
     cache = ImageCache(args.image_cache, getattr(args, "apt_timeout", 600.0),
                        progress=lambda line: print(line, flush=True))
