@@ -1,22 +1,47 @@
-"""Writing files so that a reader never sees half of one."""
+"""Writing files so that a reader never sees half of one; what kind of file a path is."""
 
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO
+
+FILE_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+              (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symlink"))
 
 
-def write_atomically(path: Path, content: str | bytes, mode: int = 0o644) -> None:
-    """Write to a temporary name beside `path`, then rename over it."""
+def file_kind(mode: int) -> str:
+    """What a stat mode says a file is: "a regular file", "a FIFO", ..."""
+    if stat.S_ISREG(mode):
+        return "a regular file"
+    return next((kind for is_kind, kind in FILE_KINDS if is_kind(mode)), "not a file")
+
+
+@contextmanager
+def replaced_atomically(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
+    """A new file to write, renamed over `path` once written.
+
+    A reader never sees half of it, and whatever is at `path` is replaced, never written through: a symlink
+    planted there in a shared directory points nowhere new.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(handle, "wb") as stream:
-            stream.write(content.encode() if isinstance(content, str) else content)
-        os.chmod(temporary, mode)
+            yield stream
+            os.fchmod(stream.fileno(), mode)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)
         raise
+
+
+def write_atomically(path: Path, content: str | bytes, mode: int = 0o644) -> None:
+    """Write to a temporary name beside `path`, then rename over it."""
+    with replaced_atomically(path, mode) as stream:
+        stream.write(content.encode() if isinstance(content, str) else content)

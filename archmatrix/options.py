@@ -30,7 +30,7 @@ from archmatrix.hosts.spec import (
     specs_from_file,
     specs_from_uris,
 )
-from archmatrix.images.disk_image import looks_like_disk
+from archmatrix.images.disk_image import looks_like_disk, not_regular
 from archmatrix.images.kernel_arch import kernel_arch
 from archmatrix.paths import default_cache_dir
 
@@ -233,6 +233,9 @@ def check_user_image(arch: str, kernel: Path, initrd: Path | None) -> tuple[Path
     for label, path in (("kernel", kernel), ("initrd", initrd)):
         if path is None:
             continue
+        kind = not_regular(path)
+        if kind:  # refused before it is opened: a FIFO would block the run, a device read without end
+            raise OptionError(f"--image {arch}=...: the {label} {path} is {kind}, not a regular file")
         if not path.is_file() or not os.access(path, os.R_OK):
             raise OptionError(f"--image {arch}=...: the {label} {path} is missing or unreadable")
     built_for = kernel_arch(kernel)

@@ -6,7 +6,12 @@ A user's disk that cannot be booted stops its cell before the boot, naming the d
 fails its boot check, never passes it.
 """
 
+import os
+import stat
 import subprocess
+import tempfile
+import threading
+from pathlib import Path
 
 import pytest
 
@@ -82,4 +87,61 @@ def test_disks_that_cannot_boot_stop_their_cell_and_a_disk_with_nothing_to_boot_
     assert mipsel["status"] == "unsupported" and "no built-in firmware disk for mipsel" in mipsel["reason"]
     consoles = {path.stem for path in (tmp_path / "report" / "consoles").glob("*.log")}
     assert consoles == {"ppc64le-tcg"}  # the other three stopped before their boot
+    assert_nothing_left(run_id)
+
+
+class OwnerWatch:
+    """Every (owner, group, mode) a file shows while a run goes on, looked at every 20 ms."""
+
+    def __init__(self, path):
+        self.path = path
+        self.seen = {self._now()}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _now(self):
+        status = os.stat(self.path)
+        return status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)
+
+    def _watch(self):
+        while not self._stop.wait(0.02):
+            self.seen.add(self._now())
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.seen.add(self._now())
+
+
+@pytest.fixture
+def host_file():
+    """A root-only file (0600) in a directory the QEMU user may pass through, as /etc is."""
+    with tempfile.TemporaryDirectory(prefix="archmatrix-host-file-") as directory:
+        os.chmod(directory, 0o711)
+        yield Path(directory) / "host-secret"
+
+
+def test_a_qcow2_naming_a_host_file_is_refused_and_the_file_is_never_handed_to_qemu(tmp_path, host_file):
+    # libvirt's dynamic ownership chowns every file of a disk's backing chain to the QEMU user: a user's image
+    # could name any host file, even one only root may read.
+    secret = host_file
+    secret.write_bytes(b"root only\n" * 100000)
+    secret.chmod(0o600)
+    disk = tmp_path / "backed.qcow2"
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(secret), str(disk)],
+                   check=True)
+    with OwnerWatch(secret) as watch:
+        process = real_run(tmp_path / "report", "--arch", "aarch64", "--accel", "tcg", "-k", "boot",
+                           "--image", f"aarch64={disk}", "--boot-timeout", "aarch64=20")
+        output, run_id = finish(process)
+    assert watch.seen == {(0, 0, 0o600)}, f"{secret} was handed to another user: {watch.seen}"
+    assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
+    boot = cells_of(tmp_path / "report")["aarch64-tcg"]["checks"]["boot"]
+    assert boot["outcome"] == "error", boot
+    assert f"the aarch64 disk image {disk} names another file it would read at boot: backing file" in boot["detail"]
+    assert f"qemu-img convert -O qcow2 {disk} STANDALONE.qcow2" in boot["detail"]
     assert_nothing_left(run_id)

@@ -1,11 +1,17 @@
 """Disks: a user's checked before boot, and the firmware disks' layout and command line slot."""
 
+import contextlib
+import json
+import os
 import shutil
 import struct
 import subprocess
+import threading
+from pathlib import Path
 
 import pytest
 
+from archmatrix.images import disk_image
 from archmatrix.images.disk_image import DiskImageError, inspect_disk, looks_like_disk
 from archmatrix.images.firmware_disk import (
     S390_COMMAND_LINE,
@@ -20,6 +26,7 @@ from archmatrix.images.firmware_disk import (
     s390_boot_image,
     write_cmdline,
 )
+from archmatrix.options import OptionError, check_user_image
 
 needs_qemu_img = pytest.mark.skipif(shutil.which("qemu-img") is None,
                                     reason="qemu-img is not installed (Debian's qemu-utils; ./run installs it)")
@@ -129,3 +136,119 @@ class TestAUsersDiskIsCheckedBeforeItBoots:
         (tmp_path / "blob.img").write_bytes(bytes(8192))
         with pytest.raises(DiskImageError, match="neither partitioned .* nor an ISO 9660 image"):
             inspect_disk("ppc64le", tmp_path / "blob.img")
+
+
+def qemu_img(*args):
+    subprocess.run(["qemu-img", *args], check=True, capture_output=True)
+
+
+@pytest.fixture
+def host_file(tmp_path):
+    """A root-only host file an image could name: what must never become a disk's backing or data."""
+    secret = tmp_path / "host-secret"
+    secret.write_bytes(b"not for guests\n" * 4096)
+    secret.chmod(0o600)
+    return secret
+
+
+@needs_qemu_img
+class TestADiskThatNamesAnotherFileIsRefused:
+    """A disk must be standalone, as Nova wants a Glance image: none of its bytes may come from a file it names."""
+
+    @pytest.mark.parametrize("backing", ["absolute", "relative", "json"])
+    def test_a_backing_file(self, tmp_path, host_file, backing):
+        name = {"absolute": str(host_file), "relative": host_file.name,
+                "json": json.dumps({"driver": "raw", "file": {"driver": "file", "filename": str(host_file)}})}
+        disk = tmp_path / "backed.qcow2"
+        qemu_img("create", "-q", "-f", "qcow2", "-F", "raw", "-b", ("json:" if backing == "json" else "")
+                 + name[backing], str(disk), "1M")
+        with pytest.raises(DiskImageError) as refused:
+            inspect_disk("aarch64", disk)
+        message = str(refused.value)
+        assert f"the aarch64 disk image {disk} names another file it would read at boot: backing file " in message
+        assert str(host_file.name) in message
+        assert f"qemu-img convert -O qcow2 {disk} STANDALONE.qcow2" in message
+
+    def test_an_external_data_file(self, tmp_path, host_file):
+        disk = tmp_path / "data-file.qcow2"
+        qemu_img("create", "-q", "-f", "qcow2", "-o", f"data_file={host_file},data_file_raw=on", str(disk), "1M")
+        with pytest.raises(DiskImageError, match=rf"names another file it would read at boot: data file "
+                                                 rf"'{host_file}'.*qemu-img convert -O qcow2"):
+            inspect_disk("x86_64", disk)
+
+    def test_a_standalone_qcow2_converted_from_a_backed_one_boots(self, tmp_path, host_file):
+        raw = raw_disk(tmp_path / "disk.raw", [(0x83, 2048, 2048, True)], 4096)
+        qemu_img("create", "-q", "-f", "qcow2", "-F", "raw", "-b", str(raw), str(tmp_path / "backed.qcow2"))
+        qemu_img("convert", "-O", "qcow2", str(tmp_path / "backed.qcow2"), str(tmp_path / "standalone.qcow2"))
+        assert inspect_disk("aarch64", tmp_path / "standalone.qcow2") == "qcow2"  # the fix the refusal names
+
+
+def not_regular_files(tmp_path):
+    """Paths that are not a regular file: each would block, or read without end, if opened as an image."""
+    fifo = tmp_path / "fifo.qcow2"
+    os.mkfifo(fifo)
+    (tmp_path / "dir.img").mkdir()
+    (tmp_path / "link-to-fifo").symlink_to(fifo)
+    os.mkfifo(tmp_path / "fifo")
+    return {"fifo.qcow2": (fifo, "a FIFO"), "fifo": (tmp_path / "fifo", "a FIFO"),
+            "dir.img": (tmp_path / "dir.img", "a directory"), "null": (Path("/dev/null"), "a character device"),
+            "link-to-fifo": (tmp_path / "link-to-fifo", "a FIFO")}
+
+
+def returns_within(seconds, function, *args):
+    """What `function` returns or raises, run in a thread; AssertionError if it is still blocked after `seconds`."""
+    outcome = {}
+
+    def run():
+        try:
+            outcome["value"] = function(*args)
+        except Exception as error:  # noqa: BLE001 - handed to the test
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"{function.__name__}{args} still blocked after {seconds} s"
+    return outcome
+
+
+@pytest.mark.parametrize("name", ["fifo.qcow2", "fifo", "dir.img", "null", "link-to-fifo"])
+def test_what_is_not_a_regular_file_is_refused_by_name_and_never_blocks(tmp_path, name):
+    path, kind = not_regular_files(tmp_path)[name]
+    try:
+        assert "error" not in returns_within(5, looks_like_disk, path)
+        refused = returns_within(5, inspect_disk, "aarch64", path)["error"]
+        assert isinstance(refused, DiskImageError)
+        assert f"the aarch64 disk image {path} is {kind}, not a regular file" in str(refused)
+        refused = returns_within(5, check_user_image, "aarch64", path, None)["error"]
+        assert isinstance(refused, OptionError)
+        assert f"--image aarch64=...: the kernel {path} is {kind}, not a regular file" in str(refused)
+    finally:
+        for fifo in tmp_path.glob("fifo*"):  # a reader still blocked in open() is let go
+            with contextlib.suppress(OSError):
+                os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+
+
+@needs_qemu_img
+def test_qemu_img_runs_with_a_memory_bound(tmp_path, monkeypatch):
+    disk = tmp_path / "disk.qcow2"
+    qemu_img("convert", "-O", "qcow2", str(raw_disk(tmp_path / "disk.raw", [(0x83, 2048, 2048, True)], 4096)),
+             str(disk))
+    # Too little for qemu-img to start: the bound is there, and its failure is named.
+    monkeypatch.setattr(disk_image, "QEMU_IMG_MEMORY_BYTES", 16 * 1024 * 1024, raising=False)
+    with pytest.raises(DiskImageError, match=rf"the x86_64 disk image {disk}: qemu-img info .*failed within its "
+                                             rf"16 MiB memory limit"):
+        inspect_disk("x86_64", disk)
+
+
+@needs_qemu_img
+def test_qemu_img_runs_with_a_time_bound_and_is_killed_at_its_end(tmp_path, monkeypatch):
+    disk = tmp_path / "disk.qcow2"
+    qemu_img("convert", "-O", "qcow2", str(raw_disk(tmp_path / "disk.raw", [(0x83, 2048, 2048, True)], 4096)),
+             str(disk))
+    monkeypatch.setattr(disk_image, "QEMU_IMG_TIMEOUT_S", 0.000001, raising=False)
+    with pytest.raises(DiskImageError, match=rf"the x86_64 disk image {disk}: qemu-img info did not finish "
+                                             rf"within 1e-06 s; it was killed"):
+        inspect_disk("x86_64", disk)
+    left = subprocess.run(["pgrep", "-f", f"qemu-img info .*{disk}"], capture_output=True, text=True).stdout
+    assert left == ""

@@ -131,11 +131,21 @@ def test_an_aarch64_kvm_guest_gets_the_hosts_cpu_and_an_x86_64_one_qemus_default
     assert kvm_cpu("x86_64") is None
 
 
-def disk_spec(arch: str, **plan_changes):
+def disk_spec(arch: str, disk_format: str = "raw", **plan_changes):
     plan = make_plan(ARCHES[arch], "tcg", capabilities(THIS_HOST), None, boot="disk")
     plan = dataclasses.replace(plan, **plan_changes)
-    files = PlacedFiles(None, None, owned=True, disk="/run/cell/disk.raw", disk_format="raw")
-    return domain_spec(plan, files, "0123abcd", name="d", ssh_port=40022, ssh_key="AAAAC3")
+    files = PlacedFiles(None, None, owned=True, disk=f"/run/cell/disk.{disk_format}", disk_format=disk_format)
+    spec = domain_spec(plan, files, "0123abcd", name="d", ssh_port=40022, ssh_key="AAAAC3")
+    return dataclasses.replace(spec, owner=Owner("4242", "31337", "b0071d", "m4ch1ne"))
+
+
+def test_a_disk_domain_xml_matches_golden_file():
+    # A user's qcow2 boots with an empty backing chain: libvirt neither probes nor labels a file its header names.
+    golden = GOLDEN / "aarch64-tcg-disk-qcow2.xml"
+    produced = domain_xml(disk_spec("aarch64", "qcow2", firmware="efi"))
+    if os.environ.get("ARCHMATRIX_UPDATE_GOLDEN"):
+        golden.write_text(produced)
+    assert produced == golden.read_text()
 
 
 @pytest.mark.parametrize("arch, firmware", [("aarch64", "efi"), ("x86_64", "efi"), ("ppc64le", None),

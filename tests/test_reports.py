@@ -2,6 +2,11 @@
 
 import copy
 import json
+import os
+import re
+import resource
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -9,11 +14,13 @@ from junit2htmlreport import parser as junit2html
 from junitparser import JUnitXml
 
 from archmatrix.cli import main as cli
+from archmatrix.core.matrix import Cell
 from archmatrix.report import compare
 from archmatrix.report.html import matrix_html
 from archmatrix.report.json_report import SchemaError, load_matrix, schema_problems, write_json
 from archmatrix.report.junit import junit_xml, merge_junit, write_junit
 from archmatrix.report.markdown import matrix_markdown
+from archmatrix.run.reports import _with_copied_console
 from tests.helpers import FIXTURES
 
 RECORDED = FIXTURES / "reports" / "matrix-x86_64-debian12.json"
@@ -145,3 +152,133 @@ def test_a_lab_host_stands_next_to_this_machine_with_its_kvm_and_traits(tmp_path
     assert "| COMPUTE_ARCH_X86_64 | tcg only | kvm |" in markdown
     html = matrix_html(document, tmp_path)
     assert "TCG: q35, CPU qemu64+svm, 2 vCPUs, 1536 MiB, /dev/kvm present" in html
+
+
+def run_directory(directory, document, host, note=""):
+    """A run's report directory as `archmatrix report merge` finds it: matrix.json, and console logs beside it."""
+    document = copy.deepcopy(document)
+    document["hosts"][0]["hostname"] = host
+    for c in document["cells"]:
+        c["host"] = host
+        log = c["facts"].get("console_log")
+        if log:
+            (directory / log).parent.mkdir(parents=True, exist_ok=True)
+            recorded_log = (FIXTURES / log).read_bytes()  # tests/fixtures/consoles/<cell>.log, from real boots
+            (directory / log).write_bytes(recorded_log + note.encode())
+    return write_json(document, directory / "matrix.json")
+
+
+def excerpt_of(page, host, cell_id):
+    """The console excerpt matrix.html shows for a cell, or None."""
+    found = re.search(rf"<summary>{re.escape(host)} {cell_id}: last \d+ console lines.*?<pre>(.*?)</pre>", page, re.S)
+    return found.group(1) if found else None
+
+
+def test_an_honest_merge_of_runs_in_two_directories_keeps_every_hosts_console_excerpts(recorded, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = run_directory(tmp_path / "a", recorded, "vm", "run a ended here\n")
+    b = run_directory(tmp_path / "b", recorded, "second-host", "run b ended here\n")
+    assert cli.main(["report", "merge", str(a), str(b), "--output-dir", str(tmp_path / "out")]) == 0
+    page = (tmp_path / "out" / "matrix.html").read_text()
+    for host, last in (("vm", "run a ended here"), ("second-host", "run b ended here")):
+        for c in recorded["cells"]:
+            if c["facts"].get("console_log"):
+                excerpt = excerpt_of(page, host, c["id"])
+                assert excerpt is not None, f"{host} {c['id']}: no console excerpt"
+                assert excerpt.endswith(last)
+    merged = load_matrix(tmp_path / "out" / "matrix.json")
+    assert schema_problems(merged) == []
+    for c in merged["cells"]:  # the merged report carries its own copies, named by host
+        if "console_log" in c["facts"]:
+            assert c["facts"]["console_log"] == f"consoles/{c['host']}/{c['id']}.log"
+            assert (tmp_path / "out" / c["facts"]["console_log"]).is_file()
+
+
+SECRET = "SECRET-OUTSIDE-THE-REPORT"
+
+
+@pytest.fixture
+def hostile_run(recorded, tmp_path):
+    """A run directory whose matrix.json names console logs outside it, through it, and that never end."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.log").write_text(f"{SECRET}\n")
+    run = tmp_path / "run"
+    (run / "consoles").mkdir(parents=True)
+    (run / "consoles" / "link.log").symlink_to(outside / "secret.log")
+    (run / "consoles" / "zero.log").symlink_to("/dev/zero")
+    os.symlink(outside, run / "consoles" / "through")
+    os.mkfifo(run / "consoles" / "fifo.log")
+    names = {"aarch64-tcg": str(outside / "secret.log"), "ppc64le-tcg": "../outside/secret.log",
+             "s390x-tcg": "consoles/link.log", "mips64el-tcg": "consoles/through/secret.log",
+             "mipsel-tcg": "consoles/zero.log", "x86_64-tcg": "/dev/zero", "aarch64-kvm": "consoles/fifo.log",
+             "ppc64le-kvm": "consoles/../../outside/secret.log"}
+    for c in recorded["cells"]:
+        if c["id"] in names:
+            c["facts"]["console_log"] = names[c["id"]]
+    write_json(recorded, run / "matrix.json")
+    return run, names
+
+
+def bounded_merge(*arguments):
+    """`archmatrix report merge` in its own process, bounded: a merge that reads without end fails, never hangs."""
+    limit = 1 << 30
+    return subprocess.run([sys.executable, "-m", "archmatrix.cli.main", "report", "merge", *map(str, arguments)],
+                          capture_output=True, text=True, timeout=60,
+                          preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)))
+
+
+def test_a_hostile_matrix_json_makes_the_merge_read_nothing_outside_its_directory(hostile_run, tmp_path):
+    run, names = hostile_run
+    merged = bounded_merge(run / "matrix.json", "--output-dir", tmp_path / "out")
+    assert merged.returncode == 0, merged.stdout + merged.stderr
+    for path in (tmp_path / "out").rglob("*"):
+        assert path.is_dir() or SECRET not in path.read_text(errors="replace"), path
+    page = (tmp_path / "out" / "matrix.html").read_text()
+    for cell_id, name in names.items():
+        assert excerpt_of(page, "vm", cell_id) is None
+        note = re.search(rf'<p class="refused">vm {cell_id}: console log not shown: (.*?)</p>', page)
+        assert note, f"{cell_id}: no visible note for {name!r}"
+    for c in load_matrix(tmp_path / "out" / "matrix.json")["cells"]:
+        assert "console_log" not in c["facts"] or c["id"] not in names
+
+
+def test_the_console_copy_replaces_a_symlink_planted_at_its_target(recorded, tmp_path):
+    (tmp_path / "a").mkdir()
+    a = run_directory(tmp_path / "a", recorded, "vm")
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    (tmp_path / "out" / "consoles" / "vm").mkdir(parents=True)
+    (tmp_path / "out" / "consoles" / "vm" / "aarch64-tcg.log").symlink_to(victim)
+    assert cli.main(["report", "merge", str(a), "--output-dir", str(tmp_path / "out")]) == 0
+    assert victim.read_text() == "untouched\n"
+    copied = tmp_path / "out" / "consoles" / "vm" / "aarch64-tcg.log"
+    assert not copied.is_symlink()
+    assert copied.read_bytes() == (tmp_path / "a" / "consoles" / "aarch64-tcg.log").read_bytes()
+
+
+def test_a_runs_console_copy_replaces_a_symlink_planted_in_a_shared_report_directory(tmp_path):
+    source = tmp_path / "run" / "aarch64-tcg" / "console.log"
+    source.parent.mkdir(parents=True)
+    source.write_bytes((FIXTURES / "consoles" / "aarch64-tcg.log").read_bytes())
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    (tmp_path / "reports" / "consoles").mkdir(parents=True)
+    (tmp_path / "reports" / "consoles" / "aarch64-tcg.log").symlink_to(victim)
+    cell = Cell("vm", "aarch64", "tcg", "pass", "", {}, {"console_log": str(source)})
+    copied = _with_copied_console(cell, tmp_path / "reports", 1 << 20, several_hosts=False)
+    assert copied.facts["console_log"] == "consoles/aarch64-tcg.log"
+    assert victim.read_text() == "untouched\n"
+    target = tmp_path / "reports" / "consoles" / "aarch64-tcg.log"
+    assert not target.is_symlink() and target.read_bytes() == source.read_bytes()
+
+
+def test_matrix_html_shows_no_console_log_from_outside_its_directory(recorded, tmp_path):
+    (tmp_path / "outside.log").write_text(f"{SECRET}\n")
+    (tmp_path / "report").mkdir()
+    cell(recorded, "aarch64-tcg")["facts"]["console_log"] = str(tmp_path / "outside.log")
+    cell(recorded, "s390x-tcg")["facts"]["console_log"] = "../outside.log"
+    page = matrix_html(recorded, tmp_path / "report")
+    assert SECRET not in page
+    assert "vm aarch64-tcg: console log not shown: " in page and "vm s390x-tcg: console log not shown: " in page

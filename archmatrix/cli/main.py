@@ -27,6 +27,7 @@ from archmatrix.cli.cells import cell_command, matrix_command
 from archmatrix.cli.nova_plan import add_parser as add_nova_plan_parser
 from archmatrix.cli.nova_plan import nova_plan_command
 from archmatrix.core.arches import ALL_ARCHES, ARCHES, UnknownNameError, arch_named, default_arches, split_names
+from archmatrix.core.text import terminal_text
 from archmatrix.images.cache import ImageCache, ImageError
 from archmatrix.interrupts import interrupt_on_sigterm
 from archmatrix.paths import default_cache_dir
@@ -78,26 +79,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def report_command(args) -> int:
-    from archmatrix.report import compare, html, json_report, junit, markdown
+    from archmatrix.report import compare, console_logs, html, json_report, junit, markdown
 
     if args.action == "merge-junit":
         print(f"wrote {junit.merge_junit(args.inputs, args.output)}")
         return 0
     if args.action == "validate":
         problems = json_report.schema_problems(json_report.load_matrix(args.matrix))
-        for problem in problems:
-            print(f"{args.matrix}: {problem}", file=sys.stderr)
+        for problem in problems:  # a problem quotes the value: a guest's text, shown
+            print(terminal_text(f"{args.matrix}: {problem}"), file=sys.stderr)
         return 1 if problems else 0
     if args.action == "diff":
         old, new = json_report.load_matrix(args.old), json_report.load_matrix(args.new)
         changes = compare.diff(old, new, args.slower_ratio, args.slower_min_s)
-        for change in changes:
-            print(f"{change.kind:10} {change.cell:28} {change.detail}")
+        for change in changes:  # a detail quotes reasons and facts: a guest's text, shown
+            print(terminal_text(f"{change.kind:10} {change.cell:28} {change.detail}"))
         regressions = [c for c in changes if c.is_regression]
         print(f"{len(changes)} changes, {len(regressions)} regressions")
         return 1 if regressions else 0
-    document = compare.merge([json_report.load_matrix(path) for path in args.inputs])
     out = args.output_dir
+    # Each input's console logs are named relative to its own directory: copied into the merged report.
+    document = compare.merge([console_logs.carried(json_report.load_matrix(path), path.parent, out)
+                              for path in args.inputs])
     written = [json_report.write_json(document, out / "matrix.json"), junit.write_junit(document, out / "junit.xml"),
                markdown.write_markdown(document, out / "matrix.md"), html.write_html(document, out / "matrix.html")]
     for path in written:
@@ -161,11 +164,12 @@ def main(argv: list[str] | None = None) -> int:
         return matrix_command(args)
     if args.command == "report":
         from archmatrix.report.json_report import SchemaError
+        from archmatrix.report.junit import JUnitError
 
         try:
             return report_command(args)
-        except SchemaError as error:
-            print(f"archmatrix: {error}", file=sys.stderr)
+        except (SchemaError, JUnitError) as error:
+            print(terminal_text(f"archmatrix: {error}"), file=sys.stderr)
             return 2
     cache = ImageCache(args.image_cache, getattr(args, "apt_timeout", 600.0),
                        progress=lambda line: print(line, flush=True))

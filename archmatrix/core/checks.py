@@ -9,6 +9,7 @@ from archmatrix.core.cpuinfo import built_as_planned, shows, signature_for
 from archmatrix.core.kernel_evidence import judge_arch
 from archmatrix.core.observation import GuestArchFacts, NetworkFacts, Observation
 from archmatrix.core.plan import Plan
+from archmatrix.core.text import terminal_lines, terminal_text
 
 
 @dataclass(frozen=True)
@@ -20,16 +21,15 @@ class Verdict:
     note: str = ""
 
     def explain(self, plan: Plan, observation: Observation) -> str:
-        lines = [
-            f"{self.check} check of {plan.cell_id} failed",
-            f"  expected: {self.expected}",
-            f"  seen:     {self.seen}",
-        ]
-        if self.note:
-            lines.append(f"  note:     {self.note}")
-        lines += [f"  {plan.summary()}", f"  console log: {observation.console_log}"]
+        """What pytest prints for a failed check: guest text in it is shown (ESC as \\x1b), never sent raw."""
+        lines = [f"{self.check} check of {plan.cell_id} failed"]
+        for label, text in (("expected: ", self.expected), ("seen:     ", self.seen), ("note:     ", self.note)):
+            if text:
+                first, *more = terminal_lines(text)
+                lines += [f"  {label}{first}"] + [f"            {line}" for line in more]
+        lines += [f"  {terminal_text(plan.summary())}", f"  console log: {terminal_text(observation.console_log)}"]
         if observation.console_tail:
-            tail = observation.console_tail.splitlines()[-10:]
+            tail = terminal_lines(observation.console_tail.rstrip("\n"))[-10:]
             lines += ["  last console lines:"] + [f"    | {line}" for line in tail]
         return "\n".join(lines)
 

@@ -15,6 +15,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
+
+from archmatrix.files import replaced_atomically
 
 # Kernel messages that mean the guest will not come up: stop waiting at once.
 KERNEL_FAILURE = re.compile(
@@ -169,18 +172,32 @@ class Console:
 
 def copy_capped(source: Path, target: Path, cap_bytes: int) -> None:
     """Copy a console log; past `cap_bytes`, keep its head and tail with a note of what was dropped."""
-    size = os.path.getsize(source)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with open(source, "rb") as stream, open(target, "wb") as out:
+    with open(source, "rb") as stream:
+        copy_stream_capped(stream, target, cap_bytes)
+
+
+def copy_stream_capped(stream: BinaryIO, target: Path, cap_bytes: int) -> None:
+    """copy_capped from an open regular file. The copy replaces `target`, never writes through a symlink there."""
+    size = os.fstat(stream.fileno()).st_size
+    with replaced_atomically(target) as out:
         if size <= cap_bytes:
-            out.write(stream.read())
+            _copy_bytes(stream, out, size)  # no more than it had: a log still being written is not followed
             return
         half = cap_bytes // 2
-        out.write(stream.read(half))
+        _copy_bytes(stream, out, half)
         out.write(f"\n[archmatrix: {size - 2 * half} bytes of console output dropped here; "
                   f"the log was {size} bytes, over the {cap_bytes}-byte cap]\n".encode())
         stream.seek(size - half)
-        out.write(stream.read(half))
+        _copy_bytes(stream, out, half)
+
+
+def _copy_bytes(stream: BinaryIO, out: BinaryIO, count: int) -> None:
+    while count > 0:
+        chunk = stream.read(min(count, 1 << 20))
+        if not chunk:
+            return
+        out.write(chunk)
+        count -= len(chunk)
 
 
 def read_capped(path: Path, limit: int = 8 * 1024 * 1024) -> str:

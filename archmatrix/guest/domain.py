@@ -132,6 +132,9 @@ def domain_xml(spec: DomainSpec) -> str:
         disk = _sub(devices, "disk", type="file", device="disk")
         _sub(disk, "driver", name="qemu", type=spec.disk_format)
         _sub(disk, "source", file=spec.disk)
+        # An empty backing chain: libvirt neither probes the image's header for one nor hands a file it names to
+        # the QEMU user (a user's disk is checked to be standalone; this holds even if it were not).
+        _sub(disk, "backingStore")
         _sub(disk, "target", dev=DISK_TARGETS.get(spec.disk_bus, "sda"), bus=spec.disk_bus)
     if spec.rng:
         rng = _sub(devices, "rng", model="virtio")

@@ -110,6 +110,7 @@ def lab_domain_xml(kind: LabKind, name: str, run_id: str, owner: Owner, kernel: 
     disk_element = sub(devices, "disk", type="file", device="disk")
     sub(disk_element, "driver", name="qemu", type="raw")
     sub(disk_element, "source", file=str(disk))
+    sub(disk_element, "backingStore")  # raw, made here: nothing for libvirt to probe
     sub(disk_element, "target", dev="vda", bus="virtio")
     sub(sub(devices, "serial", type="pty"), "target", port="0")
     sub(sub(devices, "console", type="pty"), "target", type="serial", port="0")

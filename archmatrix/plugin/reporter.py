@@ -7,16 +7,19 @@ Registered on the pytest controller only (never on xdist workers); fed by plain 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
 from archmatrix.core.matrix import CheckRecord
+from archmatrix.core.text import terminal_text
 from archmatrix.run.reports import MatrixRecords, collect_qemu_logs, sweep_run
 
 CELL_PROPERTY = "archmatrix_cell"
 FACTS_PROPERTY = "archmatrix_facts"
 HOST_PROPERTY = "archmatrix_host"
 VERDICT_PROPERTY = "archmatrix_verdict"
+WHITESPACE = re.compile(r"[ \t\r\n]+")  # a reason as one line; other control characters are shown
 
 
 class MatrixReporter:
@@ -62,9 +65,9 @@ class MatrixReporter:
         for cell in self.cells:
             boot = cell.facts.get("login_s")
             timing = f"{boot:6.2f} s" if cell.status == "pass" and boot is not None else " " * 8
-            terminalreporter.write_line(f"{cell.host + '/' + cell.id:30} {cell.status:12} {timing}")
+            terminalreporter.write_line(terminal_text(f"{cell.host + '/' + cell.id:30} {cell.status:12} {timing}"))
             if cell.reason:
-                terminalreporter.write_line(f"    {' '.join(cell.reason.split())}")
+                terminalreporter.write_line(f"    {terminal_text(WHITESPACE.sub(' ', cell.reason).strip())}")
         for path in self.written:
             terminalreporter.write_line(f"wrote {path}")
 

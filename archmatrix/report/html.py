@@ -1,15 +1,19 @@
 """matrix.html: one self-contained page (no scripts, no network) to publish the matrix.
 
-Every value is escaped; the boot-time chart is inline SVG.
+Every value is escaped (`_e`: guest text's control characters shown, as in every report); the boot-time chart
+is inline SVG.
 """
 
 from __future__ import annotations
 
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 from archmatrix.core.arches import ACCELERATORS
+from archmatrix.core.text import xml_text
 from archmatrix.files import write_atomically
+from archmatrix.report.console_logs import ConsoleLogRefused, excerpt
 from archmatrix.report.json_report import host_key, overview_grid
 
 EXCERPT_LINES = 40
@@ -19,12 +23,13 @@ body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2328;max-width:80rem}
 table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d0d7de;padding:.35rem .6rem;text-align:left;
 vertical-align:top}th{background:#f6f8fa}.cell{font-weight:600}.reason{font-size:.8rem;color:#57606a;max-width:28rem}
 pre{background:#f6f8fa;padding:.6rem;overflow:auto;font-size:.75rem;max-height:24rem}
-.pass{color:#1a7f37}.fail{color:#cf222e}.unsupported{color:#6e7781}.error{color:#9a6700}
+.refused{font-size:.8rem;color:#9a6700}.pass{color:#1a7f37}.fail{color:#cf222e}.unsupported{color:#6e7781}.error{color:#9a6700}
 """
 
 
 def _e(value) -> str:
-    return escape("" if value is None else str(value))
+    """Any value as HTML text or an attribute's value (quotes escaped too), controls shown, never raw."""
+    return escape(xml_text("" if value is None else value), quote=True)
 
 
 def _lab_line(host: dict) -> str | None:
@@ -120,18 +125,25 @@ def _chart(cells: list[dict]) -> str:
 
 
 def _excerpts(cells: list[dict], report_dir: Path) -> str:
+    """Each cell's console log, its last lines, read from inside the report's directory only."""
     parts = []
     for cell in cells:
         log = cell["facts"].get("console_log")
-        if not log:
-            continue
-        path = report_dir / log
-        try:
-            lines = path.read_text(errors="replace").replace("\r", "").splitlines()[-EXCERPT_LINES:]
-        except OSError:
-            continue
-        parts.append(f'<details><summary>{_e(cell["host"])} {_e(cell["id"])}: last {len(lines)} console lines '
-                     f'(<a href="{_e(log)}">{_e(log)}</a>)</summary><pre>{_e(chr(10).join(lines))}</pre></details>')
+        refused = cell["facts"].get("console_log_refused")
+        if log is not None:
+            try:
+                lines = excerpt(report_dir, log, EXCERPT_LINES)
+            except ConsoleLogRefused as error:
+                refused = str(error)
+            else:
+                # A relative link, whatever the name: "javascript:..." is a file name here, not a scheme.
+                parts.append(f'<details><summary>{_e(cell["host"])} {_e(cell["id"])}: last {len(lines)} console '
+                             f'lines (<a href="./{_e(quote(log))}">{_e(log)}</a>)</summary>'
+                             f'<pre>{_e(chr(10).join(lines))}</pre></details>')
+                continue
+        if refused:
+            parts.append(f'<p class="refused">{_e(cell["host"])} {_e(cell["id"])}: console log not shown: '
+                         f'{_e(refused)}</p>')
     return "".join(parts) or "<p>No console logs.</p>"
 
 

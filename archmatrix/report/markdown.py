@@ -1,18 +1,25 @@
-"""matrix.md: archs as rows, accelerators as columns, reasons as footnotes."""
+"""matrix.md: archs as rows, accelerators as columns, reasons as footnotes.
+
+Every value from a run or a guest passes through markdown_text (`_m`): a pipe, a newline or markup in it
+cannot break a table or add to the page.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from archmatrix.core.arches import ACCELERATORS
+from archmatrix.core.text import markdown_text as _m
 from archmatrix.files import write_atomically
 from archmatrix.report.json_report import host_key, overview_grid
 
+WHITESPACE = re.compile(r"[ \t\r\n]+")
 MARKS = {"pass": "✅ pass", "fail": "❌ fail", "unsupported": "➖ unsupported", "error": "⚠️ error"}
 
 
 def _cell_text(cell: dict, footnotes: list[str]) -> str:
-    text = MARKS.get(cell["status"], cell["status"])
+    text = MARKS.get(cell["status"], _m(cell["status"]))
     boot = cell["facts"].get("login_s")
     if cell["status"] == "pass" and boot is not None:
         text += f" {boot:.1f} s"
@@ -34,7 +41,9 @@ def matrix_markdown(document: dict) -> str:
     if not document["complete"]:
         lines.insert(0, "**Incomplete run**: interrupted before every cell finished.\n")
     if footnotes:
-        lines += [f"[{number}]: {' '.join(note.split())}" for number, note in enumerate(footnotes, start=1)]
+        # Whitespace runs (newlines among them) as one space: a footnote is one line. Other controls are shown.
+        lines += [f"[{number}]: {_m(WHITESPACE.sub(' ', note).strip())}"
+                  for number, note in enumerate(footnotes, start=1)]
     return "\n".join(lines) + "\n"
 
 
@@ -44,10 +53,10 @@ def _overview(document: dict, footnotes: list[str]) -> list[str]:
     lines = ["## All hosts", ""]
     for host in document["hosts"]:
         kvm = (host.get("kvm") or {}).get("status", "not probed")
-        lines.append(f"- **{host_key(host)}**: {host.get('distribution') or host['hostname']}, {host['arch']}, "
-                     f"libvirt {host.get('libvirt_version', '?')}, QEMU {host.get('hypervisor_version', '?')}, "
-                     f"KVM: {kvm}")
-    lines += ["", "| guest arch | " + " | ".join(f"{h} {a}" for h, a in columns) + " |",
+        lines.append(f"- **{_m(host_key(host))}**: {_m(host.get('distribution') or host['hostname'])}, "
+                     f"{_m(host['arch'])}, libvirt {_m(host.get('libvirt_version', '?'))}, "
+                     f"QEMU {_m(host.get('hypervisor_version', '?'))}, KVM: {_m(kvm)}")
+    lines += ["", "| guest arch | " + " | ".join(f"{_m(h)} {_m(a)}" for h, a in columns) + " |",
               "|---|" + "---|" * len(columns)]
     for arch, row in by_arch.items():
         marks = []
@@ -57,8 +66,8 @@ def _overview(document: dict, footnotes: list[str]) -> list[str]:
                 marks.append("")
                 continue
             machine = cell["facts"].get("machine_canonical")
-            marks.append(_cell_text(cell, footnotes) + (f" `{machine}`" if machine else ""))
-        lines.append(f"| {arch} | " + " | ".join(marks) + " |")
+            marks.append(_cell_text(cell, footnotes) + (f" {_code(machine)}" if machine else ""))
+        lines.append(f"| {_m(arch)} | " + " | ".join(marks) + " |")
     return lines + [""] + _traits_side_by_side(document["hosts"])
 
 
@@ -72,9 +81,9 @@ def _traits_side_by_side(hosts: list[dict]) -> list[str]:
     if not rows:
         return []
     labels = [host_key(host) for host in hosts]
-    lines = ["| trait | " + " | ".join(labels) + " |", "|---|" + "---|" * len(labels)]
+    lines = ["| trait | " + " | ".join(_m(label) for label in labels) + " |", "|---|" + "---|" * len(labels)]
     for trait, by_host in sorted(rows.items()):
-        lines.append(f"| {trait} | " + " | ".join(by_host.get(label, "") for label in labels) + " |")
+        lines.append(f"| {_m(trait)} | " + " | ".join(_m(by_host.get(label, "")) for label in labels) + " |")
     return lines + [""]
 
 
@@ -85,23 +94,24 @@ def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[s
     accels = [a for a in ACCELERATORS if any(a in row for row in by_arch.values())]
     kvm = host.get("kvm") or {}
     lines = [
-        f"## {host_key(host)}: {host['hostname']} ({host['arch']})",
+        f"## {_m(host_key(host))}: {_m(host['hostname'])} ({_m(host['arch'])})",
         "",
-        f"{host.get('distribution') or ''} · libvirt {host.get('libvirt_version', '?')} · "
-        f"run {host['started_at']}, {host['duration_s']} s · KVM: {kvm.get('status', 'not probed')}",
+        f"{_m(host.get('distribution') or '')} · libvirt {_m(host.get('libvirt_version', '?'))} · "
+        f"run {_m(host['started_at'])}, {_m(host['duration_s'])} s · KVM: {_m(kvm.get('status', 'not probed'))}",
         "",
-        "| guest arch | " + " | ".join(accels) + " | trait |",
+        "| guest arch | " + " | ".join(_m(a) for a in accels) + " | trait |",
         "|---|" + "---|" * len(accels) + "---|",
     ]
     traits = {row["arch"]: row for row in host.get("traits", [])}
     for arch, row in by_arch.items():
         marks = [_cell_text(row[a], footnotes) if a in row else "" for a in accels]
         trait = traits.get(arch, {})
-        name = trait.get("trait") or "none"
+        name = _m(trait.get("trait") or "none")
         if trait.get("flagged"):
             name += " ⚠ advertised, not proven"
-        lines.append(f"| {arch} | " + " | ".join(marks) + f" | {name} |")
-    lines += ["", f"Traits this host can honestly claim: {', '.join(host.get('honest_traits', [])) or 'none'}"]
+        lines.append(f"| {_m(arch)} | " + " | ".join(marks) + f" | {name} |")
+    honest = ", ".join(_m(trait) for trait in host.get("honest_traits", [])) or "none"
+    lines += ["", f"Traits this host can honestly claim: {honest}"]
     lines += _checks_table(cells)
     lines += beyond_run_lines(host)
     return lines + [""]
@@ -117,10 +127,10 @@ def _checks_table(cells: list[dict]) -> list[str]:
         names += [name for name in cell["checks"] if name not in names]
     if not names:
         return []
-    lines = ["", "| cell | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines = ["", "| cell | " + " | ".join(_m(name) for name in names) + " |", "|---|" + "---|" * len(names)]
     for cell in cells:
         marks = [CHECK_MARKS.get(cell["checks"].get(name, {}).get("outcome", ""), "") for name in names]
-        lines.append(f"| {cell['arch']}-{cell['accel']} | " + " | ".join(marks) + " |")
+        lines.append(f"| {_m(cell['arch'])}-{_m(cell['accel'])} | " + " | ".join(marks) + " |")
     return lines
 
 
@@ -128,12 +138,18 @@ def beyond_run_lines(host: dict) -> list[str]:
     """Every arch the host's libvirt lists is accounted for: judged above, not selected, or unknown."""
     lines = []
     if host.get("arches_not_run"):
-        lines.append(f"Also listed by this host's libvirt, not run: {', '.join(host['arches_not_run'])} "
+        lines.append(f"Also listed by this host's libvirt, not run: {', '.join(map(_m, host['arches_not_run']))} "
                      f"(`--arch all` runs every one)")
     if host.get("arches_unknown"):
         lines.append(f"Listed by this host's libvirt, unknown to the harness's catalog: "
-                     f"{', '.join(host['arches_unknown'])}")
+                     f"{', '.join(map(_m, host['arches_unknown']))}")
     return [""] + lines if lines else []
+
+
+def _code(value: str) -> str:
+    """A code span, where its text allows one (a backtick or a control character would end or break it)."""
+    text, piped = _m(value), value.replace("|", "\\|")  # GitHub's tables take an escaped pipe in a code span too
+    return f"`{piped}`" if text == piped else text
 
 
 def write_markdown(document: dict, path: Path) -> Path:

@@ -5,8 +5,9 @@ and HTML, with each cell's console log copied beside them. Used by the pytest re
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import platform
-import shutil
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,6 +24,8 @@ from archmatrix.report.json_report import matrix_document, write_json
 from archmatrix.report.junit import write_junit
 from archmatrix.report.markdown import write_markdown
 from archmatrix.run.rundir import USES_LIBVIRT, RunDir
+
+QEMU_LOG_CAP_BYTES = 16 * 1024 * 1024  # libvirt's QEMU log of one domain: its command line and QEMU's complaints
 
 
 class MatrixRecords:
@@ -104,13 +107,22 @@ def collect_qemu_logs(run_id: str, report_dir: Path) -> None:
         target = report_dir / "qemu-logs" / log.name.removeprefix(prefix)
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            shutil.move(log, target)
+            try:
+                os.replace(log, target)  # a rename replaces a symlink planted at the target, never follows it
+            except OSError as error:
+                if error.errno != errno.EXDEV:
+                    raise
+                copy_capped(log, target, QEMU_LOG_CAP_BYTES)  # another file system: copied, also by a rename
+                log.unlink()
         except OSError:
             return  # not ours to move (libvirt host of another user): leave them
 
 
 def _with_copied_console(cell: Cell, report_dir: Path, cap_bytes: int, several_hosts: bool) -> Cell:
-    """Keep the cell's console log with the reports; the run directory is removed at the end."""
+    """Keep the cell's console log with the reports; the run directory is removed at the end.
+
+    The report directory may be shared: the copy replaces what is at its name, never writes through a symlink.
+    """
     source = cell.facts.get("console_log")
     if not source or not Path(source).is_file():
         return cell
