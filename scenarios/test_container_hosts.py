@@ -31,7 +31,7 @@ def containers_of(run_id: str) -> list[str]:
 
 def assert_no_container_left(run_id: str) -> None:
     assert containers_of(run_id) == []
-    audit = subprocess.run([sys.executable, "-m", "archmatrix.cli.main", "audit"], capture_output=True, text=True)
+    audit = subprocess.run([sys.executable, "-m", "archmatrix", "audit"], capture_output=True, text=True)
     # Other runs (the suite under -n) may have theirs running: only this run's must be gone.
     assert f"run {run_id}" not in audit.stdout and f"archmatrix-host-{run_id}-" not in audit.stdout, audit.stdout
 

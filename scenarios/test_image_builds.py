@@ -87,7 +87,7 @@ def test_an_interrupted_kernel_build_leaves_no_make_and_no_scratch(tmp_path, sig
     shared_sources = default_cache_dir() / "src"
     shared_sources.mkdir(parents=True, exist_ok=True)
     (images / "src").symlink_to(shared_sources)
-    build = subprocess.Popen([sys.executable, "-m", "archmatrix.cli.main", "images", "build", "--arch", "mips",
+    build = subprocess.Popen([sys.executable, "-m", "archmatrix", "images", "build", "--arch", "mips",
                               "--image-cache", str(images)], cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     seen = []

@@ -225,7 +225,7 @@ def test_two_runs_at_once_share_one_fresh_cache_without_collisions(tmp_path):
 
 
 def harness_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "archmatrix.cli.main", *args], cwd=ROOT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "archmatrix", *args], cwd=ROOT, capture_output=True,
                           text=True, env={**os.environ, **(env or {})})
 
 

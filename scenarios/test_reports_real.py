@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from archmatrix import cli
+from archmatrix.cli import main as cli
 from archmatrix.report.json_report import load_matrix, schema_problems
 from scenarios.runs import domains_of, interrupt_mid_run, real_run
 
