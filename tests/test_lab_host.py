@@ -7,7 +7,8 @@ import pytest
 
 from archmatrix.cleanup.names import domain_tag
 from archmatrix.cleanup.owner import Owner
-from archmatrix.hosts.lab import lab_domain_xml
+from archmatrix.guest.domain import domain_xml
+from archmatrix.hosts.lab import lab_domain_spec
 from archmatrix.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
 from archmatrix.hosts.lab_image import packages_of, recipe_files, recipe_key
 from archmatrix.hosts.spec import LABEL, HostSpec
@@ -15,6 +16,11 @@ from archmatrix.ssh.keys import fingerprint_of_line
 
 QEMU = "{http://libvirt.org/schemas/domain/qemu/1.0}"
 OWNER = Owner("1", "2", "b00t", "m4chine")
+
+
+def lab_domain_xml(*args, **kwargs) -> str:
+    """The lab's domain as the guest path writes it (archmatrix/guest/domain.py)."""
+    return domain_xml(lab_domain_spec(*args, **kwargs))
 
 
 def _domain(virtualization=True, port=40000):
@@ -35,7 +41,7 @@ def test_the_aarch64_lab_gets_el2_a_gic_v3_and_its_ssh_port_on_the_loopback_only
     assert root.find("cpu/model").text == "cortex-a57"
     arguments = _qemu_args(root)
     assert arguments[:2] == ["-machine", "virtualization=on"]
-    assert "user,id=archmatrix-lab-net0,hostfwd=tcp:127.0.0.1:40000-:22" in arguments
+    assert "user,id=archmatrix-net0,hostfwd=tcp:127.0.0.1:40000-:22" in arguments
     assert root.find("devices/disk/source").get("file") == "/r/root.ext4"
     # Tagged like every harness domain: swept and audited the same way.
     assert domain_tag(ET.tostring(root, encoding="unicode")) == {"run": "run1", "cell": "lab-aarch64",

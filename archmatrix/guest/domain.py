@@ -69,6 +69,12 @@ class DomainSpec:
     disk: str | None = None
     disk_format: str = "raw"
     disk_bus: str = "virtio"
+    # A lab host's (archmatrix/hosts/lab.py): more vCPUs, the CPU features and GIC its own KVM needs, and the
+    # machine properties libvirt 9.0 has no element for (they reach QEMU as a second -machine, merged).
+    vcpus: int = 1
+    cpu_features: tuple[str, ...] = ()
+    gic_version: str | None = None
+    machine_options: str = ""
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attributes: str) -> ET.Element:
@@ -83,8 +89,10 @@ def domain_xml(spec: DomainSpec) -> str:
     _sub(domain, "name", spec.name)
     tag_domain(_sub(domain, "metadata"), spec.run_id, spec.cell_id, spec.owner)
     _sub(domain, "memory", str(spec.memory_mib), unit="MiB")
-    _sub(domain, "vcpu", "1")
+    _sub(domain, "vcpu", str(spec.vcpus))
     features = _sub(domain, "features")
+    if spec.gic_version:
+        _sub(features, "gic", version=spec.gic_version)
     if spec.firmware == "efi" and spec.arch in ACPI_ARCHES:
         # UEFI hands the OS ACPI tables; libvirt refuses UEFI without ACPI on x86 ("UEFI requires ACPI on this
         # architecture"). Nova's _set_features gives these arches acpi and apic.
@@ -105,7 +113,7 @@ def domain_xml(spec: DomainSpec) -> str:
             _sub(firmware, "feature", enabled="no", name=feature)
         if spec.nvram:
             _sub(os_element, "nvram", spec.nvram)
-    if spec.disk:
+    if not spec.kernel:
         _sub(os_element, "boot", dev="hd")  # as Nova's driver writes it for an image-backed instance
     else:
         _sub(os_element, "kernel", spec.kernel)
@@ -118,6 +126,8 @@ def domain_xml(spec: DomainSpec) -> str:
     if spec.cpu_model and not spec.cpu_via_qemu_args:
         cpu = _sub(domain, "cpu", mode="custom", match="exact")
         _sub(cpu, "model", spec.cpu_model, fallback="forbid")
+        for feature in spec.cpu_features:
+            _sub(cpu, "feature", policy="require", name=feature)
     elif spec.domain_type == "kvm" and spec.arch in KVM_NEEDS_HOST_CPU:
         _sub(domain, "cpu", mode="host-passthrough")
 
@@ -178,6 +188,8 @@ def qemu_arguments(spec: DomainSpec) -> list[str]:
     forwards them on every QEMU the harness meets. The forward is bound to the loopback only.
     """
     arguments = ["-cpu", spec.cpu_model] if spec.cpu_model and spec.cpu_via_qemu_args else []
+    if spec.machine_options:
+        arguments += ["-machine", spec.machine_options]
     if spec.nic_device and spec.ssh_port:
         # A PCI NIC's network-boot ROM is of no use to a direct kernel boot, and QEMU looks for it
         # relative to its own binary: without it, a QEMU outside its install tree starts too.

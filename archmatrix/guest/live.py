@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archmatrix.core.plan import Plan
+from archmatrix.guest.boot import domain_alive
 from archmatrix.guest.console import Console
-from archmatrix.guest.observe import BANNER, LOGIN_PROMPT, domain_alive, watched_domain
+from archmatrix.guest.observe import BANNER, LOGIN_PROMPT, watched_domain
 from archmatrix.guest.ssh import GuestSsh, GuestSshError
 from archmatrix.images.cache import Image
 

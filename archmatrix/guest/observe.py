@@ -11,7 +11,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,12 +20,11 @@ from archmatrix.cleanup.owner import Owner
 from archmatrix.core.kernel_evidence import kernel_evidence
 from archmatrix.core.observation import Banner, Observation
 from archmatrix.core.plan import Plan
+from archmatrix.guest.boot import domain_alive, started_domain, watched
 from archmatrix.guest.console import Console, read_capped
-from archmatrix.guest.console_stream import ConsoleStream
-from archmatrix.guest.domain import DomainSpec, running_domain
-from archmatrix.guest.lifecycle import DomainEndWatch
+from archmatrix.guest.domain import DomainSpec
 from archmatrix.guest.qmp import QmpError, question_qemu
-from archmatrix.guest.reach import port_taken, ssh_phase
+from archmatrix.guest.reach import ssh_phase
 from archmatrix.guest.site import GuestSite, HostInspector, PlacedFiles
 from archmatrix.images.cache import Image
 from archmatrix.images.firmware_disk import write_cmdline
@@ -80,51 +79,22 @@ def wants_ssh(plan: Plan, site: GuestSite) -> bool:
     return site.network is not None and plan.nic_device is not None and plan.no_ssh_reason is None
 
 
-PORT_ATTEMPTS = 3
-
-
-@contextmanager
-def started_domain(conn: libvirt.virConnect, plan: Plan, files: PlacedFiles, site: GuestSite,
-                   name: str, with_ssh: bool = True) -> Iterator[tuple[libvirt.virDomain, int | None]]:
-    """running_domain with the guest's SSH port forwarded to a free port of the host's loopback, when it has one.
-
-    The port is free when drawn; should another process take it before QEMU binds it, QEMU refuses to
-    start and another port is drawn.
-    """
-    import libvirt
-
-    for attempt in range(PORT_ATTEMPTS):
-        port = site.network.free_port() if with_ssh and wants_ssh(plan, site) else None
-        key = site.network.key.public_blob if port else None
-        stack = ExitStack()
-        spec = domain_spec(plan, files, site.run_id, name, port, key)
-        if files.cmdline_slot and files.disk:  # our firmware disk: the command line a direct boot would get
-            write_cmdline(Path(files.disk), files.cmdline_slot, files.cmdline_offset, spec.cmdline)
-        try:
-            domain = stack.enter_context(running_domain(conn, spec))
-        except libvirt.libvirtError as error:
-            if port is None or not port_taken(str(error)) or attempt == PORT_ATTEMPTS - 1:
-                raise
-            continue
-        with stack:
-            yield domain, port
-        return
-
-
 @contextmanager
 def watched_domain(conn: libvirt.virConnect, plan: Plan, files: PlacedFiles, site: GuestSite, name: str,
                    console: Console, with_ssh: bool = True) -> Iterator[tuple[libvirt.virDomain, int | None, float]]:
-    """The started domain with its console stream and end watch attached, resumed: (domain, SSH port, start time)."""
-    with started_domain(conn, plan, files, site, name, with_ssh) as (domain, ssh_port):
-        stream = ConsoleStream(conn, domain, console, plan.libvirt_console.device_name)
-        end_watch = DomainEndWatch(conn, domain, console)
-        try:
-            started = time.monotonic()
-            domain.resume()
+    """The plan's domain started with its SSH port forwarded where it has one, its console attached, resumed:
+    (domain, SSH port, start time)."""
+
+    def spec_for(port: int | None) -> DomainSpec:
+        spec = domain_spec(plan, files, site.run_id, name, port, site.network.key.public_blob if port else None)
+        if files.cmdline_slot and files.disk:  # our firmware disk: the command line a direct boot would get
+            write_cmdline(Path(files.disk), files.cmdline_slot, files.cmdline_offset, spec.cmdline)
+        return spec
+
+    draw_port = site.network.free_port if with_ssh and wants_ssh(plan, site) else None
+    with started_domain(conn, spec_for, draw_port) as (domain, ssh_port):
+        with watched(conn, domain, console, plan.libvirt_console.device_name) as started:
             yield domain, ssh_port, started
-        finally:
-            end_watch.close()
-            stream.close()
 
 
 def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: GuestSite,
@@ -161,15 +131,6 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
     return Observation(**base, **facts, console_bytes=console.total_bytes,
                        kernel_on_host=files.kernel or files.disk or "",
                        kernel_consoles=sorted(set(CONSOLE_ENABLED.findall(text))))
-
-
-def domain_alive(domain: libvirt.virDomain) -> bool:
-    import libvirt
-
-    try:
-        return bool(domain.isActive())
-    except libvirt.libvirtError:
-        return False
 
 
 def _while_running(domain, plan: Plan, console: Console, started: float, inspector: HostInspector) -> dict:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import random
 import re
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import replace
 
 from archmatrix.core.observation import GuestArchFacts, NetworkFacts, SshFacts
+from archmatrix.guest.boot import free_local_port
 from archmatrix.guest.console import Console, read_capped
 from archmatrix.guest.file_server import LoopbackFile
 from archmatrix.guest.ssh import GuestAddress, GuestSsh, GuestSshError, local_stream
@@ -58,9 +58,7 @@ class GuestNetwork:
     def free_port(self) -> int:
         if self.shell is not None:
             return random.randint(*REMOTE_PORTS)
-        with socket.socket() as probe:  # a port free now; QEMU's start fails if another takes it first
-            probe.bind(("127.0.0.1", 0))
-            return probe.getsockname()[1]
+        return free_local_port()
 
     def address(self, guest: str, port: int) -> GuestAddress:
         if self.shell is None:
@@ -91,14 +89,6 @@ class GuestNetwork:
         if self._file is not None:
             self._file.close()
             self._file = None
-
-
-_PORT_TAKEN = re.compile(r"host ?forward", re.IGNORECASE)
-
-
-def port_taken(error: str) -> bool:
-    """QEMU could not forward the chosen port (another process took it first): start again with another."""
-    return bool(_PORT_TAKEN.search(error))
 
 
 def wait_for_ssh_server(console: Console, deadline: float, alive: Callable[[], bool]) -> tuple[object | None, str]:

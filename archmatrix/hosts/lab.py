@@ -1,14 +1,12 @@
 """Lab hosts at run time: boot one through this machine's libvirt, reach its libvirtd, stop it.
 
-A lab host is a harness domain like any cell's (named and tagged with the run,
-swept and audited the same way), booted with the virtualization extensions
-on, from a copy of its cached image in the run directory. The harness reaches
-it only over SSH: its port 22 is forwarded to a free port of this machine's
-loopback, the run's key is on its kernel command line, and its host key is
-read from its console and pinned. Its libvirtd is then reached with libvirt's
-`ext` transport, whose command runs `virt-ssh-helper` over that SSH (OpenSSH's
-client, with the pinned key as its only known host); nothing listens on any
-port but that loopback SSH.
+A lab host is a domain like any cell's (named and tagged with the run, swept and audited the same way), started
+through the same guest path (archmatrix/guest/boot.py: its SSH port drawn and drawn again if taken, paused, its
+console attached, resumed), with the virtualization extensions on, from a copy of its cached image in the run
+directory. The harness reaches it only over SSH: its port 22 is forwarded to a free port of this machine's
+loopback, the run's key is on its kernel command line, and its host key is read from its console and pinned. Its
+libvirtd is then reached with libvirt's `ext` transport, whose command runs `virt-ssh-helper` over that SSH
+(OpenSSH's client, with the pinned key as its only known host); nothing listens on any port but that loopback SSH.
 """
 
 from __future__ import annotations
@@ -16,36 +14,31 @@ from __future__ import annotations
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import time
-import xml.etree.ElementTree as ET
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
-from archmatrix.cleanup.names import domain_name, tag_domain
+from archmatrix.cleanup.names import domain_name
 from archmatrix.cleanup.owner import Owner
+from archmatrix.core.arches import SERIAL
+from archmatrix.guest.boot import domain_alive, free_local_port, started_domain, watched
 from archmatrix.guest.console import Console, read_capped
-from archmatrix.guest.console_stream import ConsoleStream
-from archmatrix.guest.domain import serialized
-from archmatrix.guest.lifecycle import DomainEndWatch
-from archmatrix.guest.reach import host_key_line
+from archmatrix.guest.domain import DomainSpec
+from archmatrix.guest.reach import wait_for_ssh_server
+from archmatrix.guest.reaper import wait_for_reaped
 from archmatrix.hosts.lab_catalog import LabKind
 from archmatrix.hosts.lab_image import LabImage, LabImageError, LabImages
 from archmatrix.hosts.spec import HostSpec
 from archmatrix.ssh.keys import RunKey, fingerprint_of_line
 from archmatrix.ssh.shell import SshAccess
 
-if TYPE_CHECKING:
-    import libvirt
-
 LOCAL_URI = "qemu:///system"  # the lab boots on this machine's libvirt
 READY = re.compile(rb"ARCHMATRIX-LAB (libvirt-up|seeded|failed: [^\r\n]*)")
 KERNEL_UP = re.compile(rb"ARCHMATRIX-LAB kernel-up uptime=\S+ kvm=(\w+)")
 READY_TIMEOUT_S = 180.0  # unseeded, its libvirtd probes two emulators under nested emulation
-NETDEV_ID = "archmatrix-lab-net0"
-PORT_ATTEMPTS = 3
 
 
 class LabHostError(RuntimeError):
@@ -58,78 +51,29 @@ class LabHost:
     spec: HostSpec
     directory: Path  # the run's copy of its image, its console log, the SSH files: removed by stop()
     boot_s: float  # domain start to a libvirtd that answers
-    _conn: libvirt.virConnect = field(repr=False)
-    _domain: libvirt.virDomain = field(repr=False)
-    _stream: ConsoleStream = field(repr=False)
-    _watch: DomainEndWatch = field(repr=False)
-    _console: Console = field(repr=False)
+    _running: ExitStack = field(repr=False)  # its domain, console stream and connection
 
     def stop(self) -> None:
         """Destroy the lab's domain (its guests go with it) and remove its files; safe to call again."""
-        import libvirt
-
-        self._watch.close()
-        self._stream.close()
-        self._console.close()
-        try:
-            self._domain.destroy()
-        except libvirt.libvirtError:
-            pass  # already gone
-        try:
-            self._conn.close()
-        except libvirt.libvirtError:
-            pass
+        self._running.close()
+        wait_for_reaped()  # gone before the end-of-run sweep looks for the run's domains
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def lab_domain_xml(kind: LabKind, name: str, run_id: str, owner: Owner, kernel: Path, initrd: Path,
-                   disk: Path, cmdline: str, ssh_port: int | None, virtualization: bool = True) -> str:
-    """The lab host's domain: the kind's machine and CPU, its disk, a pty console, and a NIC for SSH only."""
-    sub = ET.SubElement
-    domain = ET.Element("domain", type="qemu")
-    sub(domain, "name").text = name
-    metadata = sub(domain, "metadata")
-    tag_domain(metadata, run_id, f"lab-{kind.arch}", owner)
-    sub(domain, "memory", unit="MiB").text = str(kind.memory_mib)
-    sub(domain, "vcpu").text = str(kind.vcpus)
-    os_element = sub(domain, "os")
-    sub(os_element, "type", arch=kind.arch, machine=kind.machine).text = "hvm"
-    sub(os_element, "kernel").text = str(kernel)
-    sub(os_element, "initrd").text = str(initrd)
-    sub(os_element, "cmdline").text = cmdline
-    if kind.gic_version:
-        sub(sub(domain, "features"), "gic", version=kind.gic_version)
-    cpu = sub(domain, "cpu", mode="custom", match="exact")
-    sub(cpu, "model", fallback="forbid").text = kind.cpu
-    for feature in kind.cpu_features if virtualization else ():
-        sub(cpu, "feature", policy="require", name=feature)
-    for event in ("on_poweroff", "on_reboot", "on_crash"):
-        sub(domain, event).text = "destroy"
-    devices = sub(domain, "devices")
-    sub(devices, "emulator").text = kind.emulator
-    disk_element = sub(devices, "disk", type="file", device="disk")
-    sub(disk_element, "driver", name="qemu", type="raw")
-    sub(disk_element, "source", file=str(disk))
-    sub(disk_element, "backingStore")  # raw, made here: nothing for libvirt to probe
-    sub(disk_element, "target", dev="vda", bus="virtio")
-    sub(sub(devices, "serial", type="pty"), "target", port="0")
-    sub(sub(devices, "console", type="pty"), "target", type="serial", port="0")
-    sub(devices, "controller", type="usb", model="none")
-    sub(devices, "memballoon", model="none")
-    arguments: list[str] = []
-    if virtualization and kind.machine_options:  # the planted fault drops these and the CPU features
-        arguments += ["-machine", kind.machine_options]
-    if ssh_port is not None:
-        arguments += ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
-                      # libvirt puts the disk behind root ports from slot 1 on: the NIC takes the root bus's last slot.
-                      "-device", f"virtio-net-pci,netdev={NETDEV_ID},romfile=,bus={kind.nic_bus},addr={kind.nic_slot}"]
-    return serialized(domain, arguments)
+def lab_domain_spec(kind: LabKind, name: str, run_id: str, owner: Owner, kernel: Path, initrd: Path, disk: Path,
+                    cmdline: str, ssh_port: int | None, virtualization: bool = True) -> DomainSpec:
+    """The lab host's domain: the kind's machine and CPU, its disk, a pty console, and a NIC for SSH only.
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:  # free now; QEMU refuses to start if another process takes it first
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    Its TCG translation cache is QEMU's default: its own guests run under two emulators.
+    """
+    return DomainSpec(
+        name=name, domain_type="qemu", arch=kind.arch, machine=kind.machine, emulator=kind.emulator,
+        cpu_model=kind.cpu, cpu_via_qemu_args=False, memory_mib=kind.memory_mib, kernel=str(kernel),
+        initrd=str(initrd), cmdline=cmdline, console=SERIAL, run_id=run_id, cell_id=f"lab-{kind.arch}",
+        owner=owner, nic_device="virtio-net-pci" if ssh_port else None, ssh_port=ssh_port, disk=str(disk),
+        vcpus=kind.vcpus, cpu_features=kind.cpu_features if virtualization else (), gic_version=kind.gic_version,
+        machine_options=kind.machine_options if virtualization else "",  # the planted fault drops both
+    )
 
 
 def _copy(source: Path, target: Path) -> None:
@@ -141,40 +85,21 @@ def _copy(source: Path, target: Path) -> None:
 
 
 class _Booted:
-    """A lab domain started paused with its console attached, then resumed."""
+    """A lab domain started through the guest path (SSH port drawn, paused, console attached, resumed)."""
 
-    def __init__(self, conn, xml: str, console: Console):
-        import libvirt
-
-        self.conn, self.console = conn, console
-        self.domain = conn.createXML(xml, libvirt.VIR_DOMAIN_START_PAUSED)
+    def __init__(self, conn, spec_for: Callable[[int | None], DomainSpec], console: Console, with_ssh: bool):
+        self.console = console
+        self.running = ExitStack()
         try:
-            self.stream = ConsoleStream(conn, self.domain, console)
-            self.watch = DomainEndWatch(conn, self.domain, console)
-            self.started = time.monotonic()
-            self.domain.resume()
+            self.domain, self.port = self.running.enter_context(
+                started_domain(conn, spec_for, free_local_port if with_ssh else None))
+            self.started = self.running.enter_context(watched(conn, self.domain, console))
         except BaseException:
-            self.destroy()
+            self.running.close()
             raise
 
     def alive(self) -> bool:
-        import libvirt
-
-        try:
-            return bool(self.domain.isActive())
-        except libvirt.libvirtError:
-            return False
-
-    def destroy(self) -> None:
-        import libvirt
-
-        for part in ("watch", "stream"):
-            if hasattr(self, part):
-                getattr(self, part).close()
-        try:
-            self.domain.destroy()
-        except libvirt.libvirtError:
-            pass
+        return domain_alive(self.domain)
 
 
 def _wait_ready(booted: _Booted, timeout_s: float, what: str) -> str:
@@ -202,22 +127,21 @@ def seed_capabilities(run_id: str, owner: Owner, scratch: Path) -> Callable[[Lab
             _copy(source, target)
         name = domain_name(run_id, f"lab-{image.kind.arch}-seed")
         console = Console(scratch / "seed-console.log")
-        xml = lab_domain_xml(image.kind, name, run_id, owner, *files,
-                             f"console={image.kind.console} panic=-1 quiet archmatrix.lab.seed=1", ssh_port=None)
+        cmdline = f"console={image.kind.console} panic=-1 quiet archmatrix.lab.seed=1"
         conn = libvirt.open(LOCAL_URI)
         try:
-            booted = _Booted(conn, xml, console)
-            try:
+            booted = _Booted(conn, lambda port: lab_domain_spec(image.kind, name, run_id, owner, *files, cmdline,
+                                                                 port), console, with_ssh=False)
+            with booted.running:
                 _wait_ready(booted, READY_TIMEOUT_S, f"seeding the {image.kind.label} image")
                 deadline = time.monotonic() + 60  # it syncs, remounts its root read-only and powers off
                 while booted.alive() and time.monotonic() < deadline:
                     time.sleep(0.2)
                 if booted.alive():
                     raise LabHostError(f"seeding the {image.kind.label} image: it did not power off within 60 s")
-            finally:
-                booted.destroy()
-                console.close()
+            wait_for_reaped()
         finally:
+            console.close()
             conn.close()
         # Judged by what the file system holds, not by the console's last line (lost once as the domain ended).
         cached = _capabilities_cached(files[2])
@@ -230,17 +154,12 @@ def seed_capabilities(run_id: str, owner: Owner, scratch: Path) -> Callable[[Lab
     return seed
 
 
-def _host_key(booted: _Booted, console_log: Path, what: str, timeout_s: float = 60.0) -> str:
-    """The lab's host key line from its console: printed before or after its libvirtd came up."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        line = host_key_line(read_capped(console_log))
-        if line:
-            return line
-        if time.monotonic() >= deadline or not booted.alive():
-            raise LabHostError(f"{what}: its SSH server printed no host key (ARCHMATRIX-HOSTKEY) within "
-                               f"{timeout_s:.0f} s of its libvirtd")
-        time.sleep(0.2)
+def _host_key(booted: _Booted, what: str, timeout_s: float = 60.0) -> str:
+    """The lab's host key line, once it says its SSH server listens (as every guest of the harness says it)."""
+    key, why = wait_for_ssh_server(booted.console, time.monotonic() + timeout_s, booted.alive)
+    if key is None:
+        raise LabHostError(f"{what}: not reachable over SSH: {why}")
+    return f"{key.get_name()} {key.get_base64()}"
 
 
 def _capabilities_cached(disk: Path) -> list[str]:
@@ -281,27 +200,25 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: Owner, cach
             _copy(source, directory / name)
         key = RunKey.load(run_dir)
         console = Console(directory / "console.log")
+        running = ExitStack()  # from here on, whatever fails undoes what was made
+        running.callback(console.close)
         conn = libvirt.open(LOCAL_URI)
+        running.callback(conn.close)
         name = domain_name(run_id, kind.label)
-        for attempt in range(PORT_ATTEMPTS):
-            port = _free_port()
-            xml = lab_domain_xml(kind, name, run_id, owner, directory / "vmlinuz", directory / "stage1.cpio.gz",
-                                 directory / "root.ext4",
-                                 f"console={kind.console} panic=-1 quiet archmatrix.ssh_key={key.public_blob}", port,
-                                 virtualization)
-            try:
-                booted = _Booted(conn, xml, console)
-                break
-            except libvirt.libvirtError as error:
-                if "host forwarding rule" not in str(error) or attempt == PORT_ATTEMPTS - 1:
-                    conn.close()
-                    raise LabHostError(f"{what}: libvirt could not start it: {error}") from None
+        cmdline = f"console={kind.console} panic=-1 quiet archmatrix.ssh_key={key.public_blob}"
         try:
+            try:
+                booted = _Booted(conn, lambda port: lab_domain_spec(
+                    kind, name, run_id, owner, directory / "vmlinuz", directory / "stage1.cpio.gz",
+                    directory / "root.ext4", cmdline, port, virtualization), console, with_ssh=True)
+            except libvirt.libvirtError as error:
+                raise LabHostError(f"{what}: libvirt could not start it: {error}") from None
+            running.enter_context(booted.running)
             _wait_ready(booted, READY_TIMEOUT_S, what)
-            host_line = _host_key(booted, console.log_path, what)
-            text = read_capped(console.log_path)
-            kvm = KERNEL_UP.search(text.encode())
+            host_line = _host_key(booted, what)
+            kvm = KERNEL_UP.search(read_capped(console.log_path).encode())
             boot_s = time.monotonic() - booted.started
+            port = booted.port
             pipe, uri = _ssh_files(directory, key, port, host_line)
             ssh = SshAccess("root", "127.0.0.1", port, key=str(key.private_path),
                             fingerprint=fingerprint_of_line(host_line))
@@ -324,10 +241,10 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: Owner, cach
             })
             say(f"{what} ready in {boot_s:.1f} s (libvirtd over SSH on 127.0.0.1:{port}, /dev/kvm "
                 f"{spec.details['lab_dev_kvm']})")
-            return LabHost(kind, spec, directory, boot_s, conn, booted.domain, booted.stream, booted.watch, console)
+            return LabHost(kind, spec, directory, boot_s, running)
         except BaseException:
-            booted.destroy()
-            conn.close()
+            running.close()
+            wait_for_reaped()
             raise
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)

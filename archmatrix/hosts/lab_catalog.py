@@ -34,8 +34,6 @@ class LabKind:
     emulator_packages: tuple[str, ...]  # the Debian packages of the QEMU emulators the lab offers
     kernel_package: str
     memory_mib: int
-    nic_slot: str  # a slot of the root bus libvirt leaves free (it puts the disk behind root ports from slot 1)
-    nic_bus: str = "pcie.0"  # that root bus's name in QEMU
     # Its guests' boot bounds against this machine's: a TCG guest inside runs under two emulators (aarch64 81 s
     # to login there, 1.4 s here), and a KVM guest's every console byte is an exit its emulated host handles.
     timeout_factor: float = 4.0
@@ -58,7 +56,7 @@ LAB_KINDS: dict[str, LabKind] = {
             console="ttyAMA0", kvm_modules=(),  # Debian's arm64 kernel has CONFIG_KVM=y
             emulator_packages=("qemu-system-arm", "qemu-system-x86"), kernel_package="linux-image-arm64",
             # The lab itself takes about 650 MB; its guests 256 MiB each, two at most at a time.
-            memory_mib=1536, nic_slot="0x1f",
+            memory_mib=1536,
         ),
         LabKind(
             arch="x86_64", debian_arch="amd64", emulator="/usr/bin/qemu-system-x86_64",
@@ -66,20 +64,20 @@ LAB_KINDS: dict[str, LabKind] = {
             machine="q35", machine_options="", cpu="qemu64", cpu_features=("svm",), gic_version=None,
             console="ttyS0", kvm_modules=("kvm_amd",),  # with kvm, ccp, irqbypass: its depends=
             emulator_packages=("qemu-system-x86",), kernel_package="linux-image-amd64",
-            memory_mib=1536, nic_slot="0x1e",
+            memory_mib=1536,
         ),
         LabKind(
             arch="ppc64le", debian_arch="ppc64el", emulator="/usr/bin/qemu-system-ppc64le",
             machine="pseries", machine_options="x-vof=on,cap-nested-hv=on", cpu="POWER9", cpu_features=(),
             gic_version=None, console="hvc0", kvm_modules=("kvm_hv",),
             emulator_packages=("qemu-system-ppc",), kernel_package="linux-image-powerpc64le",
-            memory_mib=1536, nic_slot="0x1f", nic_bus="pci.0",
+            memory_mib=1536,
         ),
         LabKind(
             arch="s390x", debian_arch="s390x", emulator="/usr/bin/qemu-system-s390x",
             machine="s390-ccw-virtio", machine_options="", cpu="max", cpu_features=(), gic_version=None,
             console="ttysclp0", kvm_modules=("kvm",), emulator_packages=("qemu-system-s390x",),
-            kernel_package="linux-image-s390x", memory_mib=1536, nic_slot="",
+            kernel_package="linux-image-s390x", memory_mib=1536,
             unsupported="QEMU's TCG does not emulate SIE, the s390x virtualization instruction: the lab's "
                         "kernel refuses to load kvm (\"SIE is not available\")",
         ),
