@@ -9,7 +9,16 @@ from pathlib import Path
 RECIPES = Path(__file__).resolve().parent / "recipes"
 
 
+def cache_root() -> Path:
+    """$XDG_CACHE_HOME/archmatrix, else ~/.cache/archmatrix."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "archmatrix"
+
+
 def default_cache_dir() -> Path:
-    """The image cache: $XDG_CACHE_HOME/archmatrix/images, else ~/.cache/archmatrix/images."""
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "archmatrix" / "images"
+    """The image cache: <cache root>/images."""
+    return cache_root() / "images"
+
+
+def default_nova_dir() -> Path:
+    """Nova's environments, one per version (archmatrix/nova/environment.py): <cache root>/nova."""
+    return cache_root() / "nova"

@@ -26,7 +26,9 @@ HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg
                  # file system (dosfstools, mtools) and, for s390x, an ISO image (xorriso)
                  "qemu-utils", "grub-common", "dosfstools", "mtools", "xorriso",
                  # lab hosts (--lab-host): their root file system, and the SSH client libvirt's ext transport runs
-                 "e2fsprogs", "openssh-client")
+                 "e2fsprogs", "openssh-client",
+                 # Nova's own driver (--nova): its virtual environment, and the tool its config drive builder runs
+                 "python3-venv", "genisoimage")
 # Only the harness's own tests need these: a real browser checks matrix.html.
 TEST_PACKAGES = ("chromium",)
 
