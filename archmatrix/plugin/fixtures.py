@@ -36,12 +36,11 @@ def cell_host(cell: CellKey, archmatrix_run: Run):
 
 @pytest.fixture
 def plan(cell: CellKey, archmatrix_run: Run, request) -> Plan:
+    request.node.user_properties.append((HOST_PROPERTY, json.dumps(archmatrix_run.host_facts(cell))))
     try:
-        planned, host_facts = archmatrix_run.plan(cell)
+        return archmatrix_run.plan(cell)
     except CellUnsupported as reason:
         pytest.skip(str(reason))
-    request.node.user_properties.append((HOST_PROPERTY, json.dumps(host_facts)))
-    return planned
 
 
 @pytest.fixture

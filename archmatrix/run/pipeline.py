@@ -112,17 +112,23 @@ class Run:
 
     # --- one cell -----------------------------------------------------------------------------------
 
-    def plan(self, cell: CellKey) -> tuple[Plan, dict]:
-        """The cell's plan, and its host's facts (with the KVM probe's verdict when the cell needed one).
+    def _kvm_of(self, cell: CellKey, host: Host) -> KvmVerdict | None:
+        """The host's KVM verdict, for a cell libvirt would run with KVM at all (a foreign arch is refused anyway)."""
+        wants_probe = cell.accel == "kvm" and kvm_offered_for(host.capabilities, cell.arch) is None
+        return self.kvm_verdict(host) if wants_probe else None
 
-        CellUnsupported: the host cannot run it (the reason says why); HarnessError: the host or archmatrix failed.
-        """
+    def host_facts(self, cell: CellKey) -> dict:
+        """The cell's host as the reports show it, with the KVM probe's verdict when the cell needed one (even
+        when the cell then turns out unsupported: the verdict is the host's finding)."""
+        host = self.host(cell.host)
+        return host.facts(self._kvm_of(cell, host))
+
+    def plan(self, cell: CellKey) -> Plan:
+        """The cell's plan. CellUnsupported: the host cannot run it (the reason says why); HarnessError: the host
+        or archmatrix failed."""
         host = self.host(cell.host)
         settings = self.settings
-        # Probe KVM only for a cell libvirt would run with KVM at all: a foreign arch is refused anyway.
-        wants_probe = cell.accel == "kvm" and kvm_offered_for(host.capabilities, cell.arch) is None
-        kvm = self.kvm_verdict(host) if wants_probe else None
-        facts = host.facts(kvm)
+        kvm = self._kvm_of(cell, host)
         nova = self._nova_choice(cell, host) if cell.arch in settings.image_properties else None
         try:
             return make_plan(ARCHES[cell.arch], cell.accel, host.capabilities, kvm,
@@ -132,7 +138,7 @@ class Run:
                              console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib,
                              user_image=cell.arch in settings.user_images,
                              success_pattern=settings.success_patterns.get(cell.arch), nova=nova,
-                             boot=self._boot_of(cell.arch, host)), facts
+                             boot=self._boot_of(cell.arch, host))
         except CellUnsupported as reason:
             raise CellUnsupported(f"{cell.id} unsupported on {cell.host}: {reason}") from None
         except PlanError as error:
@@ -309,8 +315,8 @@ def judge_cell(run: Run, cell: CellKey, checks: tuple[str, ...], with_ssh: bool 
     """
     result: dict = {"outcomes": {}, "facts": {}, "host": None, "plan": None, "observation": None}
     try:
-        plan, result["host"] = run.plan(cell)
-        result["plan"] = plan
+        result["host"] = run.host_facts(cell)
+        plan = result["plan"] = run.plan(cell)
         image = run.image(cell, plan)
         seen = run.observe(cell, plan, image, with_ssh=with_ssh)
     except CellUnsupported as reason:
