@@ -58,12 +58,8 @@ def pytest_configure(config) -> None:
     # Output capture is suspended here: a copy of the terminal's fd for image build progress (below).
     config.stash[PROGRESS_FD] = os.dup(2)
     interrupt_on_sigterm()
-    try:
-        settings = settings_from(config.option)
-    except (OptionError, UnknownNameError) as error:
-        raise pytest.UsageError(str(error)) from None
-    config.stash[SETTINGS] = settings
     workerinput = getattr(config, "workerinput", None)
+    settings = config.stash[SETTINGS] = checked_settings(config.option, controller=workerinput is None)
     if workerinput is not None:
         config.stash[RUN] = RunDir(Path(workerinput["archmatrix_run_dir"]), workerinput["archmatrix_run_id"])
         config.stash[HOSTS] = [HostSpec.from_dict(d) for d in json.loads(workerinput["archmatrix_hosts"])]
@@ -72,11 +68,6 @@ def pytest_configure(config) -> None:
         if workerinput.get("archmatrix_loadgroup"):
             config.option.loadgroup = True
         return
-    try:
-        check_report_dir(settings.report_dir)
-        check_machines(settings)
-    except OptionError as error:
-        raise pytest.UsageError(str(error)) from None
     config.stash[RUN] = RunDir.create()
     containers: list[HostSpec] = []
     if settings.container_releases and not config.option.collectonly:
@@ -98,6 +89,22 @@ def pytest_configure(config) -> None:
         config.option.dist = "loadgroup"
     reporter = MatrixReporter(settings, config.stash[RUN], config.stash[HOSTS])
     config.pluginmanager.register(reporter, "archmatrix-matrix-reporter")
+
+
+def checked_settings(option, controller: bool = True) -> Settings:
+    """Every option checked as a run checks it, before anything of the run exists; pytest.UsageError if one is bad.
+
+    The controller also asks this machine's libvirt about --machine and makes sure of the report directory;
+    workers were started by a controller that did.
+    """
+    try:
+        settings = settings_from(option)
+        if controller:
+            check_report_dir(settings.report_dir)
+            check_machines(settings)
+    except (OptionError, UnknownNameError) as error:
+        raise pytest.UsageError(str(error)) from None
+    return settings
 
 
 def pytest_report_header(config) -> list[str]:
