@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from archmatrix.core.arches import ARCHES, UnknownNameError, arch_named, default_arches
+from archmatrix.core.arches import ARCHES, arch_named, default_arches
 from archmatrix.core.capabilities import KvmVerdict, kvm_offered_for
 from archmatrix.core.checks import SSH_CHECKS, judge
 from archmatrix.core.observation import Observation
@@ -36,7 +36,14 @@ from archmatrix.hosts.leftovers import sweep_abandoned_domains, sweep_abandoned_
 from archmatrix.hosts.spec import HostSpec, redact_uri
 from archmatrix.images.cache import ImageCache, ImageError
 from archmatrix.interrupts import interrupt_on_sigterm
-from archmatrix.options import OptionError, Settings, add_options, check_report_dir, settings_from
+from archmatrix.options import (
+    OptionError,
+    Settings,
+    add_options,
+    check_image_cache,
+    check_report_dir,
+    settings_from,
+)
 from archmatrix.plugin.reporter import CELL_PROPERTY, FACTS_PROPERTY, HOST_PROPERTY, VERDICT_PROPERTY, MatrixReporter
 from archmatrix.run.store import RunStore
 
@@ -94,15 +101,17 @@ def pytest_configure(config) -> None:
 def checked_settings(option, controller: bool = True) -> Settings:
     """Every option checked as a run checks it, before anything of the run exists; pytest.UsageError if one is bad.
 
-    The controller also asks this machine's libvirt about --machine and makes sure of the report directory;
-    workers were started by a controller that did.
+    The controller also asks this machine's libvirt about --machine and tries the image cache and the
+    report directory; workers were started by a controller that did. The report directory is made last,
+    so that a run refused for any other reason leaves none behind.
     """
     try:
         settings = settings_from(option)
         if controller:
-            check_report_dir(settings.report_dir)
             check_machines(settings)
-    except (OptionError, UnknownNameError) as error:
+            check_image_cache(settings.image_cache)
+            check_report_dir(settings.report_dir)
+    except OptionError as error:
         raise pytest.UsageError(str(error)) from None
     return settings
 
