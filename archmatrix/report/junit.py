@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from junitparser import Error, Failure, JUnitXml, Properties, Property, Skipped, TestCase, TestSuite
+from junitparser import Error, Failure, JUnitXml, JUnitXmlError, Properties, Property, Skipped, TestCase, TestSuite
 
 from archmatrix.files import write_atomically
+from archmatrix.inputs import InputError
+from archmatrix.inputs.files import read_input
 from archmatrix.report.json_report import host_key
 
 CELL_FACTS = ("emulator", "emulator_resolved", "machine", "machine_canonical", "cpu_model", "kernel_console",
@@ -75,10 +77,18 @@ def write_junit(document: dict, path: Path) -> Path:
     return path
 
 
+JUNIT_LARGEST = 256 * 1024 * 1024  # bytes
+
+
 def merge_junit(paths: list[Path], output: Path) -> Path:
     merged = JUnitXml(name="archmatrix")
     for path in paths:
-        for suite in JUnitXml.fromfile(str(path)):
+        try:
+            suites = JUnitXml.fromstring(read_input(path, "", JUNIT_LARGEST))
+        except (SyntaxError, JUnitXmlError) as error:  # lxml's and ElementTree's parse errors are SyntaxErrors
+            raise InputError(f"{path} is not JUnit XML ({error}); valid: a JUnit XML file, <testsuites> or "
+                             f"<testsuite>") from None
+        for suite in suites:
             merged.add_testsuite(suite)
     merged.update_statistics()
     write_atomically(output, _serialize(merged))
