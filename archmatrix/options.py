@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -12,6 +13,7 @@ from archmatrix.core.arches import (
     ACCELERATORS,
     ALL_ARCHES,
     ARCHES,
+    UnknownNameError,
     arch_named,
     check_accelerator,
     default_arches,
@@ -23,15 +25,18 @@ from archmatrix.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kin
 from archmatrix.hosts.spec import (
     DEFAULT_URI,
     HostSpec,
-    HostSpecError,
     check_unique,
     parse_ssh,
     spec_for,
     specs_from_file,
     specs_from_uris,
 )
-from archmatrix.images.disk_image import looks_like_disk, not_regular
+from archmatrix.images.disk_image import DISK_SUFFIXES, looks_like_disk
 from archmatrix.images.kernel_arch import kernel_arch
+from archmatrix.inputs import InputError
+from archmatrix.inputs.files import check_input_file, check_writable_dir, read_input_text
+from archmatrix.inputs.numbers import CONSOLE_CAP_MIB, SECONDS, TB_CACHE_MIB, TIMEOUT_FACTOR, check_number
+from archmatrix.inputs.text import check_text
 from archmatrix.paths import default_cache_dir
 
 CONTAINER_RELEASES = ("bookworm", "trixie")
@@ -41,8 +46,18 @@ CONTAINER_RELEASES = ("bookworm", "trixie")
 DEFAULT_TB_CACHE_MIB = 64  # Debian releases a container host can be built from
 
 
-class OptionError(ValueError):
+class OptionError(InputError):
     """An option value that cannot be used; the message names it and what is valid."""
+
+
+@contextlib.contextmanager
+def _option(name: str):
+    """Errors of checks that do not know the option (an unknown arch, a bad number) raised as OptionError naming it."""
+    try:
+        yield
+    except (InputError, UnknownNameError) as error:
+        message = str(error)
+        raise OptionError(message if message.startswith(name) else f"{name}: {message}") from None
 
 
 @dataclass(frozen=True)
@@ -125,24 +140,26 @@ def add_options(parser) -> None:
     group.addoption("--machine", action="append", default=[], metavar="ARCH=MACHINE",
                     help="machine type for ARCH instead of its default family; checked against that "
                          "arch's emulator before any boot")
-    group.addoption("--kvm-probe-timeout", type=float, default=20.0, metavar="SECONDS",
-                    help="how long the KVM probe guest may take to print its banner (default: 20)")
-    group.addoption("--kvm-probe-first-output", type=float, default=5.0, metavar="SECONDS",
+    # The numbers are taken as text and checked by settings_from: finite, and in the range their help states.
+    group.addoption("--kvm-probe-timeout", default=20.0, metavar="SECONDS",
+                    help=f"how long the KVM probe guest may take to print its banner: {SECONDS} (default: 20)")
+    group.addoption("--kvm-probe-first-output", default=5.0, metavar="SECONDS",
                     help="the KVM probe guest's first console byte must come within this, or KVM is found broken "
-                         "at once (default: 5; a kernel under working KVM prints within a second)")
-    group.addoption("--timeout-factor", type=float, default=1.0, metavar="FACTOR",
-                    help="multiply every per-arch boot timeout, for slow hosts (default: 1.0)")
+                         f"at once: {SECONDS} (default: 5; a kernel under working KVM prints within a second)")
+    group.addoption("--timeout-factor", default=1.0, metavar="FACTOR",
+                    help=f"multiply every per-arch boot timeout, for slow hosts: {TIMEOUT_FACTOR} (default: 1.0)")
     group.addoption("--boot-timeout", action="append", default=[], metavar="ARCH[-ACCEL]=SECONDS",
-                    help="boot timeout for an arch (or one cell), instead of the catalog's; "
-                         "--timeout-factor still applies")
+                    help="boot timeout for an arch (or one cell), instead of the catalog's: "
+                         f"{SECONDS}; --timeout-factor still applies")
     group.addoption("--kernel-args", action="append", default=[], metavar="ARCH=ARGS",
                     help="extra kernel command line arguments for ARCH's guests (printable ASCII, no <>&)")
-    group.addoption("--console-cap", type=float, default=64.0, metavar="MIB",
+    group.addoption("--console-cap", default=64.0, metavar="MIB",
                     help="a guest whose console passes this size fails at once as a console flood; the harness's "
-                         "log of it keeps head and tail with a note of what was dropped (default: 64)")
-    group.addoption("--tb-cache", type=int, default=DEFAULT_TB_CACHE_MIB, metavar="MIB",
-                    help=f"TCG translation cache per guest (default: {DEFAULT_TB_CACHE_MIB}; 0: QEMU's own default, "
-                         "1 GiB)")
+                         f"log of it keeps head and tail with a note of what was dropped: {CONSOLE_CAP_MIB} "
+                         "(default: 64)")
+    group.addoption("--tb-cache", default=DEFAULT_TB_CACHE_MIB, metavar="MIB",
+                    help=f"TCG translation cache per guest: {TB_CACHE_MIB} (default: {DEFAULT_TB_CACHE_MIB}; "
+                         "QEMU's own is 1 GiB)")
     group.addoption("--report-dir", default="reports", metavar="DIR",
                     help="where matrix.json, junit.xml, matrix.md, matrix.html and console logs go "
                          "(default: reports)")
@@ -151,6 +168,7 @@ def add_options(parser) -> None:
 def _pairs(values: list[str], option: str, shape: str) -> dict[str, str]:
     pairs = {}
     for value in values:
+        check_text(value, option, shape)
         arch, sep, rest = value.partition("=")
         if not sep or not rest:
             raise OptionError(f"{option} {value!r} is not of the form {shape}")
@@ -158,70 +176,107 @@ def _pairs(values: list[str], option: str, shape: str) -> dict[str, str]:
     return pairs
 
 
+def _names(values: list[str], option: str, valid: str) -> list[str]:
+    """Comma-separated names, each value checked as text first: split_names would drop an empty one silently."""
+    for value in values:
+        check_text(value, option, valid)
+        if not split_names([value]):
+            raise OptionError(f"{option}: {value!r} names nothing; valid: {valid}")
+    return split_names(values)
+
+
 def settings_from(options) -> Settings:
-    """Check every option; raise OptionError (or UnknownNameError) naming what is valid."""
-    names = split_names(options.arch)
-    arches = tuple(ARCHES) if ALL_ARCHES in names else tuple(arch_named(name).name for name in names)
-    accels = tuple(check_accelerator(name) for name in split_names(options.accel)) or ACCELERATORS
-    images, disks = {}, set()
-    for arch, files in _pairs(options.image, "--image", "ARCH=KERNEL[,INITRD]").items():
-        kernel, _, initrd = files.partition(",")
-        if not initrd and looks_like_disk(Path(kernel)):
-            # Checked by its cells, not here: a disk that cannot be booted stops them, not the run.
-            images[arch] = (Path(kernel), None)
-            disks.add(arch)
-            continue
-        images[arch] = check_user_image(arch, Path(kernel), Path(initrd) if initrd else None)
-    for value, name in ((options.timeout_factor, "--timeout-factor"),
-                        (options.kvm_probe_timeout, "--kvm-probe-timeout"),
-                        (options.kvm_probe_first_output, "--kvm-probe-first-output")):
-        if value <= 0:
-            raise OptionError(f"{name} must be a positive number, not {value}")
-    timeouts = {}
-    for key, value in _cell_pairs(options.boot_timeout).items():
-        try:
-            timeouts[key] = float(value)
-        except ValueError:
-            timeouts[key] = -1.0
-        if timeouts[key] <= 0:
-            raise OptionError(f"--boot-timeout {key}={value}: the timeout must be a positive number of seconds")
-    success_patterns = _pairs(options.success_pattern, "--success-pattern", "ARCH=REGEX")
-    for arch, pattern in success_patterns.items():
-        check_success_pattern(arch, pattern, images)
+    """Check every option; raise OptionError naming the option and what is valid."""
+    with _option("--arch"):
+        names = _names(options.arch, "--arch", f"arch names, comma-separated: {', '.join(ARCHES)}, or {ALL_ARCHES}")
+        arches = tuple(ARCHES) if ALL_ARCHES in names else tuple(arch_named(name).name for name in names)
+    with _option("--accel"):
+        accels = tuple(check_accelerator(name) for name in _names(
+            options.accel, "--accel", f"accelerator names, comma-separated: {', '.join(ACCELERATORS)}")) or ACCELERATORS
+    with _option("--image"):
+        images, disks = user_images(options.image)
+    with _option("--timeout-factor"):
+        timeout_factor = check_number(options.timeout_factor, "--timeout-factor", TIMEOUT_FACTOR)
+    with _option("--kvm-probe-timeout"):
+        kvm_probe_timeout = check_number(options.kvm_probe_timeout, "--kvm-probe-timeout", SECONDS)
+    with _option("--kvm-probe-first-output"):
+        kvm_probe_first_output = check_number(options.kvm_probe_first_output, "--kvm-probe-first-output", SECONDS)
+    with _option("--console-cap"):
+        console_cap = check_number(options.console_cap, "--console-cap", CONSOLE_CAP_MIB)
+    with _option("--tb-cache"):
+        tb_cache = check_number(options.tb_cache, "--tb-cache", TB_CACHE_MIB)
+    with _option("--boot-timeout"):
+        timeouts = {key: check_number(value, f"--boot-timeout {key}", SECONDS)
+                    for key, value in _cell_pairs(options.boot_timeout).items()}
+    with _option("--success-pattern"):
+        success_patterns = _pairs(options.success_pattern, "--success-pattern", "ARCH=REGEX")
+        for arch, pattern in success_patterns.items():
+            check_success_pattern(arch, pattern, images)
     image_properties = nova_properties(options)
-    kernel_args = _pairs(options.kernel_args, "--kernel-args", "ARCH=ARGS")
-    for arch, args in kernel_args.items():
-        check_kernel_args(arch, args)
-        if arch in disks:
-            raise OptionError(f"--kernel-args {arch}=...: {arch}'s --image is a disk, whose own bootloader gives "
-                              f"its kernel the arguments; --kernel-args is for kernels booted directly")
-    if options.tb_cache < 0:
-        raise OptionError(f"--tb-cache must be 0 (QEMU's default) or a positive number of MiB, not {options.tb_cache}")
-    if options.console_cap <= 0:
-        raise OptionError(f"--console-cap must be a positive number of MiB, not {options.console_cap}")
+    with _option("--kernel-args"):
+        kernel_args = _pairs(options.kernel_args, "--kernel-args", "ARCH=ARGS")
+        for arch, args in kernel_args.items():
+            check_kernel_args(arch, args)
+            if arch in disks:
+                raise OptionError(f"--kernel-args {arch}=...: {arch}'s --image is a disk, whose own bootloader gives "
+                                  f"its kernel the arguments; --kernel-args is for kernels booted directly")
+    with _option("--machine"):
+        machines = _pairs(options.machine, "--machine", "ARCH=MACHINE")
+    with _option("--image-cache"):
+        image_cache = Path(check_text(options.image_cache, "--image-cache", "a directory")) if (
+            options.image_cache is not None) else default_cache_dir()
+    with _option("--report-dir"):
+        report_dir = Path(check_text(options.report_dir, "--report-dir", "a directory"))
+    with _option("--container-host"):
+        releases = container_releases(options.container_host)
+    with _option("--lab-host"):
+        labs = lab_hosts(options.lab_host)
     return Settings(
         arches=arches,
         accels=accels,
         hosts=host_specs(options),
-        container_releases=container_releases(options.container_host),
-        lab_hosts=lab_hosts(options.lab_host),
+        container_releases=releases,
+        lab_hosts=labs,
         lab_without_kvm=options.lab_host_without_kvm,
-        image_cache=Path(options.image_cache) if options.image_cache else default_cache_dir(),
-        report_dir=Path(options.report_dir),
+        image_cache=image_cache,
+        report_dir=report_dir,
         user_images=images,
         user_disks=frozenset(disks),
         boot_from=options.boot_from,
-        machines=_pairs(options.machine, "--machine", "ARCH=MACHINE"),
-        kvm_probe_timeout=options.kvm_probe_timeout,
-        kvm_probe_first_output=options.kvm_probe_first_output,
-        timeout_factor=options.timeout_factor,
+        machines=machines,
+        kvm_probe_timeout=kvm_probe_timeout,
+        kvm_probe_first_output=kvm_probe_first_output,
+        timeout_factor=timeout_factor,
         boot_timeouts=timeouts,
         kernel_args=kernel_args,
         success_patterns=success_patterns,
         image_properties=image_properties,
-        console_cap_mib=options.console_cap,
-        tb_cache_mib=options.tb_cache,
+        console_cap_mib=console_cap,
+        tb_cache_mib=tb_cache,
     )
+
+
+def user_images(values: list[str]) -> tuple[dict[str, tuple[Path, Path | None]], set[str]]:
+    """--image ARCH=KERNEL[,INITRD] or ARCH=DISK: the files, and the arches whose file is a disk."""
+    images, disks = {}, set()
+    for arch, files in _pairs(values, "--image", "ARCH=KERNEL[,INITRD]|ARCH=DISK").items():
+        kernel, comma, initrd = files.partition(",")
+        if comma and not initrd:
+            raise OptionError(f"--image {arch}={files}: the initrd after ',' is empty; valid: ARCH=KERNEL[,INITRD]")
+        if not initrd and Path(kernel).suffix.lower() in DISK_SUFFIXES:
+            # Checked by its cells, not here: a disk that cannot be booted (a missing one too) stops them, not
+            # the run. Something there that is no file at all (a FIFO, a directory) is no disk.
+            check_input_file(kernel, f"--image {arch}=...: the disk", missing_ok=True)
+            images[arch] = (Path(kernel), None)
+            disks.add(arch)
+            continue
+        check_input_file(kernel, f"--image {arch}=...: the {'kernel' if initrd else 'kernel or disk'}")
+        if not initrd and looks_like_disk(Path(kernel)):  # read only now: it is a regular file
+            images[arch] = (Path(kernel), None)
+            disks.add(arch)
+            continue
+        images[arch] = check_user_image(arch, Path(kernel), Path(initrd) if initrd else None)
+    return images, disks
 
 
 KERNEL_ARGS_MAX = 1024
@@ -231,14 +286,14 @@ BOOT_FROM = ("kernel", "disk")
 def check_user_image(arch: str, kernel: Path, initrd: Path | None) -> tuple[Path, Path | None]:
     """A user's kernel must be readable and, where its header tells, built for `arch`."""
     for label, path in (("kernel", kernel), ("initrd", initrd)):
-        if path is None:
-            continue
-        kind = not_regular(path)
-        if kind:  # refused before it is opened: a FIFO would block the run, a device read without end
-            raise OptionError(f"--image {arch}=...: the {label} {path} is {kind}, not a regular file")
-        if not path.is_file() or not os.access(path, os.R_OK):
-            raise OptionError(f"--image {arch}=...: the {label} {path} is missing or unreadable")
-    built_for = kernel_arch(kernel)
+        if path is not None:
+            with _option("--image"):
+                check_input_file(path, f"--image {arch}=...: the {label}")
+    try:
+        built_for = kernel_arch(kernel)
+    except OSError as error:
+        raise OptionError(f"--image {arch}=...: the kernel {kernel} cannot be read: {error.strerror or error}; "
+                          f"valid: a readable regular file") from None
     if built_for is not None and built_for != arch:
         raise OptionError(f"--image {arch}=...: the kernel {kernel} is built for {built_for}, not {arch} "
                           f"(read from its header)")
@@ -246,44 +301,41 @@ def check_user_image(arch: str, kernel: Path, initrd: Path | None) -> tuple[Path
 
 
 def check_report_dir(path: Path) -> Path:
-    """The report directory must be a writable directory, or creatable in one, before anything boots.
+    """The report directory must exist or be creatable, and be writable, before anything boots.
 
-    Nothing is created here: a session that runs no cell leaves no report directory behind.
+    Tried for real and made only when the reports are written: a session that runs no cell leaves none behind.
     """
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise OptionError(f"--report-dir {path} cannot be written: {existing} is not a directory")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise OptionError(f"--report-dir {path} cannot be written: {existing} is not writable by this user")
-    return path
+    with _option("--report-dir"):
+        return check_writable_dir(path, "--report-dir", keep=False)
+
+
+def check_image_cache(path: Path) -> Path:
+    """The image cache must be a directory that can be written (the cache makes it when it is first used)."""
+    with _option("--image-cache"):
+        return check_writable_dir(path, "--image-cache", keep=False)
 
 
 def nova_properties(options) -> dict[str, dict[str, str]]:
     """--image-properties ARCH=FILE, then --image-property ARCH=KEY=VALUE on top; each checked as Nova would."""
-    from archmatrix.nova.plan import PropertyError, check_properties, read_properties
+    from archmatrix.nova.plan import check_properties, read_properties
 
     properties: dict[str, dict[str, str]] = {}
-    try:
+    with _option("--image-properties"):
         for value in options.image_properties:
-            arch, sep, path = value.partition("=")
-            if not sep or not path:
-                raise OptionError(f"--image-properties {value!r} is not of the form ARCH=FILE")
-            try:
-                text = Path(path).read_text()
-            except OSError as error:
-                raise OptionError(f"--image-properties {value}: {path} cannot be read: {error.strerror}") from None
-            properties.setdefault(arch_named(arch).name, {}).update(read_properties(text, path))
+            (arch, path), = _pairs([value], "--image-properties", "ARCH=FILE").items()
+            text = read_input_text(path, f"--image-properties {arch}=...: the file")
+            properties.setdefault(arch, {}).update(read_properties(text, path))
+        for values in properties.values():
+            check_properties(values)
+    with _option("--image-property"):
         for value in options.image_property:
+            check_text(value, "--image-property", "ARCH=KEY=VALUE")
             arch, sep, pair = value.partition("=")
             if not sep or "=" not in pair:
                 raise OptionError(f"--image-property {value!r} is not of the form ARCH=KEY=VALUE")
             properties.setdefault(arch_named(arch).name, {}).update(read_properties(pair, "--image-property"))
         for values in properties.values():
             check_properties(values)
-    except PropertyError as error:
-        raise OptionError(str(error)) from None
     return properties
 
 
@@ -293,9 +345,10 @@ def check_success_pattern(arch: str, pattern: str, images: dict) -> str:
         raise OptionError(f"--success-pattern {arch}=...: only for an image of your own (--image {arch}=...); "
                           f"the built-in {arch} image is judged by the banner its /init prints")
     try:
-        re.compile(pattern.encode())
-    except re.error as error:
-        raise OptionError(f"--success-pattern {arch}={pattern!r} is not a valid regular expression: {error}") from None
+        re.compile(pattern.encode(errors="surrogateescape"))  # a console is bytes; so is what argv could not decode
+    except (re.error, OverflowError) as error:
+        raise OptionError(f"--success-pattern {arch}={pattern!r} is not a valid regular expression: {error}; valid: "
+                          f"a Python regular expression") from None
     return pattern
 
 
@@ -304,9 +357,10 @@ def check_kernel_args(arch: str, args: str) -> str:
     bad = sorted({c for c in args if not (" " <= c <= "~") or c in "<>&"})
     if bad:
         raise OptionError(f"--kernel-args {arch}=...: characters not allowed in kernel arguments: "
-                          f"{', '.join(repr(c) for c in bad)}; use printable ASCII without < > &")
+                          f"{', '.join(repr(c) for c in bad)}; valid: printable ASCII without < > &")
     if len(args) > KERNEL_ARGS_MAX:
-        raise OptionError(f"--kernel-args {arch}=...: {len(args)} characters, more than {KERNEL_ARGS_MAX}")
+        raise OptionError(f"--kernel-args {arch}=...: {len(args)} characters, more than {KERNEL_ARGS_MAX}; valid: "
+                          f"at most {KERNEL_ARGS_MAX}")
     return args
 
 
@@ -314,34 +368,38 @@ def _cell_pairs(values: list[str]) -> dict[str, str]:
     """ARCH[-ACCEL]=VALUE pairs, with ARCH and ACCEL checked against the catalog."""
     pairs = {}
     for value in values:
+        check_text(value, "--boot-timeout", "ARCH[-ACCEL]=SECONDS")
         key, sep, rest = value.partition("=")
         if not sep or not rest:
             raise OptionError(f"--boot-timeout {value!r} is not of the form ARCH[-ACCEL]=SECONDS")
-        arch, _, accel = key.partition("-")
-        name = arch_named(arch).name + (f"-{check_accelerator(accel)}" if accel else "")
+        arch, dash, accel = key.partition("-")
+        name = arch_named(arch).name + (f"-{check_accelerator(accel)}" if dash else "")
         pairs[name] = rest
     return pairs
 
 
 def host_specs(options) -> tuple[HostSpec, ...]:
     """The hosts named by --libvirt-uri and --hosts-file, or this machine; with --host-ssh applied."""
-    try:
+    with _option("--libvirt-uri"):
         specs = specs_from_uris(options.libvirt_uri)
-        if options.hosts_file:
-            specs += specs_from_file(Path(options.hosts_file))
-        if not specs:
-            from_environment = os.environ.get("ARCHMATRIX_LIBVIRT_URI")
-            specs = [spec_for(from_environment or DEFAULT_URI,
-                              where="$ARCHMATRIX_LIBVIRT_URI" if from_environment else "default")]
+    with _option("--hosts-file"):
+        if options.hosts_file is not None:
+            specs += specs_from_file(Path(check_input_file(options.hosts_file, "--hosts-file")))
+    if not specs:
+        from_environment = os.environ.get("ARCHMATRIX_LIBVIRT_URI")
+        where = "$ARCHMATRIX_LIBVIRT_URI" if from_environment else "default"
+        with _option(where):
+            specs = [spec_for(from_environment or DEFAULT_URI, where=where)]
+    with _option("--libvirt-uri and --hosts-file"):
         by_label = {spec.label: spec for spec in check_unique(specs)}
+    with _option("--host-ssh"):
         for value in options.host_ssh:
+            check_text(value, "--host-ssh", "LABEL=USER@HOST[:PORT][,key=PATH]...")
             label, sep, access = value.partition("=")
             if not sep or label not in by_label:
-                raise HostSpecError(f"--host-ssh {value!r}: the label before '=' must name a host of this run; "
-                                    f"valid: {', '.join(by_label)}")
+                raise OptionError(f"--host-ssh {value!r}: the label before '=' must name a host of this run; "
+                                  f"valid: {', '.join(by_label)}")
             by_label[label] = dataclasses.replace(by_label[label], ssh=parse_ssh(access, f"--host-ssh {label}"))
-    except HostSpecError as error:
-        raise OptionError(str(error)) from None
     return tuple(by_label.values())
 
 
@@ -350,7 +408,7 @@ def working_lab_arches() -> list[str]:
 
 
 def lab_hosts(values: list[str]) -> tuple[str, ...]:
-    arches = tuple(dict.fromkeys(split_names(values)))
+    arches = tuple(dict.fromkeys(_names(values, "--lab-host", f"lab host arches: {', '.join(working_lab_arches())}")))
     for arch in arches:
         try:
             lab_kind(arch)
@@ -360,7 +418,7 @@ def lab_hosts(values: list[str]) -> tuple[str, ...]:
 
 
 def container_releases(values: list[str]) -> tuple[str, ...]:
-    releases = tuple(split_names(values))
+    releases = tuple(_names(values, "--container-host", f"Debian releases: {', '.join(CONTAINER_RELEASES)}"))
     for release in releases:
         if release not in CONTAINER_RELEASES:
             raise OptionError(f"--container-host {release!r}: no such container host; valid: "
@@ -433,3 +491,17 @@ def option_defaults() -> dict[str, object]:
     parser = argparse.ArgumentParser(add_help=False)
     add_options_to_argparse(parser)
     return vars(parser.parse_args([]))
+
+
+def checked_settings(options, controller: bool = True) -> Settings:
+    """Every option checked as a run checks it, before anything of the run exists; OptionError if one is bad.
+
+    The controller also asks this machine's libvirt about --machine and tries the image cache and the report
+    directory; workers were started by a controller that did. Nothing is left made by the tries.
+    """
+    settings = settings_from(options)
+    if controller:
+        check_machines(settings)
+        check_image_cache(settings.image_cache)
+        check_report_dir(settings.report_dir)
+    return settings

@@ -222,7 +222,7 @@ def test_what_is_not_a_regular_file_is_refused_by_name_and_never_blocks(tmp_path
         assert f"the aarch64 disk image {path} is {kind}, not a regular file" in str(refused)
         refused = returns_within(5, check_user_image, "aarch64", path, None)["error"]
         assert isinstance(refused, OptionError)
-        assert f"--image aarch64=...: the kernel {path} is {kind}, not a regular file" in str(refused)
+        assert f"--image aarch64=...: the kernel: {path} is {kind}; valid: a readable regular file" in str(refused)
     finally:
         for fifo in tmp_path.glob("fifo*"):  # a reader still blocked in open() is let go
             with contextlib.suppress(OSError):

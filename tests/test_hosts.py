@@ -49,10 +49,14 @@ def test_a_bad_label_or_a_non_uri_says_what_is_valid():
         specs_from_uris(["just-a-hostname"])
 
 
-def test_host_ssh_applies_to_a_named_host_and_pins_a_fingerprint():
+def test_host_ssh_applies_to_a_named_host_and_pins_a_fingerprint(tmp_path):
+    key = tmp_path / "lab-key"
+    key.write_text("a private key\n")
     specs = host_specs(options(libvirt_uri=["lab=qemu+tcp://lab/system"],
-                               host_ssh=["lab=root@lab:22,key=/keys/lab,fingerprint=SHA256:abc"]))
-    assert specs[0].ssh == SshAccess("root", "lab", 22, "/keys/lab", "SHA256:abc")
+                               host_ssh=[f"lab=root@lab:22,key={key},fingerprint=SHA256:abc"]))
+    assert specs[0].ssh == SshAccess("root", "lab", 22, str(key), "SHA256:abc")
+    with pytest.raises(OptionError, match="--host-ssh lab, key: /keys/lab does not exist; valid: a readable"):
+        host_specs(options(libvirt_uri=["lab=qemu+tcp://lab/system"], host_ssh=["lab=root@lab,key=/keys/lab"]))
     with pytest.raises(OptionError, match="valid: lab"):
         host_specs(options(libvirt_uri=["lab=qemu+tcp://lab/system"], host_ssh=["other=root@x"]))
     with pytest.raises(HostSpecError, match="SHA256"):

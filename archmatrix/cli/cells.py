@@ -15,7 +15,7 @@ from archmatrix.core.arches import UnknownNameError, arch_named, check_accelerat
 from archmatrix.core.checks import CHECKS
 from archmatrix.core.matrix import CheckRecord
 from archmatrix.core.plan import CellKey
-from archmatrix.options import OptionError, add_options_to_argparse, check_report_dir, settings_from
+from archmatrix.options import OptionError, add_options_to_argparse, checked_settings
 
 
 def add_parsers(commands) -> None:
@@ -32,10 +32,19 @@ def _cell_keys(words: list[str], labels: list[str]) -> list[CellKey]:
     keys = []
     for word in words:
         arch, sep, accel = word.rpartition("-")
-        if not sep:
+        if not sep or not arch:
             raise OptionError(f"cell {word!r} is not of the form ARCH-ACCEL, e.g. aarch64-tcg")
-        keys += [CellKey(arch_named(arch).name, check_accelerator(accel), label) for label in labels]
+        try:
+            keys += [CellKey(arch_named(arch).name, check_accelerator(accel), label) for label in labels]
+        except UnknownNameError as error:
+            raise OptionError(f"cell ARCH-ACCEL {word!r}: {error}") from None
     return keys
+
+
+def cell_settings(args):
+    """The run's options and the cells asked for, checked: OptionError or UnknownNameError naming the bad one."""
+    settings = checked_settings(args)
+    return settings, _cell_keys(args.cells, [spec.label for spec in settings.hosts])
 
 
 def cell_command(args) -> int:
@@ -46,9 +55,7 @@ def cell_command(args) -> int:
     from archmatrix.run.rundir import RunDir
 
     try:
-        settings = settings_from(args)
-        check_report_dir(settings.report_dir)
-        keys = _cell_keys(args.cells, [spec.label for spec in settings.hosts])
+        settings, keys = cell_settings(args)
     except (OptionError, UnknownNameError) as error:
         print(f"archmatrix: {error}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ import time
 import warnings
 from pathlib import Path
 
+from archmatrix.cli import argtypes
 from archmatrix.cli.cells import add_parsers as add_cell_parsers
 from archmatrix.cli.cells import cell_command, matrix_command
 from archmatrix.cli.nova_plan import add_parser as add_nova_plan_parser
@@ -29,50 +30,53 @@ from archmatrix.cli.nova_plan import nova_plan_command
 from archmatrix.core.arches import ALL_ARCHES, ARCHES, UnknownNameError, arch_named, default_arches, split_names
 from archmatrix.core.text import terminal_text
 from archmatrix.images.cache import ImageCache, ImageError
+from archmatrix.inputs import InputError
+from archmatrix.inputs.numbers import SECONDS, SLOWER_MIN_S, SLOWER_RATIO
 from archmatrix.interrupts import interrupt_on_sigterm
 from archmatrix.paths import default_cache_dir
 
 
 def _parser() -> argparse.ArgumentParser:
+    """Every argument is checked as argparse converts it (archmatrix/cli/argtypes.py): a bad one is exit 2."""
     parser = argparse.ArgumentParser(prog="archmatrix", description="archmatrix helper commands.")
     commands = parser.add_subparsers(dest="command", required=True)
     images_parser = commands.add_parser("images", help="the built-in guest images")
     images = images_parser.add_subparsers(dest="action", required=True)
     builtin = [name for name in default_arches() if ARCHES[name].has_builtin_image]
     build = images.add_parser("build", help="build (or verify the cache of) the built-in images")
-    build.add_argument("--arch", action="append", default=[], metavar="ARCH[,ARCH...]",
+    build.add_argument("--arch", action="append", default=[], metavar="ARCH[,ARCH...]", type=argtypes.arch_names(),
                        help="arches to build, repeatable, or 'all' (default: the default matrix: "
                             f"{', '.join(builtin)})")
-    build.add_argument("--apt-timeout", type=float, default=600.0, metavar="SECONDS",
-                       help="bound on each apt command; apt can stall on a full disk (default: 600)")
+    build.add_argument("--apt-timeout", type=argtypes.number(SECONDS), default=600.0, metavar="SECONDS",
+                       help=f"bound on each apt command, {SECONDS}; apt can stall on a full disk (default: 600)")
     listing = images.add_parser("list", help="show the cached image of each arch, if any")
     for sub in (build, listing):
-        sub.add_argument("--image-cache", default=None, metavar="DIR",
+        sub.add_argument("--image-cache", default=None, metavar="DIR", type=argtypes.writable_dir(),
                          help=f"image cache directory (default: {default_cache_dir()})")
 
     audit = commands.add_parser("audit", help="list domains, storage pools, QEMU processes, container hosts, "
                                               "scratch files and killed image builds' scratch harness runs "
                                               "left behind; exit 1 if there are any")
-    audit.add_argument("--libvirt-uri", default="qemu:///system", metavar="URI")
+    audit.add_argument("--libvirt-uri", default="qemu:///system", metavar="URI", type=argtypes.uri())
     report = commands.add_parser("report", help="compare, merge and check matrix reports")
     reports = report.add_subparsers(dest="action", required=True)
     diff = reports.add_parser("diff", help="what changed between two runs; exit 1 on a regression")
-    diff.add_argument("old", type=Path)
-    diff.add_argument("new", type=Path)
-    diff.add_argument("--slower-ratio", type=float, default=1.5, metavar="R",
-                      help="a boot this many times slower counts as a regression (default 1.5)")
-    diff.add_argument("--slower-min-s", type=float, default=1.0, metavar="S",
-                      help="...and only when at least this many seconds slower (default 1.0)")
+    diff.add_argument("old", type=argtypes.input_file(), metavar="OLD.json")
+    diff.add_argument("new", type=argtypes.input_file(), metavar="NEW.json")
+    diff.add_argument("--slower-ratio", type=argtypes.number(SLOWER_RATIO), default=1.5, metavar="RATIO",
+                      help=f"a boot this many times slower counts as a regression: {SLOWER_RATIO} (default 1.5)")
+    diff.add_argument("--slower-min-s", type=argtypes.number(SLOWER_MIN_S), default=1.0, metavar="SECONDS",
+                      help=f"...and only when at least this many seconds slower: {SLOWER_MIN_S} (default 1.0)")
     merge = reports.add_parser("merge", help="combine runs (e.g. of several hosts) into one matrix")
-    merge.add_argument("inputs", type=Path, nargs="+", metavar="MATRIX.json")
-    merge.add_argument("--output-dir", type=Path, default=Path("reports/merged"), metavar="DIR",
+    merge.add_argument("inputs", type=argtypes.input_file(), nargs="+", metavar="MATRIX.json")
+    merge.add_argument("--output-dir", type=argtypes.writable_dir(), default=Path("reports/merged"), metavar="DIR",
                        help="where the merged matrix.json, junit.xml, matrix.md and matrix.html go "
                             "(default: reports/merged)")
     merge_junit = reports.add_parser("merge-junit", help="merge JUnit files into one")
-    merge_junit.add_argument("output", type=Path)
-    merge_junit.add_argument("inputs", type=Path, nargs="+")
+    merge_junit.add_argument("output", type=argtypes.output_file(), metavar="OUT.xml")
+    merge_junit.add_argument("inputs", type=argtypes.input_file(), nargs="+", metavar="JUNIT.xml")
     validate = reports.add_parser("validate", help="check a matrix.json against its JSON schema")
-    validate.add_argument("matrix", type=Path)
+    validate.add_argument("matrix", type=argtypes.input_file(), metavar="MATRIX.json")
     add_nova_plan_parser(commands)
     add_cell_parsers(commands)
     return parser
@@ -90,13 +94,14 @@ def report_command(args) -> int:
             print(terminal_text(f"{args.matrix}: {problem}"), file=sys.stderr)
         return 1 if problems else 0
     if args.action == "diff":
-        old, new = json_report.load_matrix(args.old), json_report.load_matrix(args.new)
+        old, new = json_report.load_valid_matrix(args.old), json_report.load_valid_matrix(args.new)
         changes = compare.diff(old, new, args.slower_ratio, args.slower_min_s)
         for change in changes:  # a detail quotes reasons and facts: a guest's text, shown
             print(terminal_text(f"{change.kind:10} {change.cell:28} {change.detail}"))
         regressions = [c for c in changes if c.is_regression]
         print(f"{len(changes)} changes, {len(regressions)} regressions")
         return 1 if regressions else 0
+    document = compare.merge([json_report.load_valid_matrix(path) for path in args.inputs])
     out = args.output_dir
     # Each input's console logs are named relative to its own directory: copied into the merged report.
     document = compare.merge([console_logs.carried(json_report.load_matrix(path), path.parent, out)
@@ -163,12 +168,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "matrix":
         return matrix_command(args)
     if args.command == "report":
-        from archmatrix.report.json_report import SchemaError
         from archmatrix.report.junit import JUnitError
 
         try:
             return report_command(args)
-        except (SchemaError, JUnitError) as error:
+        except (InputError, JUnitError) as error:  # a report that cannot be read, or not as what it is given as
             print(terminal_text(f"archmatrix: {error}"), file=sys.stderr)
             return 2
     cache = ImageCache(args.image_cache, getattr(args, "apt_timeout", 600.0),

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
-from pathlib import Path
 
+from archmatrix.cli import argtypes
 from archmatrix.core.capabilities import parse_capabilities
+from archmatrix.inputs import reraised_as
+from archmatrix.inputs.files import read_input_text
 from archmatrix.nova.plan import (
     PropertyError,
     firmware_capabilities,
@@ -22,16 +24,18 @@ from archmatrix.nova.plan import (
 def add_parser(commands) -> None:
     plan = commands.add_parser("nova-plan", help="what Nova's libvirt driver would do with an image's properties "
                                                  "on a host, and the pitfalls it would hit")
-    plan.add_argument("--image-properties", type=Path, metavar="FILE",
+    plan.add_argument("--image-properties", type=argtypes.input_file(), metavar="FILE",
                       help="`openstack image show -f json` output, or KEY=VALUE lines")
     plan.add_argument("--image-property", action="append", default=[], metavar="KEY=VALUE",
-                      help="one property, repeatable; overrides the file's")
-    plan.add_argument("--libvirt-uri", default="qemu:///system", metavar="URI", help="the host (default: %(default)s)")
+                      type=argtypes.key_value(), help="one property, repeatable; overrides the file's")
+    plan.add_argument("--libvirt-uri", default="qemu:///system", metavar="URI", type=argtypes.uri(),
+                      help="the host (default: %(default)s)")
     plan.add_argument("--virt-type", choices=("kvm", "qemu"), default="kvm",
                       help="nova.conf's [libvirt]virt_type on that host (default: %(default)s)")
-    plan.add_argument("--matrix", type=Path, metavar="MATRIX.json",
+    plan.add_argument("--matrix", type=argtypes.input_file(), metavar="MATRIX.json",
                       help="the host's last matrix: did a guest of that arch boot there, with KVM too?")
-    plan.add_argument("--host-label", metavar="LABEL", help="the host's label in that matrix (default: any)")
+    plan.add_argument("--host-label", metavar="LABEL", type=argtypes.label(),
+                      help="the host's label in that matrix (default: any)")
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
 
 
@@ -39,10 +43,8 @@ def nova_plan_command(args) -> int:
     try:
         properties = {}
         if args.image_properties:
-            try:
-                text = args.image_properties.read_text()
-            except OSError as error:
-                raise PropertyError(f"--image-properties {args.image_properties}: {error.strerror}") from None
+            with reraised_as(PropertyError):
+                text = read_input_text(args.image_properties, "--image-properties")
             properties.update(read_properties(text, str(args.image_properties)))
         properties.update(read_properties("\n".join(args.image_property), "--image-property"))
         import libvirt
@@ -60,7 +62,7 @@ def nova_plan_command(args) -> int:
         guest, _ = guest_arch_of(properties, host.host_arch)
         try:
             cells = last_matrix_cells(args.matrix, args.host_label, guest)
-        except (OSError, ValueError, KeyError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:  # JSON, but no matrix
             raise PropertyError(f"--matrix {args.matrix}: not a readable matrix.json ({error})") from None
         plan = plan_for_image(properties, host, args.virt_type, domcaps, cells)
     except PropertyError as error:

@@ -16,6 +16,8 @@ from archmatrix.core.arches import ARCHES
 from archmatrix.core.capabilities import HostCapabilities
 from archmatrix.core.firmware import NOVA_UEFI_FORCED as UEFI_FORCED
 from archmatrix.core.plan import NovaChoice
+from archmatrix.inputs import InputError, reraised_as
+from archmatrix.inputs.text import check_text
 
 # nova/objects/fields.py Architecture.ALL (from nova/virt/arch.py): what hw_architecture and
 # hw_emulation_architecture accept. riscv64 is not among them, though os-traits has COMPUTE_ARCH_RISCV64.
@@ -38,7 +40,7 @@ TRAITS = {"aarch64": "COMPUTE_ARCH_AARCH64", "ppc64le": "COMPUTE_ARCH_PPC64LE", 
           "s390x": "COMPUTE_ARCH_S390X", "riscv64": "COMPUTE_ARCH_RISCV64", "x86_64": "COMPUTE_ARCH_X86_64"}
 
 
-class PropertyError(ValueError):
+class PropertyError(InputError):
     """An image property the planner cannot take; the message names it and what is valid."""
 
 
@@ -71,6 +73,9 @@ class NovaPlan:
         return asdict(self)
 
 
+PROPERTIES_FORMS = "`openstack image show -f json` output, or KEY=VALUE lines"
+
+
 def read_properties(text: str, source: str) -> dict[str, str]:
     """`openstack image show -f json` output (its "properties", or the whole object), or key=value lines."""
     stripped = text.strip()
@@ -78,10 +83,10 @@ def read_properties(text: str, source: str) -> dict[str, str]:
         try:
             document = json.loads(stripped)
         except ValueError as error:
-            raise PropertyError(f"{source}: not valid JSON: {error}") from None
+            raise PropertyError(f"{source}: not valid JSON: {error}; valid: {PROPERTIES_FORMS}") from None
         values = document.get("properties", document) if isinstance(document, dict) else None
         if not isinstance(values, dict):
-            raise PropertyError(f"{source}: expected a JSON object (openstack image show -f json)")
+            raise PropertyError(f"{source}: not a JSON object; valid: {PROPERTIES_FORMS}")
         return {key: str(value) for key, value in values.items() if key.startswith("hw_")}
     properties = {}
     for number, line in enumerate(stripped.splitlines(), start=1):
@@ -89,13 +94,15 @@ def read_properties(text: str, source: str) -> dict[str, str]:
             continue
         key, sep, value = line.partition("=")
         if not sep:
-            raise PropertyError(f"{source}:{number}: {line!r} is not KEY=VALUE")
+            raise PropertyError(f"{source}:{number}: {line!r} is not KEY=VALUE; valid: {PROPERTIES_FORMS}")
         properties[key.strip()] = value.strip()
     return properties
 
 
 def check_properties(properties: dict[str, str]) -> None:
     for key, value in properties.items():
+        with reraised_as(PropertyError):  # a value goes into a domain's XML and a report's lines
+            check_text(value, f"image property {key}", "a value Nova accepts, without control characters")
         if key not in PROPERTIES:
             raise PropertyError(f"image property {key!r} is not one the planner knows; valid: {', '.join(PROPERTIES)}")
         valid = {"hw_architecture": NOVA_ARCHES, "hw_emulation_architecture": NOVA_ARCHES,

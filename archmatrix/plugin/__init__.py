@@ -11,6 +11,7 @@ reports only once a test takes a cell (or the run is given container or lab host
 
 from archmatrix.plugin.cells import pytest_collection_modifyitems, pytest_generate_tests, pytest_runtest_setup
 from archmatrix.plugin.configure import (
+    checked_settings,
     pytest_addoption,
     pytest_configure,
     pytest_configure_node,
@@ -31,7 +32,7 @@ from archmatrix.plugin.fixtures import (
 )
 
 __all__ = [
-    "archmatrix_host", "archmatrix_run", "cell_host", "guest", "image", "observation", "plan",
+    "archmatrix_host", "archmatrix_run", "cell_host", "checked_settings", "guest", "image", "observation", "plan",
     "pytest_addoption", "pytest_collection_modifyitems", "pytest_configure", "pytest_configure_node",
     "pytest_generate_tests", "pytest_report_header", "pytest_runtest_setup", "pytest_runtest_teardown",
     "pytest_sessionfinish", "pytest_unconfigure", "verify",

@@ -8,18 +8,12 @@ import sys
 
 import pytest
 
+from archmatrix import options
 from archmatrix.cleanup.names import run_prefix
 from archmatrix.core.arches import UnknownNameError
 from archmatrix.hosts.spec import HostSpec
 from archmatrix.interrupts import interrupt_on_sigterm
-from archmatrix.options import (
-    OptionError,
-    add_options,
-    check_machines,
-    check_report_dir,
-    option_defaults,
-    settings_from,
-)
+from archmatrix.options import OptionError, add_options, option_defaults
 from archmatrix.plugin.reporter import MatrixReporter
 from archmatrix.plugin.state import STATE, PluginState, progress_to_terminal, state_of
 from archmatrix.run.lifecycle import remove_run_dir, start_extra_hosts
@@ -34,15 +28,12 @@ def pytest_addoption(parser) -> None:
 
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "arches(*names): guest arches a test runs on when --arch is not given")
-    try:
-        settings = settings_from(config.option)
-    except (OptionError, UnknownNameError) as error:
-        raise pytest.UsageError(str(error)) from None
+    workerinput = getattr(config, "workerinput", None)
+    settings = checked_settings(config.option, controller=workerinput is None)
     # Output capture is suspended here: a copy of the terminal's fd for build progress.
     config.stash[PROGRESS_FD] = os.dup(2)
     progress = progress_to_terminal(config, config.stash[PROGRESS_FD])
     interrupt_on_sigterm()
-    workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:  # an xdist worker: the controller planned the run
         config.stash[STATE] = PluginState(settings, RunDir.from_dict(workerinput["archmatrix_run_dir"]),
                                           [HostSpec.from_dict(d) for d in workerinput["archmatrix_hosts"]], progress)
@@ -51,11 +42,6 @@ def pytest_configure(config) -> None:
         if workerinput.get("archmatrix_loadgroup"):
             config.option.loadgroup = True
         return
-    try:
-        check_report_dir(settings.report_dir)
-        check_machines(settings)
-    except OptionError as error:
-        raise pytest.UsageError(str(error)) from None
     state = PluginState(settings, RunDir.planned(), list(settings.hosts), progress,
                         announced=asks_for_archmatrix(config))
     config.stash[STATE] = state
@@ -69,6 +55,14 @@ def pytest_configure(config) -> None:
     if getattr(config.option, "dist", "no") == "load":
         config.option.dist = "loadgroup"
     config.pluginmanager.register(MatrixReporter(state), "archmatrix-matrix-reporter")
+
+
+def checked_settings(option, controller: bool = True):
+    """The options checked (archmatrix/options.py); a bad one is pytest's usage error, naming it and what is valid."""
+    try:
+        return options.checked_settings(option, controller)
+    except (OptionError, UnknownNameError) as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def asks_for_archmatrix(config) -> bool:

@@ -15,12 +15,14 @@ from archmatrix.core.arches import ACCELERATORS
 from archmatrix.core.matrix import Cell, arches_beyond_run
 from archmatrix.core.traits import honest_traits, trait_rows
 from archmatrix.files import write_atomically
+from archmatrix.inputs import InputError
+from archmatrix.inputs.files import read_input_text
 
 SCHEMA_VERSION = 1
 SCHEMA_FILE = Path(__file__).with_name("matrix.schema.json")
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError):
     """A matrix.json this version of the harness cannot read."""
 
 
@@ -73,11 +75,25 @@ def schema_problems(document: dict) -> list[str]:
             for error in validator.iter_errors(document)]
 
 
+MATRIX_LARGEST = 256 * 1024 * 1024  # bytes: every arch of many hosts, with long details, is far smaller
+
+
+def load_valid_matrix(path: Path) -> dict:
+    """A matrix.json that also holds to the schema: what diff and merge read fields of without asking."""
+    document = load_matrix(path)
+    problems = schema_problems(document)
+    if problems:
+        raise SchemaError(f"{path} does not hold to the matrix.json schema ({len(problems)} problems; the first: "
+                          f"{problems[0]}); valid: a matrix.json as a run writes it "
+                          f"(archmatrix report validate lists every problem)")
+    return document
+
+
 def load_matrix(path: Path) -> dict:
     """Read a matrix.json, refusing one of a schema version this harness does not know."""
     try:
-        document = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        document = json.loads(read_input_text(path, "", MATRIX_LARGEST))
+    except (InputError, json.JSONDecodeError) as error:
         raise SchemaError(f"{path} is not a readable matrix.json: {error}") from None
     version = document.get("schema_version") if isinstance(document, dict) else None
     if version != SCHEMA_VERSION:

@@ -13,10 +13,12 @@ from junitparser import Error, Failure, JUnitXml, JUnitXmlError, Properties, Pro
 
 from archmatrix.core.text import xml_text as _x
 from archmatrix.files import write_atomically
+from archmatrix.inputs import InputError
+from archmatrix.inputs.files import read_input
 from archmatrix.report.json_report import host_key
 
 
-class JUnitError(ValueError):
+class JUnitError(InputError):
     """A JUnit file that cannot be read; the message names it."""
 
 
@@ -83,12 +85,15 @@ def write_junit(document: dict, path: Path) -> Path:
     return path
 
 
+JUNIT_LARGEST = 256 * 1024 * 1024  # bytes
+
+
 def merge_junit(paths: list[Path], output: Path) -> Path:
     merged = JUnitXml(name="archmatrix")
     for path in paths:
         try:
-            suites = JUnitXml.fromfile(str(path))
-        except (OSError, SyntaxError, JUnitXmlError) as error:  # SyntaxError: xml.etree's and lxml's parse errors
+            suites = JUnitXml.fromstring(read_input(path, "", JUNIT_LARGEST))
+        except (SyntaxError, JUnitXmlError) as error:  # SyntaxError: xml.etree's and lxml's parse errors
             # Guest text written raw (an ESC, a NUL) by an older archmatrix makes a file no XML parser reads.
             raise JUnitError(f"{path} is not a JUnit XML file merge-junit can read: {error}; `archmatrix report "
                              f"merge` rewrites a run's junit.xml from its matrix.json") from None
