@@ -37,6 +37,8 @@ from archmatrix.inputs import InputError
 from archmatrix.inputs.files import check_input_file, check_writable_dir, read_input_text
 from archmatrix.inputs.numbers import CONSOLE_CAP_MIB, SECONDS, TB_CACHE_MIB, TIMEOUT_FACTOR, check_number
 from archmatrix.inputs.text import check_text
+from archmatrix.nova.environment import DEFAULT_VERSION as NOVA_VERSION
+from archmatrix.nova.environment import pinned_nova_versions
 from archmatrix.paths import default_cache_dir
 
 CONTAINER_RELEASES = ("bookworm", "trixie")
@@ -84,6 +86,10 @@ class Settings:
     container_releases: tuple[str, ...] = ()
     lab_hosts: tuple[str, ...] = ()  # arches of the lab hosts the run boots (archmatrix/hosts/lab_catalog.py)
     lab_without_kvm: bool = False  # a planted fault: lab hosts boot without the virtualization extensions
+    nova: bool = False  # also every cell with the domain Nova's own driver writes (archmatrix/nova/cells.py)
+    nova_version: str = NOVA_VERSION
+    nova_conf: dict[str, str] = field(default_factory=dict)  # "section.option" -> value, as nova.conf has it
+    nova_config_drive: bool = True  # the Nova cells' instances ask for a config drive
 
     def timeouts(self, host_factor: float = 1.0) -> Timeouts:
         """The run's one timeout policy (archmatrix/core/timeouts.py), on a host `host_factor` times slower."""
@@ -115,6 +121,22 @@ def add_options(parser) -> None:
                     help="also verify a lab host: a virtual host of that arch booted by the run under this "
                          "machine's TCG with the virtualization extensions on, so its KVM works; built from Debian "
                          f"packages; valid: {', '.join(working_lab_arches())}")
+    group.addoption("--nova", action="store_true", default=False,
+                    help="also boot every cell with the domain OpenStack Nova's own libvirt driver writes for it: "
+                         "the arch's image properties as Nova's nova-emulation job sets them, and --image-property's, "
+                         "booted from the arch's built-in firmware disk (or its --image disk) with a config drive; "
+                         "their ids end in -nova (-k nova)")
+    group.addoption("--nova-version", default=NOVA_VERSION, metavar="VERSION",
+                    help=f"the Nova whose driver writes the Nova cells' domains, installed into an environment of its "
+                         f"own on first use (default: {NOVA_VERSION}; pinned: {', '.join(pinned_nova_versions())})")
+    group.addoption("--nova-conf", action="append", default=[], metavar="SECTION.OPTION=VALUE",
+                    help="a nova.conf option for the Nova cells, repeatable: e.g. libvirt.cpu_mode=host-model, "
+                         "libvirt.cpu_models=cortex-a72, libvirt.hw_machine_type=aarch64=virt, "
+                         "libvirt.tb_cache_size=128; [libvirt] virt_type is the cell's accelerator (kvm, or qemu "
+                         "for tcg)")
+    group.addoption("--nova-without-config-drive", action="store_true", default=False,
+                    help="the Nova cells' instances ask for no config drive (default: they do, as "
+                         "`openstack server create --config-drive true`)")
     group.addoption("--lab-host-without-kvm", action="store_true", default=False,
                     help="boot the lab hosts without the virtualization extensions (no /dev/kvm in them): a planted "
                          "fault, under which their KVM cells must be unsupported")
@@ -231,7 +253,15 @@ def settings_from(options) -> Settings:
         releases = container_releases(options.container_host)
     with _option("--lab-host"):
         labs = lab_hosts(options.lab_host)
+    with _option("--nova-version"):
+        nova_version = check_nova_version(options.nova_version)
+    with _option("--nova-conf"):
+        nova_conf = nova_conf_pairs(options.nova_conf)
     return Settings(
+        nova=options.nova,
+        nova_version=nova_version,
+        nova_conf=nova_conf,
+        nova_config_drive=not options.nova_without_config_drive,
         arches=arches,
         accels=accels,
         hosts=host_specs(options),
@@ -405,6 +435,39 @@ def host_specs(options) -> tuple[HostSpec, ...]:
 
 def working_lab_arches() -> list[str]:
     return sorted(arch for arch, kind in LAB_KINDS.items() if kind.unsupported is None)
+
+
+NOVA_VERSION_FORM = re.compile(r"[0-9]{1,3}(\.[0-9]{1,4}){1,3}")
+NOVA_CONF_FORM = re.compile(r"(?P<section>[a-z][a-z0-9_]*|DEFAULT)\.(?P<option>[a-z][a-z0-9_]*)=(?P<value>.+)",
+                            re.DOTALL)
+# Set by archmatrix for every Nova cell: the cell's accelerator, and where the run keeps the instance's files.
+NOVA_CONF_OWN = ("libvirt.virt_type", "DEFAULT.instances_path")
+
+
+def check_nova_version(version: str) -> str:
+    check_text(version, "--nova-version", "a Nova release such as 34.0.0")
+    if not NOVA_VERSION_FORM.fullmatch(version):
+        raise OptionError(f"--nova-version {version!r} is not a release number; valid: a Nova release on PyPI such as "
+                          f"{', '.join(pinned_nova_versions())}")
+    return version
+
+
+def nova_conf_pairs(values: list[str]) -> dict[str, str]:
+    """--nova-conf SECTION.OPTION=VALUE values; Nova's own configuration checks each value's type."""
+    conf = {}
+    for value in values:
+        check_text(value, "--nova-conf", "SECTION.OPTION=VALUE")
+        found = NOVA_CONF_FORM.fullmatch(value)
+        if not found:
+            raise OptionError(f"--nova-conf {value!r} is not of the form SECTION.OPTION=VALUE, e.g. "
+                              f"libvirt.cpu_mode=host-model")
+        section = "DEFAULT" if found["section"] == "default" else found["section"]
+        key = f"{section}.{found['option']}"
+        if key in NOVA_CONF_OWN:
+            raise OptionError(f"--nova-conf {value!r}: {key} is archmatrix's to set for every Nova cell (virt_type is "
+                              f"the cell's accelerator); valid: any other nova.conf option")
+        conf[key] = found["value"]
+    return conf
 
 
 def lab_hosts(values: list[str]) -> tuple[str, ...]:

@@ -138,7 +138,7 @@ def start_domain(name: str, tagged_owner: Owner | None, tmp_path: Path):
     plan = make_plan(arch, "tcg", parse_capabilities(conn.getCapabilities()), None)
     staging = Path(tempfile.mkdtemp(prefix="archmatrix-test-", dir="/var/tmp"))
     staging.chmod(0o755)
-    files = StagedFiles(staging).place(ImageCache().get_or_build(arch), "cell")
+    files = StagedFiles(staging).place(ImageCache().get_or_build(arch), "cell", plan.kernel_cmdline)
     spec = domain_spec(plan, files, "deadbeef")
     xml = domain_xml(spec.__class__(**{**spec.__dict__, "name": name, "owner": tagged_owner or Owner("", "", "", "")}))
     if tagged_owner is None:
@@ -317,7 +317,7 @@ def test_a_domain_that_outlives_its_test_fails_the_run_and_is_destroyed(tmp_path
         "def test_forgets_its_domain(archmatrix_run, archmatrix_host):\n"
         "    arch = ARCHES['mipsel']\n"
         "    plan = make_plan(arch, 'tcg', archmatrix_host.capabilities, None)\n"
-        "    files = archmatrix_host.site.boot_files.place(archmatrix_run.images.of(arch), 'leak')\n"
+        "    files = archmatrix_host.site.boot_files.place(archmatrix_run.images.of(arch), 'leak', '')\n"
         "    spec = domain_spec(plan, files, archmatrix_run.run_dir.run_id)\n"
         "    archmatrix_host.connection().createXML(domain_xml(spec), 0)\n"
     )

@@ -120,7 +120,7 @@ def test_run_dir_and_staged_files_are_private(tmp_path):
         kernel, initrd = tmp_path / "k", tmp_path / "i"
         kernel.write_bytes(b"k")
         initrd.write_bytes(b"i")
-        placed = StagedFiles(run.path).place(Image("aarch64", kernel, initrd, "x", "y", "built-in"), "cell")
+        placed = StagedFiles(run.path).place(Image("aarch64", kernel, initrd, "x", "y", "built-in"), "cell", "")
         for staged in (placed.kernel, placed.initrd):
             assert stat.S_IMODE(os.stat(staged).st_mode) == 0o600
     finally:

@@ -69,6 +69,10 @@ KINDS: dict[str, Callable[[Places], list[str]]] = {
     "ARCH=KEY=VALUE": lambda places: hostile.keyed(hostile.properties(), "hw_machine_type=virt"),
     "ARCH[-ACCEL]=SECONDS": lambda places: hostile.keyed(hostile.numbers(), "5", ("aarch64-hvf", "aarch64-",
                                                                                 "aarch64-tcg\n", "-tcg")),
+    "VERSION": lambda places: [*hostile.texts(), "34", "34.0.0-rc1", "34.0.0\n", "../34.0.0", "1" * 300],
+    "SECTION.OPTION=VALUE": lambda places: [*hostile.texts(), "cpu_mode=host-model", "libvirt.cpu_mode=",
+                                            "libvirt.virt_type=kvm", "DEFAULT.instances_path=/tmp",
+                                            "libvirt.cpu mode=x", "libvirt.cpu_mode=a\nb"],
     "flag": lambda places: ["=yes", "=", "=\n", "=0"],
     "choice": lambda places: ["", "nan", "-1", *CONTROL, "KERNEL", "kernel\n", "kvm\n", HUGE],
 }

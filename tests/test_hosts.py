@@ -123,7 +123,8 @@ def test_uploads_are_recorded_per_host_though_every_remote_host_has_a_pool_of_th
         recorded.setdefault(key, {"path": f"/pool/{len(recorded)}"})
         return recorded[key]
 
-    paths = [PoolFiles(lambda: None, "archmatrix-pool-run", once, label).place(image, "aarch64-tcg").kernel
+    paths = [PoolFiles(lambda: None, "archmatrix-pool-run", once, label, Path("/nonexistent")).place(
+        image, "aarch64-tcg", "").kernel
              for label in ("viapool", "trixie", "trixie")]
     assert paths[0] != paths[1] and paths[1] == paths[2]
 

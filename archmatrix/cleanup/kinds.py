@@ -84,6 +84,7 @@ class Pools:
         pool = found.handle
         try:
             if pool.isActive():
+                pool.refresh(0)  # files libvirt made in it itself (a UEFI variable store) become volumes
                 for volume in pool.listAllVolumes(0):
                     try:
                         volume.delete(0)

@@ -20,7 +20,9 @@ from archmatrix.options import OptionError, add_options_to_argparse, checked_set
 
 def add_parsers(commands) -> None:
     cell = commands.add_parser("cell", help="boot cells and judge their checks without pytest (as the matrix would)")
-    cell.add_argument("cells", nargs="+", metavar="ARCH-ACCEL", help="e.g. aarch64-tcg s390x-tcg x86_64-kvm")
+    cell.add_argument("cells", nargs="+", metavar="ARCH-ACCEL",
+                      help="e.g. aarch64-tcg s390x-tcg x86_64-kvm; -nova at the end: the domain Nova's driver writes "
+                           "(aarch64-tcg-nova)")
     add_options_to_argparse(cell)
     matrix = commands.add_parser("matrix", help="the built-in matrix: pytest --pyargs archmatrix.scenarios "
                                                 "on every core; further words go to pytest")
@@ -31,11 +33,13 @@ def add_parsers(commands) -> None:
 def _cell_keys(words: list[str], labels: list[str]) -> list[CellKey]:
     keys = []
     for word in words:
-        arch, sep, accel = word.rpartition("-")
+        nova = word.endswith("-nova")
+        arch, sep, accel = word.removesuffix("-nova").rpartition("-")
         if not sep or not arch:
-            raise OptionError(f"cell {word!r} is not of the form ARCH-ACCEL, e.g. aarch64-tcg")
+            raise OptionError(f"cell {word!r} is not of the form ARCH-ACCEL[-nova], e.g. aarch64-tcg or "
+                              f"aarch64-tcg-nova")
         try:
-            keys += [CellKey(arch_named(arch).name, check_accelerator(accel), label) for label in labels]
+            keys += [CellKey(arch_named(arch).name, check_accelerator(accel), label, nova) for label in labels]
         except UnknownNameError as error:
             raise OptionError(f"cell ARCH-ACCEL {word!r}: {error}") from None
     return keys
@@ -73,7 +77,7 @@ def cell_command(args) -> int:
             judged = judge_cell(run, key, CHECKS)
             for check, (outcome, detail) in judged["outcomes"].items():
                 records.add(f"{key.host}/{key.id}/{check}", CheckRecord(key.host, key.arch, key.accel, check,
-                                                                        outcome, detail, judged["facts"]),
+                                                                        outcome, detail, judged["facts"], key.nova),
                             judged["host"])
                 print(f"{key.host}/{key.id} {check:12} {outcome:12} {' '.join(detail.split())[:160]}")
         complete = True

@@ -35,6 +35,8 @@ class Verdict:
 
 
 def _not_started(check: str, expected: str, observation: Observation) -> Verdict | None:
+    if observation.nova and observation.nova.ended == "nova-refused":
+        return Verdict(check, False, expected, f"Nova's libvirt driver refused the image: {observation.nova.detail}")
     if observation.start_error:
         return Verdict(check, False, expected, f"libvirt did not start the domain: {observation.start_error}")
     return None
@@ -92,6 +94,9 @@ def check_console(plan: Plan, observation: Observation) -> Verdict:
     # The kernel's own "console [X] enabled" line, read from the log the harness
     # follows, proves both that X was enabled and that its output reaches us.
     expected = f"kernel enables console [{plan.kernel_console}] and its output reaches {observation.console_log}"
+    refused = _not_started("console", expected, observation)
+    if refused:
+        return refused
     enabled = observation.kernel_consoles
     passed = plan.kernel_console in enabled
     return Verdict("console", passed, expected, f"consoles the kernel enabled: {', '.join(enabled) or 'none seen'}")
@@ -102,8 +107,9 @@ def check_boot(plan: Plan, observation: Observation) -> Verdict:
     expected = f"login prompt; guest says arch={plan.uname_machine} endian={plan.byte_order}"
     if release:
         expected += f" release={release}"
-    if observation.start_error:
-        return Verdict("boot", False, expected, f"libvirt did not start the domain: {observation.start_error}")
+    refused = _not_started("boot", expected, observation)
+    if refused:
+        return refused
     if plan.success_pattern is not None and observation.banner is None:
         return _boot_by_kernel_lines(plan, observation)
     banner = observation.banner

@@ -23,6 +23,7 @@ class CheckRecord:
     outcome: str  # "pass", "fail", "unsupported", "error"
     detail: str = ""  # the verdict or skip reason
     facts: dict = field(default_factory=dict)  # what the cell's boot observed
+    nova: bool = False  # a Nova cell: its domain is Nova's own driver's
 
 
 @dataclass(frozen=True)
@@ -34,10 +35,11 @@ class Cell:
     reason: str
     checks: dict[str, dict]
     facts: dict
+    nova: bool = False
 
     @property
     def id(self) -> str:
-        return f"{self.arch}-{self.accel}"
+        return f"{self.arch}-{self.accel}" + ("-nova" if self.nova else "")
 
 
 def cell_status(outcomes: list[str]) -> str:
@@ -48,12 +50,12 @@ def cell_status(outcomes: list[str]) -> str:
 
 
 def aggregate(records: list[CheckRecord], host_order: list[str] | None = None) -> list[Cell]:
-    grouped: dict[tuple[str, str, str], list[CheckRecord]] = {}
+    grouped: dict[tuple[str, str, str, bool], list[CheckRecord]] = {}
     for record in records:
-        grouped.setdefault((record.host, record.arch, record.accel), []).append(record)
+        grouped.setdefault((record.host, record.arch, record.accel, record.nova), []).append(record)
     hosts = host_order or sorted({record.host for record in records})
     cells = []
-    for (host, arch, accel), group in sorted(grouped.items(), key=lambda item: _order(hosts, *item[0])):
+    for (host, arch, accel, nova), group in sorted(grouped.items(), key=lambda item: _order(hosts, *item[0])):
         status = cell_status([r.outcome for r in group])
         reason = next((r.detail for r in group if r.outcome == status and status != "pass"), "")
         not_judged = [r for r in group if r.outcome == "unsupported"]
@@ -63,16 +65,17 @@ def aggregate(records: list[CheckRecord], host_order: list[str] | None = None) -
         for record in group:
             facts.update(record.facts)
         checks = {r.check: {"outcome": r.outcome, "detail": r.detail} for r in group}
-        cells.append(Cell(host, arch, accel, status, reason, checks, facts))
+        cells.append(Cell(host, arch, accel, status, reason, checks, facts, nova))
     return cells
 
 
-def _order(hosts: list[str], host: str, arch: str, accel: str) -> tuple[int, int, int]:
+def _order(hosts: list[str], host: str, arch: str, accel: str, nova: bool) -> tuple[int, int, int, bool]:
     arches = list(ARCHES)
     return (
         hosts.index(host) if host in hosts else len(hosts),
         arches.index(arch) if arch in arches else len(arches),
         ACCELERATORS.index(accel) if accel in ACCELERATORS else len(ACCELERATORS),
+        nova,
     )
 
 

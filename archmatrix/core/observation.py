@@ -68,8 +68,28 @@ class NetworkFacts:
     error: str | None = None
 
 
+# Where a Nova cell ended: Nova's driver refused the image, libvirt refused Nova's domain, the guest did not
+# come up, or it did and the checks judged it.
+NOVA_ENDINGS = ("nova-refused", "libvirt-refused", "not-booted", "booted")
+
+
+@dataclass(frozen=True)
+class NovaFacts:
+    """A Nova cell's domain: who wrote it, what it chose, what the boot changed of it, and where it ended."""
+
+    version: str  # Nova's, as its driver says
+    properties: dict  # the image properties the case had
+    conf: dict  # the nova.conf options that were set
+    ended: str = ""  # one of NOVA_ENDINGS
+    detail: str = ""  # Nova's exception and message, libvirt's error, where the guest stopped
+    choices: str = ""  # what Nova's XML chose, one line (archmatrix/nova/choices.py)
+    required_traits: tuple[str, ...] = ()  # what the scheduler's image prefilter would require
+    replaced: tuple[str, ...] = ()  # what the boot replaced of Nova's XML, and with what (a deployment's part)
+    diff: str = ""  # Nova's XML against the booted one, unified
+
+
 PARTS = {"qemu": QemuFacts, "banner": Banner, "ssh": SshFacts, "guest_arch": GuestArchFacts,
-         "network": NetworkFacts}
+         "network": NetworkFacts, "nova": NovaFacts}
 
 
 @dataclass(frozen=True)
@@ -104,6 +124,7 @@ class Observation:
     ssh: SshFacts | None = None
     guest_arch: GuestArchFacts | None = None
     network: NetworkFacts | None = None
+    nova: NovaFacts | None = None  # a Nova cell's
 
     @property
     def booted(self) -> bool:

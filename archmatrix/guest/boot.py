@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from archmatrix.guest.console import Console
 from archmatrix.guest.console_stream import ConsoleStream
-from archmatrix.guest.domain import DomainSpec, running_domain
+from archmatrix.guest.domain import running_domain
 from archmatrix.guest.lifecycle import DomainEndWatch
 
 if TYPE_CHECKING:
@@ -35,9 +35,9 @@ def port_taken(error: str) -> bool:
 
 
 @contextmanager
-def started_domain(conn: libvirt.virConnect, spec_for: Callable[[int | None], DomainSpec],
+def started_domain(conn: libvirt.virConnect, xml_for: Callable[[int | None], str],
                    draw_port: Callable[[], int] | None) -> Iterator[tuple[libvirt.virDomain, int | None]]:
-    """The domain of `spec_for(port)` running paused, with its SSH port forwarded to `draw_port()`'s, if any.
+    """The domain of `xml_for(port)` running paused, with its SSH port forwarded to `draw_port()`'s, if any.
 
     The port is free when drawn; should another process take it before QEMU binds it, QEMU refuses to
     start and another port is drawn.
@@ -48,7 +48,7 @@ def started_domain(conn: libvirt.virConnect, spec_for: Callable[[int | None], Do
         port = draw_port() if draw_port else None
         stack = ExitStack()
         try:
-            domain = stack.enter_context(running_domain(conn, spec_for(port)))
+            domain = stack.enter_context(running_domain(conn, xml_for(port)))
         except libvirt.libvirtError as error:
             if port is None or not port_taken(str(error)) or attempt == PORT_ATTEMPTS - 1:
                 raise

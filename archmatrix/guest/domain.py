@@ -208,13 +208,18 @@ def nic_address(spec: DomainSpec) -> str:
     """
     if not spec.disk and not spec.rng:
         return ""
-    if _is_malta(spec.machine):
+    return nic_address_beside_libvirts(spec.machine, spec.nic_device)
+
+
+def nic_address_beside_libvirts(machine: str, nic_device: str | None) -> str:
+    """The NIC's address on a machine where libvirt has placed devices of its own."""
+    if _is_malta(machine):
         return ""  # QEMU places it in slot 18, the first it fills itself on malta; libvirt's RNG is in slot 19
-    if spec.nic_device and spec.nic_device.endswith("-ccw"):
+    if nic_device and nic_device.endswith("-ccw"):
         return ",devno=fe.0.0100"
-    if spec.nic_device and spec.nic_device.endswith("-pci"):
+    if nic_device and nic_device.endswith("-pci"):
         # Slot 0x1e is free on q35 (0x1f is its LPC bridge), pc, virt and pseries.
-        return f",bus={_root_bus(spec.machine)},addr=0x1e"
+        return f",bus={_root_bus(machine)},addr=0x1e"
     return ""
 
 
@@ -233,7 +238,7 @@ def _is_malta(machine: str) -> bool:
 
 
 @contextmanager
-def running_domain(conn: libvirt.virConnect, spec: DomainSpec) -> Iterator[libvirt.virDomain]:
+def running_domain(conn: libvirt.virConnect, xml: str) -> Iterator[libvirt.virDomain]:
     """Start a transient domain paused; destroy it on the way out, whatever happened.
 
     Paused, so its console can be opened before the guest prints its first byte:
@@ -242,7 +247,7 @@ def running_domain(conn: libvirt.virConnect, spec: DomainSpec) -> Iterator[libvi
     """
     import libvirt
 
-    domain = conn.createXML(domain_xml(spec), libvirt.VIR_DOMAIN_START_PAUSED)
+    domain = conn.createXML(xml, libvirt.VIR_DOMAIN_START_PAUSED)
     try:
         yield domain
     except BaseException:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from archmatrix.core.plan import Plan
 from archmatrix.guest.boot import domain_alive
 from archmatrix.guest.console import Console
-from archmatrix.guest.observe import BANNER, LOGIN_PROMPT, watched_domain
+from archmatrix.guest.observe import BANNER, LOGIN_PROMPT, guest_cmdline, watched_domain
 from archmatrix.guest.ssh import GuestSsh, GuestSshError
 from archmatrix.images.cache import Image
 
@@ -62,7 +62,8 @@ class LiveGuest:
         plan = self.plan
         console = Console(self.console_log, plan.console_cap_bytes)
         self._stack.callback(console.close)
-        files = site.boot_files.place(image, f"{plan.cell_id}-{LIVE_SUFFIX}")
+        files = site.boot_files.place(image, f"{plan.cell_id}-{LIVE_SUFFIX}",
+                                      guest_cmdline(plan, site.network.key.public_blob), {})
         self._stack.callback(site.boot_files.release, files)
         name = site.domain_name(f"{plan.cell_id}-{LIVE_SUFFIX}")
         domain, port, started = self._stack.enter_context(watched_domain(conn, plan, files, site, name, console))

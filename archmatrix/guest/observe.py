@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,12 +22,11 @@ from archmatrix.core.observation import Banner, Observation
 from archmatrix.core.plan import Plan
 from archmatrix.guest.boot import domain_alive, started_domain, watched
 from archmatrix.guest.console import Console, read_capped
-from archmatrix.guest.domain import DomainSpec
+from archmatrix.guest.domain import DomainSpec, domain_xml
 from archmatrix.guest.qmp import QmpError, question_qemu
 from archmatrix.guest.reach import ssh_phase
 from archmatrix.guest.site import GuestSite, HostInspector, PlacedFiles
 from archmatrix.images.cache import Image
-from archmatrix.images.firmware_disk import write_cmdline
 
 if TYPE_CHECKING:
     import libvirt
@@ -42,10 +41,15 @@ ANY_OUTPUT = re.compile(rb"(?=[\s\S])")
 CONSOLE_ENABLED = re.compile(r"\bconsole \[(\w+)\] enabled")
 
 
+def guest_cmdline(plan: Plan, ssh_key: str | None) -> str:
+    """The kernel command line of the cell's guest: the run's SSH key, when the guest is reached over SSH, first
+    (a user's arguments may end with "-- ARGS" for init, and anything after them goes to init too)."""
+    return (f"archmatrix.ssh_key={ssh_key} " if ssh_key else "") + plan.kernel_cmdline
+
+
 def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = None,
                 ssh_port: int | None = None, ssh_key: str | None = None) -> DomainSpec:
-    # First: a user's arguments may end with "-- ARGS" for init, and anything after them goes to init too.
-    cmdline = (f"archmatrix.ssh_key={ssh_key} " if ssh_port and ssh_key else "") + plan.kernel_cmdline
+    cmdline = guest_cmdline(plan, ssh_key if ssh_port else None)
     return DomainSpec(
         name=name or domain_name(run_id, plan.cell_id),
         domain_type=plan.domain_type,
@@ -79,29 +83,39 @@ def wants_ssh(plan: Plan, site: GuestSite) -> bool:
     return site.network is not None and plan.nic_device is not None and plan.no_ssh_reason is None
 
 
+DomainFor = Callable[[PlacedFiles, str, "int | None"], str]  # (placed files, domain name, SSH port) -> its XML
+
+
+def harness_domain(plan: Plan, site: GuestSite) -> DomainFor:
+    """The harness's own domain of the plan (archmatrix/guest/domain.py)."""
+
+    def xml_for(files: PlacedFiles, name: str, port: int | None) -> str:
+        return domain_xml(domain_spec(plan, files, site.run_id, name, port,
+                                      site.network.key.public_blob if port else None))
+
+    return xml_for
+
+
 @contextmanager
 def watched_domain(conn: libvirt.virConnect, plan: Plan, files: PlacedFiles, site: GuestSite, name: str,
-                   console: Console, with_ssh: bool = True) -> Iterator[tuple[libvirt.virDomain, int | None, float]]:
-    """The plan's domain started with its SSH port forwarded where it has one, its console attached, resumed:
-    (domain, SSH port, start time)."""
-
-    def spec_for(port: int | None) -> DomainSpec:
-        spec = domain_spec(plan, files, site.run_id, name, port, site.network.key.public_blob if port else None)
-        if files.cmdline_slot and files.disk:  # our firmware disk: the command line a direct boot would get
-            write_cmdline(Path(files.disk), files.cmdline_slot, files.cmdline_offset, spec.cmdline)
-        return spec
-
+                   console: Console, with_ssh: bool = True,
+                   domain_for: DomainFor | None = None) -> Iterator[tuple[libvirt.virDomain, int | None, float]]:
+    """The plan's domain (or `domain_for`'s) started with its SSH port forwarded where it has one, its console
+    attached, resumed: (domain, SSH port, start time)."""
+    xml_for = domain_for or harness_domain(plan, site)
     draw_port = site.network.free_port if with_ssh and wants_ssh(plan, site) else None
-    with started_domain(conn, spec_for, draw_port) as (domain, ssh_port):
+    with started_domain(conn, lambda port: xml_for(files, name, port), draw_port) as (domain, ssh_port):
         with watched(conn, domain, console, plan.libvirt_console.device_name) as started:
             yield domain, ssh_port, started
 
 
 def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: GuestSite,
-                     with_ssh: bool = True) -> Observation:
+                     with_ssh: bool = True, domain_for: DomainFor | None = None,
+                     attach: dict[str, Path] | None = None) -> Observation:
     """Boot the plan's guest on `site`, watch it come up through its console stream, destroy it.
 
     `with_ssh`: also reach it over SSH where it can be (a run that judges none of the SSH checks skips that).
+    `domain_for`: another domain than the harness's own (a Nova cell's), with `attach`'s files placed for it.
     """
     import libvirt
 
@@ -110,13 +124,16 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
     console = Console(cell_dir / "console.log", plan.console_cap_bytes)
     base = {"cell_id": plan.cell_id, "plan": plan.to_dict(), "image": image.identity(),
             "console_log": str(console.log_path)}
+    ssh = with_ssh and wants_ssh(plan, site)
     try:
         placing = time.monotonic()
-        files = site.boot_files.place(image, plan.cell_id)
+        files = site.boot_files.place(image, plan.cell_id, guest_cmdline(plan, site.network.key.public_blob
+                                                                           if ssh else None), attach or {})
         base["boot_files_s"] = round(time.monotonic() - placing, 3)
         try:
             name = site.domain_name(plan.cell_id)
-            with watched_domain(conn, plan, files, site, name, console, with_ssh) as (domain, ssh_port, started):
+            with watched_domain(conn, plan, files, site, name, console, with_ssh,
+                                domain_for) as (domain, ssh_port, started):
                 facts = _while_running(domain, plan, console, started, site.inspector)
                 if ssh_port and "login_s" in facts:
                     facts.update(ssh_phase(site.network, domain.name(), ssh_port, console, started,

@@ -8,7 +8,7 @@ be looked at (/proc here, SSH there, or not at all).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -19,16 +19,15 @@ from archmatrix.images.cache import Image
 
 @dataclass(frozen=True)
 class PlacedFiles:
-    """Kernel, initrd and device tree, or a disk, as paths on the libvirt host."""
+    """Kernel, initrd and device tree, or a disk, as paths on the libvirt host; and other files of the cell."""
 
     kernel: str | None
     initrd: str | None
     owned: bool  # removed by release(): a per-cell copy, not a volume shared by the run
     dtb: str | None = None
-    disk: str | None = None  # the cell's own copy: the guest writes to it, the cell's command line is put in it
+    disk: str | None = None  # the cell's own copy, its command line written in: the guest may write to it
     disk_format: str = "raw"
-    cmdline_slot: str | None = None  # archmatrix/images/firmware_disk.py write_cmdline
-    cmdline_offset: int = 0
+    attached: dict[str, str] = field(default_factory=dict)  # name -> path of other files (a config drive)
 
     @property
     def directory(self) -> str:
@@ -37,7 +36,10 @@ class PlacedFiles:
 
 
 class BootFiles(Protocol):
-    def place(self, image: Image, cell_id: str) -> PlacedFiles: ...
+    def place(self, image: Image, cell_id: str, cmdline: str, attach: dict[str, Path]) -> PlacedFiles:
+        """The image's files for the cell on the libvirt host, with `cmdline` written into a disk that has a slot
+        for it (our firmware disks), and `attach`'s files (name -> local path) beside them."""
+        ...
 
     def release(self, files: PlacedFiles) -> None: ...
 

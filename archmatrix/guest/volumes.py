@@ -18,7 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archmatrix.guest.site import PlacedFiles
+from archmatrix.guest.staging import local_disk_copy
 from archmatrix.images.cache import Image
+from archmatrix.images.debian import sha256_of
 
 if TYPE_CHECKING:
     import libvirt
@@ -124,14 +126,16 @@ def upload(conn: libvirt.virConnect, pool: libvirt.virStoragePool, source: Path,
 
 
 class PoolFiles:
-    """Boot files uploaded into the run's pool on the libvirt host, once per file per run."""
+    """Boot files uploaded into the run's pool on the libvirt host, once per file per run; a cell's own files
+    (its disk, which its guest may write to, and its config drive) as volumes of the cell, deleted with it."""
 
     def __init__(self, connection: Callable[[], libvirt.virConnect], name: str,
-                 once: Callable[[str, Callable[[], dict]], dict], host_label: str):
+                 once: Callable[[str, Callable[[], dict]], dict], host_label: str, scratch: Path):
         self.connection = connection
         self.name = name
         self.once = once  # the run store: one upload per file and host across xdist workers
         self.host_label = host_label  # every remote host of a run has a pool of the run's name
+        self.scratch = scratch  # this machine's directory for a cell's disk before its upload
 
     def _volume(self, path: Path, sha256: str, role: str) -> str:
         def do_upload() -> dict:
@@ -140,13 +144,45 @@ class PoolFiles:
 
         return self.once(f"volume-{self.host_label}-{sha256[:24]}-{role}", do_upload)["path"]
 
-    def place(self, image: Image, cell_id: str) -> PlacedFiles:
-        # A disk cell never comes here: archmatrix/plugin.py boot_of refuses it on a remote host.
-        assert image.disk is None and image.kernel is not None and image.kernel_sha256 is not None
+    def _cell_volume(self, path: Path, name: str) -> str:
+        conn = self.connection()
+        return upload(conn, run_pool(conn, self.name), path, name)
+
+    def _clone(self, base_path: str, name: str) -> str:
+        """A copy of a volume of the run, made on the host (nothing crosses the connection)."""
+        conn = self.connection()
+        pool = run_pool(conn, self.name)
+        base = conn.storageVolLookupByPath(base_path)
+        return pool.createXMLFrom(volume_xml(name, base.info()[1]), base, 0).path()
+
+    def place(self, image: Image, cell_id: str, cmdline: str, attach: dict[str, Path] | None = None) -> PlacedFiles:
+        attached = {name: self._cell_volume(path, f"{cell_id}-{name}") for name, path in (attach or {}).items()}
+        if image.disk:
+            # The cell's command line is written into a copy here; the copy is uploaded once per content (the cells
+            # of one arch share it) and cloned on the host for each cell.
+            scratch = self.scratch / cell_id
+            scratch.mkdir(parents=True, exist_ok=True)
+            copy = local_disk_copy(image, scratch, cmdline)
+            try:
+                base = self._volume(copy, sha256_of(copy), "disk")
+            finally:
+                copy.unlink()
+            return PlacedFiles(None, None, owned=True, disk=self._clone(base, f"{cell_id}-disk"),
+                               disk_format=image.disk_format or "raw", attached=attached)
+        assert image.kernel is not None and image.kernel_sha256 is not None
         kernel = self._volume(image.kernel, image.kernel_sha256, "kernel")
         initrd = self._volume(image.initrd, image.initrd_sha256, "initrd") if image.initrd else None
         dtb = self._volume(image.dtb, image.dtb_sha256, "dtb") if image.dtb and image.dtb_sha256 else None
-        return PlacedFiles(kernel, initrd, owned=False, dtb=dtb)
+        return PlacedFiles(kernel, initrd, owned=False, dtb=dtb, attached=attached)
 
     def release(self, files: PlacedFiles) -> None:
-        """Volumes are shared by the run's cells: they go with the pool at the end."""
+        """The cell's own volumes go now; volumes shared by the run's cells go with the pool at the end."""
+        import libvirt
+
+        conn = self.connection()
+        for path in [files.disk if files.owned else None, *files.attached.values()]:
+            if path:
+                try:
+                    conn.storageVolLookupByPath(path).delete(0)
+                except libvirt.libvirtError:
+                    pass  # gone already, or the host is: the pool's end takes it

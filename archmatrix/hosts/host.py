@@ -175,7 +175,7 @@ def open_host(spec: HostSpec, run_dir: Path, run_id: str, owner: Owner, once, se
         boot_files, inspector = StagedFiles(host_dir), LocalInspector()
     else:
         # Uploads use the host's current connection (it is reopened after a restart): `host` is bound below.
-        boot_files = PoolFiles(lambda: host.connection(), pool_name(run_id, owner), once, spec.label)
+        boot_files = PoolFiles(lambda: host.connection(), pool_name(run_id, owner), once, spec.label, host_dir)
         inspector = SshInspector(shell) if shell else XmlOnlyInspector()
     if spec.is_local or shell is not None:
         network, no_network = GuestNetwork(spec.label, RunKey.load(run_dir), shell), ""

@@ -26,7 +26,7 @@ from archmatrix.cleanup.owner import Owner
 from archmatrix.core.arches import SERIAL
 from archmatrix.guest.boot import domain_alive, free_local_port, started_domain, watched
 from archmatrix.guest.console import Console, read_capped
-from archmatrix.guest.domain import DomainSpec
+from archmatrix.guest.domain import DomainSpec, domain_xml
 from archmatrix.guest.reach import wait_for_ssh_server
 from archmatrix.guest.reaper import wait_for_reaped
 from archmatrix.hosts.lab_catalog import LabKind
@@ -88,11 +88,14 @@ class _Booted:
     """A lab domain started through the guest path (SSH port drawn, paused, console attached, resumed)."""
 
     def __init__(self, conn, spec_for: Callable[[int | None], DomainSpec], console: Console, with_ssh: bool):
+        def xml_for(port: int | None) -> str:
+            return domain_xml(spec_for(port))
+
         self.console = console
         self.running = ExitStack()
         try:
             self.domain, self.port = self.running.enter_context(
-                started_domain(conn, spec_for, free_local_port if with_ssh else None))
+                started_domain(conn, xml_for, free_local_port if with_ssh else None))
             self.started = self.running.enter_context(watched(conn, self.domain, console))
         except BaseException:
             self.running.close()

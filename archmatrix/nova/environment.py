@@ -130,5 +130,10 @@ class NovaEnvironment:
         return response
 
 
+def pinned_nova_versions() -> list[str]:
+    """The Nova releases whose dependencies archmatrix pins (constraints/nova-VERSION.txt)."""
+    return sorted((path.stem.removeprefix("nova-") for path in CONSTRAINTS.glob("nova-*.txt")), reverse=True)
+
+
 def nova_environment(version: str = DEFAULT_VERSION, root: Path | None = None) -> NovaEnvironment:
     return NovaEnvironment(version, Path(root or default_nova_dir()))

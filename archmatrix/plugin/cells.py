@@ -31,7 +31,9 @@ def pytest_generate_tests(metafunc) -> None:
         arches = default_arches()
     # One host: ids stay <arch>-<accel>; several: <label>-<arch>-<accel>, so -k LABEL picks a host.
     several = len(state.specs) > 1
-    keys = [CellKey(arch, accel, spec.label) for spec in state.specs for arch in arches for accel in settings.accels]
+    writers = (False, True) if settings.nova else (False,)  # the harness's own domain; Nova's driver's (--nova)
+    keys = [CellKey(arch, accel, spec.label, nova) for spec in state.specs for arch in arches
+            for accel in settings.accels for nova in writers]
     metafunc.parametrize("cell", [pytest.param(key, id=key.test_id(several),
                                                marks=pytest.mark.xdist_group(key.test_id(True))) for key in keys])
 
@@ -72,4 +74,5 @@ def pytest_runtest_setup(item) -> None:
     cell = cell_of(item)
     if cell is not None:
         item.user_properties.append((CELL_PROPERTY, json.dumps({"host": cell.host, "arch": cell.arch,
-                                                                 "accel": cell.accel, "check": check_name(item)})))
+                                                                 "accel": cell.accel, "nova": cell.nova,
+                                                                 "check": check_name(item)})))

@@ -43,7 +43,7 @@ class MatrixReporter:
         verdict = json.loads(properties.get(VERDICT_PROPERTY, "null"))
         detail = verdict["seen"] if verdict else _reason(report)
         self.records.add(report.nodeid, CheckRecord(cell["host"], cell["arch"], cell["accel"], cell["check"],
-                                                    outcome, detail, facts), host)
+                                                    outcome, detail, facts, cell.get("nova", False)), host)
 
     def pytest_sessionfinish(self, session, exitstatus) -> None:
         run_dir, settings = self.state.run_dir, self.state.settings

@@ -14,7 +14,7 @@ from archmatrix.core.arches import ACCELERATORS
 from archmatrix.core.text import xml_text
 from archmatrix.files import write_atomically
 from archmatrix.report.console_logs import ConsoleLogRefused, excerpt
-from archmatrix.report.json_report import host_key, overview_grid
+from archmatrix.report.json_report import column_name, host_key, overview_grid
 
 EXCERPT_LINES = 40
 COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unsupported": "#6e7781", "error": "#9a6700"}
@@ -62,15 +62,17 @@ def _facts_table(host: dict) -> str:
 
 
 def _matrix_table(cells: list[dict]) -> str:
-    by_arch: dict[str, dict[str, dict]] = {}
+    by_arch: dict[str, dict[tuple[str, bool], dict]] = {}
     for cell in cells:
-        by_arch.setdefault(cell["arch"], {})[cell["accel"]] = cell
-    head = "".join(f"<th>{_e(a)}</th>" for a in ACCELERATORS)
+        by_arch.setdefault(cell["arch"], {})[(cell["accel"], cell.get("nova", False))] = cell
+    columns = [(a, n) for n in (False, True) for a in ACCELERATORS
+               if not n or any((a, n) in row for row in by_arch.values())]
+    head = "".join(f"<th>{_e(column_name(a, n))}</th>" for a, n in columns)
     rows = []
     for arch, row in by_arch.items():
         tds = []
-        for accel in ACCELERATORS:
-            cell = row.get(accel)
+        for column in columns:
+            cell = row.get(column)
             if cell is None:
                 tds.append("<td></td>")
                 continue
@@ -98,6 +100,24 @@ def _traits_table(host: dict) -> str:
     head = ("<tr><th>guest arch</th><th>trait</th><th>Nova would advertise</th><th>proved here</th>"
             "<th>runs with</th><th>flag</th></tr>")
     return f'<table class="traits">{head}{"".join(rows)}</table>'
+
+
+def _nova_table(host: dict, cells: list[dict]) -> str:
+    """The Nova cells: where each ended, what Nova's domain chose, the trait the scheduler would require."""
+    nova_cells = [cell for cell in cells if cell.get("nova") and cell["facts"].get("nova")]
+    if not nova_cells:
+        return ""
+    nova = host.get("nova") or {}
+    traits = nova.get("traits", {})
+    rows = "".join(
+        f'<tr><td>{_e(cell["id"])}</td><td>{_e(facts.get("ended", ""))}: {_e(facts.get("detail", ""))}</td>'
+        f'<td>{_e(facts.get("choices") or "none: Nova refused")}</td>'
+        f'<td>{_e(", ".join(facts.get("required_traits", [])) or "no trait")}</td></tr>'
+        for cell in nova_cells for facts in [cell["facts"]["nova"]])
+    return (f'<h3>Nova\'s own domains</h3><p>Nova {_e(nova.get("version", "?"))}; its traits here: virt_type qemu '
+            f'{_e(", ".join(traits.get("qemu", [])) or "none")}, kvm {_e(", ".join(traits.get("kvm", [])) or "none")}'
+            f'</p><table class="nova"><tr><th>cell</th><th>ended</th><th>Nova\'s choices</th>'
+            f'<th>the prefilter requires</th></tr>{rows}</table>')
 
 
 def _chart(cells: list[dict]) -> str:
@@ -148,11 +168,12 @@ def _excerpts(cells: list[dict], report_dir: Path) -> str:
 
 
 def _overview(document: dict) -> str:
-    """Every host side by side: arches as rows, (host, accelerator) as columns."""
+    """Every host side by side: arches as rows, (host, accelerator, Nova's domain or not) as columns."""
     columns, by_arch = overview_grid(document)
     versions = {host_key(h): f"libvirt {h.get('libvirt_version', '?')}, QEMU {h.get('hypervisor_version', '?')}"
                 for h in document["hosts"]}
-    head = "".join(f"<th>{_e(h)} {_e(a)}<br><small>{_e(versions[h])}</small></th>" for h, a in columns)
+    head = "".join(f"<th>{_e(h)} {_e(column_name(a, n))}<br><small>{_e(versions[h])}</small></th>"
+                   for h, a, n in columns)
     rows = []
     for arch, row in by_arch.items():
         tds = []
@@ -180,7 +201,7 @@ def matrix_html(document: dict, report_dir: Path) -> str:
             f"<h2>{_e(host_key(host))}: {_e(host['hostname'])}</h2>{_facts_table(host)}"
             f"<h3>Support matrix</h3>{_matrix_table(cells)}"
             f"<h3>Boot time to the login prompt</h3>{_chart(cells)}"
-            f"<h3>COMPUTE_ARCH traits</h3>{_traits_table(host)}"
+            f"<h3>COMPUTE_ARCH traits</h3>{_traits_table(host)}{_nova_table(host, cells)}"
             f"<h3>Console logs</h3>{_excerpts(cells, report_dir)}"
         )
     banner = "" if document["complete"] else (

@@ -31,13 +31,21 @@ def host_key(host: dict) -> str:
     return host.get("label") or host["hostname"]
 
 
-def overview_grid(document: dict) -> tuple[list[tuple[str, str]], dict[str, dict[tuple[str, str], dict]]]:
-    """Every host side by side: the (host, accelerator) columns that have cells, and each arch's cells by column."""
-    by_arch: dict[str, dict[tuple[str, str], dict]] = {}
+Column = tuple[str, str, bool]  # (host, accelerator, the domain is Nova's driver's)
+
+
+def column_name(accel: str, nova: bool) -> str:
+    return f"{accel}, Nova's domain" if nova else accel
+
+
+def overview_grid(document: dict) -> tuple[list[Column], dict[str, dict[Column, dict]]]:
+    """Every host side by side: the (host, accelerator, Nova's or not) columns that have cells, and each arch's
+    cells by column."""
+    by_arch: dict[str, dict[Column, dict]] = {}
     for cell in document["cells"]:
-        by_arch.setdefault(cell["arch"], {})[(cell["host"], cell["accel"])] = cell
-    columns = [(host_key(host), accel) for host in document["hosts"] for accel in ACCELERATORS
-               if any((host_key(host), accel) in row for row in by_arch.values())]
+        by_arch.setdefault(cell["arch"], {})[(cell["host"], cell["accel"], cell.get("nova", False))] = cell
+    columns = [(host_key(host), accel, nova) for host in document["hosts"] for nova in (False, True)
+               for accel in ACCELERATORS if any((host_key(host), accel, nova) in row for row in by_arch.values())]
     return columns, by_arch
 
 
@@ -53,7 +61,7 @@ def matrix_document(cells: list[Cell], hosts: list[dict], started_at: str, durat
             row["facts"]["emulator_resolved"] or row["facts"]["emulator"]: row["facts"]["qemu_version"]
             for row in own if row["facts"].get("qemu_version") and row["facts"].get("emulator")
         }
-        host["traits"] = trait_rows(host.get("guest_arches", []), own)
+        host["traits"] = trait_rows(host.get("guest_arches", []), own, (host.get("nova") or {}).get("traits"))
         host["honest_traits"] = honest_traits(host["traits"])
         host["arches_not_run"], host["arches_unknown"] = arches_beyond_run(host.get("guest_arches", []), own)
         documented.append(host)

@@ -12,7 +12,7 @@ from pathlib import Path
 from archmatrix.core.arches import ACCELERATORS
 from archmatrix.core.text import markdown_text as _m
 from archmatrix.files import write_atomically
-from archmatrix.report.json_report import host_key, overview_grid
+from archmatrix.report.json_report import column_name, host_key, overview_grid
 
 WHITESPACE = re.compile(r"[ \t\r\n]+")
 MARKS = {"pass": "✅ pass", "fail": "❌ fail", "unsupported": "➖ unsupported", "error": "⚠️ error"}
@@ -56,7 +56,7 @@ def _overview(document: dict, footnotes: list[str]) -> list[str]:
         lines.append(f"- **{_m(host_key(host))}**: {_m(host.get('distribution') or host['hostname'])}, "
                      f"{_m(host['arch'])}, libvirt {_m(host.get('libvirt_version', '?'))}, "
                      f"QEMU {_m(host.get('hypervisor_version', '?'))}, KVM: {_m(kvm)}")
-    lines += ["", "| guest arch | " + " | ".join(f"{_m(h)} {_m(a)}" for h, a in columns) + " |",
+    lines += ["", "| guest arch | " + " | ".join(f"{_m(h)} {_m(column_name(a, n))}" for h, a, n in columns) + " |",
               "|---|" + "---|" * len(columns)]
     for arch, row in by_arch.items():
         marks = []
@@ -88,10 +88,10 @@ def _traits_side_by_side(hosts: list[dict]) -> list[str]:
 
 
 def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[str]:
-    by_arch: dict[str, dict[str, dict]] = {}
+    by_arch: dict[str, dict[tuple[str, bool], dict]] = {}
     for cell in cells:
-        by_arch.setdefault(cell["arch"], {})[cell["accel"]] = cell
-    accels = [a for a in ACCELERATORS if any(a in row for row in by_arch.values())]
+        by_arch.setdefault(cell["arch"], {})[(cell["accel"], cell.get("nova", False))] = cell
+    columns = [(a, n) for n in (False, True) for a in ACCELERATORS if any((a, n) in row for row in by_arch.values())]
     kvm = host.get("kvm") or {}
     lines = [
         f"## {_m(host_key(host))}: {_m(host['hostname'])} ({_m(host['arch'])})",
@@ -99,12 +99,12 @@ def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[s
         f"{_m(host.get('distribution') or '')} · libvirt {_m(host.get('libvirt_version', '?'))} · "
         f"run {_m(host['started_at'])}, {_m(host['duration_s'])} s · KVM: {_m(kvm.get('status', 'not probed'))}",
         "",
-        "| guest arch | " + " | ".join(_m(a) for a in accels) + " | trait |",
-        "|---|" + "---|" * len(accels) + "---|",
+        "| guest arch | " + " | ".join(_m(column_name(a, n)) for a, n in columns) + " | trait |",
+        "|---|" + "---|" * len(columns) + "---|",
     ]
     traits = {row["arch"]: row for row in host.get("traits", [])}
     for arch, row in by_arch.items():
-        marks = [_cell_text(row[a], footnotes) if a in row else "" for a in accels]
+        marks = [_cell_text(row[column], footnotes) if column in row else "" for column in columns]
         trait = traits.get(arch, {})
         name = _m(trait.get("trait") or "none")
         if trait.get("flagged"):
@@ -112,9 +112,28 @@ def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[s
         lines.append(f"| {_m(arch)} | " + " | ".join(marks) + f" | {name} |")
     honest = ", ".join(_m(trait) for trait in host.get("honest_traits", [])) or "none"
     lines += ["", f"Traits this host can honestly claim: {honest}"]
+    lines += _nova_table(host, cells)
     lines += _checks_table(cells)
     lines += beyond_run_lines(host)
     return lines + [""]
+
+
+def _nova_table(host: dict, cells: list[dict]) -> list[str]:
+    """The Nova cells: where each ended, what Nova's domain chose, the trait the scheduler would require."""
+    nova_cells = [cell for cell in cells if cell.get("nova") and cell["facts"].get("nova")]
+    if not nova_cells:
+        return []
+    nova = host.get("nova") or {}
+    lines = ["", f"Nova's own domains (Nova {_m(nova.get('version', '?'))}; its traits here: virt_type qemu "
+                 f"{_m(', '.join(nova.get('traits', {}).get('qemu', [])) or 'none')}, kvm "
+                 f"{_m(', '.join(nova.get('traits', {}).get('kvm', [])) or 'none')}):", "",
+             "| cell | ended | Nova's choices | the prefilter requires |", "|---|---|---|---|"]
+    for cell in nova_cells:
+        facts = cell["facts"]["nova"]
+        lines.append(f"| {_m(cell['id'])} | {_m(facts.get('ended', ''))}: {_m(facts.get('detail', '')[:200])} | "
+                     f"{_m(facts.get('choices') or 'none: Nova refused')} | "
+                     f"{_m(', '.join(facts.get('required_traits', [])) or 'no trait')} |")
+    return lines
 
 
 CHECK_MARKS = {"pass": "✅", "fail": "❌", "unsupported": "➖", "error": "⚠️"}
@@ -130,7 +149,7 @@ def _checks_table(cells: list[dict]) -> list[str]:
     lines = ["", "| cell | " + " | ".join(_m(name) for name in names) + " |", "|---|" + "---|" * len(names)]
     for cell in cells:
         marks = [CHECK_MARKS.get(cell["checks"].get(name, {}).get("outcome", ""), "") for name in names]
-        lines.append(f"| {_m(cell['arch'])}-{_m(cell['accel'])} | " + " | ".join(marks) + " |")
+        lines.append(f"| {_m(cell['id'])} | " + " | ".join(marks) + " |")
     return lines
 
 

@@ -27,6 +27,7 @@ from archmatrix.hosts.spec import HostSpec, redact_uri
 from archmatrix.images.cache import ImageCache
 from archmatrix.images.image import Image, ImageError
 from archmatrix.run.images import RunImages
+from archmatrix.run.nova_cells import NovaCells
 from archmatrix.run.rundir import USES_LIBVIRT, RunDir
 from archmatrix.run.store import RunStore
 
@@ -47,6 +48,7 @@ class Run:
         self._images: RunImages | None = None
         self._hosts: dict[str, Host] = {}
         self._unreachable: dict[str, str] = {}
+        self.nova = NovaCells(self)
 
     # --- the run directory, made when the first cell needs it ---------------------------------------
 
@@ -119,14 +121,21 @@ class Run:
 
     def host_facts(self, cell: CellKey) -> dict:
         """The cell's host as the reports show it, with the KVM probe's verdict when the cell needed one (even
-        when the cell then turns out unsupported: the verdict is the host's finding)."""
+        when the cell then turns out unsupported: the verdict is the host's finding), and with a Nova cell, the
+        traits Nova's own driver reports for the host."""
         host = self.host(cell.host)
-        return host.facts(self._kvm_of(cell, host))
+        facts = host.facts(self._kvm_of(cell, host))
+        if cell.nova:
+            answers = self.nova.answers(host)
+            facts["nova"] = {"version": answers["version"], "traits": answers["traits"]}
+        return facts
 
     def plan(self, cell: CellKey) -> Plan:
         """The cell's plan. CellUnsupported: the host cannot run it (the reason says why); HarnessError: the host
         or archmatrix failed."""
         host = self.host(cell.host)
+        if cell.nova:
+            return self.nova.plan(cell, host, lambda host: self.settings.timeouts(host.spec.timeout_factor))
         settings = self.settings
         kvm = self._kvm_of(cell, host)
         nova = self._nova_choice(cell, host) if cell.arch in settings.image_properties else None
@@ -203,7 +212,10 @@ class Run:
             import libvirt
 
             try:
-                seen = boot_and_observe(host.connection(), plan, image, host.site, with_ssh=with_ssh)
+                if cell.nova:
+                    seen = Observation.from_dict(self.nova.observe(cell, plan, image, with_ssh))
+                else:
+                    seen = boot_and_observe(host.connection(), plan, image, host.site, with_ssh=with_ssh)
             except libvirt.libvirtError as error:
                 if not host.alive():
                     return {"harness_error": self._lost(cell, host)}
@@ -285,6 +297,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "guest_arch": asdict(seen.guest_arch) if seen.guest_arch else None,
         "network": asdict(seen.network) if seen.network else None,
         "plan": plan.summary(),
+        **({"nova": asdict(seen.nova)} if seen.nova else {}),
     }
 
 

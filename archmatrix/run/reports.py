@@ -41,8 +41,8 @@ class MatrixRecords:
     def add(self, key: str, record: CheckRecord, host_facts: dict | None = None) -> None:
         if host_facts is not None:
             known = self.hosts.get(record.host, {})
-            # Only KVM cells ask for the probe: keep its verdict whatever arrives later.
-            self.hosts[record.host] = host_facts | {"kvm": host_facts.get("kvm") or known.get("kvm")}
+            # Only KVM cells ask for the probe, only Nova cells for Nova's traits: keep what any cell said.
+            self.hosts[record.host] = known | host_facts | {"kvm": host_facts.get("kvm") or known.get("kvm")}
         self.records[key] = record
 
     def host_facts(self, spec: HostSpec) -> dict:
