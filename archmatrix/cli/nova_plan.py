@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 from archmatrix.core.capabilities import parse_capabilities
@@ -15,8 +14,8 @@ from archmatrix.nova.plan import (
     last_matrix_cells,
     plan_for_image,
     read_properties,
-    render,
 )
+from archmatrix.nova.render import plan_dict, render
 
 
 def add_parser(commands) -> None:
@@ -47,6 +46,8 @@ def nova_plan_command(args) -> int:
         properties.update(read_properties("\n".join(args.image_property), "--image-property"))
         import libvirt
 
+        # A query libvirt refuses (a machine the emulator lacks) is an exception handled here: not printed too.
+        libvirt.registerErrorHandler(lambda _context, _error: None, None)
         try:
             conn = libvirt.open(args.libvirt_uri)
         except libvirt.libvirtError as error:
@@ -66,5 +67,5 @@ def nova_plan_command(args) -> int:
     except PropertyError as error:
         print(f"archmatrix: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(asdict(plan), indent=2) if args.json else render(plan), end="" if not args.json else "\n")
+    print(json.dumps(plan_dict(plan), indent=2) if args.json else render(plan), end="\n" if args.json else "")
     return 1 if plan.pitfalls else 0
