@@ -8,7 +8,9 @@ import json
 
 import pytest
 
+from archmatrix.cli.nova_plan import install_hint
 from archmatrix.nova.plan import (
+    OWN_READING,
     PropertyError,
     blocking,
     check_properties,
@@ -17,7 +19,7 @@ from archmatrix.nova.plan import (
     read_properties,
 )
 from archmatrix.nova.reading import own_decisions
-from archmatrix.nova.render import render
+from archmatrix.nova.render import plan_dict, render
 from tests.helpers import FIXTURES, nova_host
 
 X86 = nova_host("x86_64-debian12")  # this CI machine: QEMU 7.2 emulators of every arch, live-recorded
@@ -198,3 +200,15 @@ def test_kvm_that_the_last_matrix_found_broken():
     found = plan({"hw_architecture": "x86_64"}, cells={"kvm": kvm})
     assert found.domain_type == "kvm" and codes(found) == ["kvm-not-proven"]
     assert "claimed-but-broken" in found.pitfalls[0].problem and "virt_type=qemu" in found.pitfalls[0].fix
+
+
+def test_the_plan_says_who_answered():
+    found = plan_for_image({}, X86.capabilities, "kvm", X86.domain_capabilities,
+                           why=f"Nova 34.0.0 is not installed here; {install_hint('34.0.0')}")
+    assert render(found).startswith(f"answered by:  {OWN_READING} (Nova 34.0.0 is not installed here; "
+                                    "`archmatrix nova install` makes Nova's environment")
+    shown = plan_dict(found)
+    assert shown["answered_by"] == OWN_READING and shown["from_nova"] is False
+    assert (shown["cpu"], shown["cdrom_bus"], shown["firmware"]) == ("host-model", "ide", "bios")
+    assert install_hint("29.4.0") == ("`archmatrix nova install --nova-version 29.4.0` makes Nova's environment "
+                                      "(about a minute, 400 MB)")
