@@ -15,6 +15,7 @@ from archmatrix.nova.plan import (
     blocking,
     check_properties,
     choice_of,
+    firmware_capabilities,
     plan_for_image,
     read_properties,
 )
@@ -212,3 +213,23 @@ def test_the_plan_says_who_answered():
     assert (shown["cpu"], shown["cdrom_bus"], shown["firmware"]) == ("host-model", "ide", "bios")
     assert install_hint("29.4.0") == ("`archmatrix nova install --nova-version 29.4.0` makes Nova's environment "
                                       "(about a minute, 400 MB)")
+
+
+def test_firmware_capabilities_asks_libvirt_what_nova_and_the_lint_read():
+    import libvirt
+
+    asked = []
+
+    class RecordedConnection:  # answers as this host's libvirt did, refuses what it has no answer for
+        def getDomainCapabilities(self, emulator, arch, machine, virt_type, flags):
+            asked.append(f"{virt_type}/{arch}/{machine or ''}")
+            if asked[-1] not in X86.domain_capabilities:
+                raise libvirt.libvirtError(f"the machine {machine!r} is not supported")
+            return X86.domain_capabilities[asked[-1]]
+
+    found = firmware_capabilities(RecordedConnection(), X86.capabilities, NOVA_EMULATION_JOB["aarch64"], "kvm")
+    # The host arch's with its virt type (Nova's UEFI check: the default machine and the canonical aliases), and the
+    # guest's machine with the guest's domain type.
+    assert sorted(asked) == ["kvm/x86_64/pc", "kvm/x86_64/q35", "qemu/aarch64/virt"]
+    assert plan_for_image(NOVA_EMULATION_JOB["aarch64"], X86.capabilities, "kvm", found).firmware_detail.endswith(
+        "/usr/share/AAVMF/AAVMF_CODE.fd")
