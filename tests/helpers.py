@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from archmatrix.core.capabilities import HostCapabilities, parse_capabilities
 from archmatrix.core.observation import Observation
+from archmatrix.nova.driver import recorded_host
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -41,3 +43,40 @@ INDEX_TARGETS = "\n".join("\t".join(row) for row in [
     ("deb", "Packages", "Docker", "https://vendor.example/linux/debian/", "bookworm", "bookworm"),
     ("deb", "Packages", "Debian", "http://mirror.example/debian/", "stable", "bookworm"),
 ]) + "\n"
+
+
+@dataclass(frozen=True)
+class NovaHost:
+    """A host as Nova's driver would query it, recorded: capabilities and the domain capabilities Nova asks for.
+
+    tests/fixtures/nova-hosts/NAME.json names the files and says where they came from.
+    """
+
+    name: str
+    capabilities_xml: str
+    domain_capabilities: dict[str, str]  # "virt_type/arch/machine" -> XML, as the bridge keys them
+    host_arch: str
+    extra: dict  # what else was recorded for Nova's queries: CPU model names, versions
+
+    @property
+    def capabilities(self) -> HostCapabilities:
+        return parse_capabilities(self.capabilities_xml)
+
+    def bridge_host(self) -> dict:
+        """The bridge's recorded host (archmatrix/nova/driver.py recorded_host), with what else was recorded."""
+        host = recorded_host(self.capabilities_xml, self.domain_capabilities, self.host_arch)
+        host["host"].update(self.extra)
+        return host
+
+
+NOVA_HOSTS = ("x86_64-debian12", "aarch64-kvm", "s390x-kvm")
+
+
+def nova_host(name: str) -> NovaHost:
+    index = json.loads((FIXTURES / "nova-hosts" / f"{name}.json").read_text())
+    return NovaHost(
+        name=name, capabilities_xml=(FIXTURES / "capabilities" / index["capabilities"]).read_text(),
+        domain_capabilities={key: (FIXTURES / "domcaps" / path).read_text()
+                             for key, path in index["domain_capabilities"].items()},
+        host_arch=index["host_arch"],
+        extra={key: index[key] for key in ("cpu_model_names", "versions") if key in index})

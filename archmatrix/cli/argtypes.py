@@ -77,3 +77,10 @@ def arch_names() -> Callable[[str], object]:
         return text
 
     return _type("arch names", check)
+
+
+def nova_version() -> Callable[[str], object]:
+    """A Nova release number, such as 34.0.0."""
+    from archmatrix.options import check_nova_version
+
+    return _type("Nova release", check_nova_version)

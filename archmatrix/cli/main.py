@@ -9,6 +9,8 @@
   archmatrix report merge A.json B.json ... [--output-dir DIR]
   archmatrix report merge-junit OUT.xml A.xml B.xml ...
   archmatrix report validate matrix.json
+  archmatrix nova-plan [--image-property KEY=VALUE ...] [--own-reading]   what Nova would do with an image
+  archmatrix nova install [--nova-version V]   Nova's own environment, which nova-plan then asks
   archmatrix audit [--libvirt-uri URI]         exit 1 if a harness run left anything behind (domains, pools,
                                             QEMU processes, containers, scratch directories,
                                             image build scratch of a killed build)
@@ -25,6 +27,8 @@ from pathlib import Path
 from archmatrix.cli import argtypes
 from archmatrix.cli.cells import add_parsers as add_cell_parsers
 from archmatrix.cli.cells import cell_command, matrix_command
+from archmatrix.cli.nova import add_parser as add_nova_parser
+from archmatrix.cli.nova import nova_command
 from archmatrix.cli.nova_plan import add_parser as add_nova_plan_parser
 from archmatrix.cli.nova_plan import nova_plan_command
 from archmatrix.core.arches import ALL_ARCHES, ARCHES, UnknownNameError, arch_named, default_arches, split_names
@@ -78,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     validate = reports.add_parser("validate", help="check a matrix.json against its JSON schema")
     validate.add_argument("matrix", type=argtypes.input_file(), metavar="MATRIX.json")
     add_nova_plan_parser(commands)
+    add_nova_parser(commands)
     add_cell_parsers(commands)
     return parser
 
@@ -163,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if found else 0
     if args.command == "nova-plan":
         return nova_plan_command(args)
+    if args.command == "nova":
+        return nova_command(args)
     if args.command == "cell":
         return cell_command(args)
     if args.command == "matrix":
