@@ -37,6 +37,9 @@ class Verdict:
 def _not_started(check: str, expected: str, observation: Observation) -> Verdict | None:
     if observation.nova and observation.nova.ended == "nova-refused":
         return Verdict(check, False, expected, f"Nova's libvirt driver refused the image: {observation.nova.detail}")
+    if observation.start_error and observation.nova:
+        remedy = f" ({observation.nova.remedy})" if observation.nova.remedy else ""
+        return Verdict(check, False, expected, f"libvirt refused Nova's domain: {observation.start_error}{remedy}")
     if observation.start_error:
         return Verdict(check, False, expected, f"libvirt did not start the domain: {observation.start_error}")
     return None

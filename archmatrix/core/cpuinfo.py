@@ -22,6 +22,8 @@ SIGNATURES = {
     "rv64-riscv-cpu": r"^isa\s*:\s*rv64imafdc",
     "qemu64-x86_64-cpu": r"^model name\s*:\s*QEMU Virtual CPU version",
     "qemu32-i386-cpu": r"^model name\s*:\s*QEMU Virtual CPU version",
+    # What libvirt made of Nova's host-model under TCG on this machine's AMD CPU (QEMU 10.0, trixie host).
+    "EPYC-x86_64-cpu": r"^model name\s*:\s*AMD EPYC Processor$",
 }
 
 

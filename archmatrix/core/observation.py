@@ -19,6 +19,7 @@ class QemuFacts:
     kvm_present: bool
     qemu_version: str = ""  # query-version, e.g. "7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"
     cpu_type: str | None = None  # QOM type of the first CPU, e.g. "cortex-a57-arm-cpu"
+    removable_media: tuple[str, ...] = ()  # query-block: the file in each removable drive (a config drive's ISO)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class NovaFacts:
     required_traits: tuple[str, ...] = ()  # what the scheduler's image prefilter would require
     replaced: tuple[str, ...] = ()  # what the boot replaced of Nova's XML, and with what (a deployment's part)
     diff: str = ""  # Nova's XML against the booted one, unified
+    remedy: str = ""  # for a known refusal by libvirt: which of Nova's decisions it is, what would boot it
 
 
 PARTS = {"qemu": QemuFacts, "banner": Banner, "ssh": SshFacts, "guest_arch": GuestArchFacts,

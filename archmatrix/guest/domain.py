@@ -191,12 +191,18 @@ def qemu_arguments(spec: DomainSpec) -> list[str]:
     if spec.machine_options:
         arguments += ["-machine", spec.machine_options]
     if spec.nic_device and spec.ssh_port:
-        # A PCI NIC's network-boot ROM is of no use to a direct kernel boot, and QEMU looks for it
-        # relative to its own binary: without it, a QEMU outside its install tree starts too.
-        rom = ",romfile=" if spec.nic_device.endswith("-pci") else ""
-        arguments += ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{spec.ssh_port}-:22",
-                      "-device", f"{spec.nic_device},netdev={NETDEV_ID}{rom}{nic_address(spec)}"]
+        arguments += user_mode_nic(spec.nic_device, spec.ssh_port, nic_address(spec))
     return arguments
+
+
+def user_mode_nic(nic_device: str, ssh_port: int, address: str) -> list[str]:
+    """QEMU's arguments for the guest's NIC on QEMU's user-mode network, its SSH port forwarded to `ssh_port` on
+    the host's loopback; `address` places the device (nic_address)."""
+    # A PCI NIC's network-boot ROM is of no use to a direct kernel boot, and QEMU looks for it
+    # relative to its own binary: without it, a QEMU outside its install tree starts too.
+    rom = ",romfile=" if nic_device.endswith("-pci") else ""
+    return ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
+            "-device", f"{nic_device},netdev={NETDEV_ID}{rom}{address}"]
 
 
 def nic_address(spec: DomainSpec) -> str:

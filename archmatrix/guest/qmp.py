@@ -1,7 +1,7 @@
 """Questions asked of a running guest's QEMU through libvirt's monitor passthrough.
 
 QEMU's own answers are the ground truth the domain XML is compared against:
-which target it emulates, which machine it built, whether KVM is on.
+which target it emulates, which machine it built, whether KVM is on, which media its drives hold.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ def question_qemu(domain: libvirt.virDomain) -> QemuFacts:
     cpu_type = None
     if isinstance(cpus, list) and cpus:
         cpu_type = ask(domain, "qom-get", {"path": cpus[0]["qom-path"], "property": "type"})
+    blocks = ask(domain, "query-block")
+    media = tuple(block["inserted"]["file"] for block in (blocks if isinstance(blocks, list) else [])
+                  if block.get("removable") and block.get("inserted", {}).get("file"))
     numbers = version["qemu"]
     release = f"{numbers['major']}.{numbers['minor']}.{numbers['micro']}"
     return QemuFacts(
@@ -55,4 +58,5 @@ def question_qemu(domain: libvirt.virDomain) -> QemuFacts:
         kvm_present=bool(kvm["present"]),
         qemu_version=f"{release} ({version['package'].strip()})" if version.get("package") else release,
         cpu_type=cpu_type if isinstance(cpu_type, str) else None,
+        removable_media=media,
     )

@@ -42,6 +42,9 @@ def open_libvirt(uri: str, timeout_s: float = CONNECT_TIMEOUT_S):
     """libvirt.open, bounded: an unanswering host is an error after `timeout_s`, not a hang."""
     import libvirt
 
+    # Every libvirt error reaches archmatrix as an exception and a verdict; libvirt's default handler would print
+    # it on stderr as well, between the CLI's lines.
+    libvirt.registerErrorHandler(lambda _context, _error: None, None)
     outcome: dict = {}
 
     def connect() -> None:

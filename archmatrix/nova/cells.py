@@ -3,7 +3,7 @@
 Only what a deployment supplies is replaced in Nova's XML, and every replacement is kept as a diff: the root
 disk's source (the arch's built-in firmware disk, or the user's --image disk, as a flat image backend stages
 it) and the config drive's (built by Nova's own builder), the UEFI variable store's place, the VNC server's
-listening (no TCP port: nothing listens unauthenticated), the console log's place on a remote host, and the NIC
+listening (no TCP port: nothing listens unauthenticated), the console log's place, and the NIC
 (Nova's comes from Neutron; here QEMU's user-mode network with the guest's SSH port forwarded to the host's
 loopback, as the harness's own cells have it). The harness's tag joins Nova's metadata, so the domain is swept
 and audited like every other.
@@ -18,24 +18,25 @@ from pathlib import Path
 
 from archmatrix.cleanup.names import METADATA_NAMESPACE, PREFIX, tag_domain
 from archmatrix.cleanup.owner import Owner
-from archmatrix.guest.domain import NETDEV_ID, QEMU_NAMESPACE
+from archmatrix.guest.domain import QEMU_NAMESPACE, user_mode_nic
 from archmatrix.guest.site import PlacedFiles
 
 # What Nova's documentation and its nova-emulation job give the image of each arch it tested ("tested and
 # validated": aarch64, ppc64le, s390x), and x86_64 with UEFI (its built-in disk boots through OVMF only) on q35.
+# The arch itself goes in hw_emulation_architecture on a host of another arch, else in hw_architecture.
 NOVA_EMULATION_PROPERTIES = {
-    "aarch64": {"hw_emulation_architecture": "aarch64", "hw_firmware_type": "uefi", "hw_machine_type": "virt"},
-    "ppc64le": {"hw_emulation_architecture": "ppc64le", "hw_machine_type": "pseries"},
-    "s390x": {"hw_emulation_architecture": "s390x", "hw_machine_type": "s390-ccw-virtio",
-              "hw_video_model": "virtio"},
-    "x86_64": {"hw_architecture": "x86_64", "hw_firmware_type": "uefi", "hw_machine_type": "q35"},
+    "aarch64": {"hw_firmware_type": "uefi", "hw_machine_type": "virt"},
+    "ppc64le": {"hw_machine_type": "pseries"},
+    "s390x": {"hw_machine_type": "s390-ccw-virtio", "hw_video_model": "virtio"},
+    "x86_64": {"hw_firmware_type": "uefi", "hw_machine_type": "q35"},
 }
 CONFIG_DRIVE = "config-2.iso"  # what Nova's builder writes, as an attachment of the cell
 
 
-def properties_for(arch: str, user: dict[str, str]) -> dict[str, str]:
-    """The arch's Nova properties, the user's --image-property on top."""
-    return {**NOVA_EMULATION_PROPERTIES.get(arch, {"hw_emulation_architecture": arch}), **user}
+def properties_for(arch: str, host_arch: str, user: dict[str, str]) -> dict[str, str]:
+    """The arch's Nova properties on a host of `host_arch`, the user's --image-property on top."""
+    named = {"hw_architecture" if arch == host_arch else "hw_emulation_architecture": arch}
+    return {**named, **NOVA_EMULATION_PROPERTIES.get(arch, {}), **user}
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ def _sub(parent: ET.Element, tag: str, **attributes: str) -> ET.Element:
 
 
 def booted_xml(nova_xml: str, files: PlacedFiles, run_id: str, cell_id: str, owner: Owner, ssh_port: int | None,
-               nic_device: str | None, nic_address: str, remote: bool) -> Booted:
+               nic_device: str | None, nic_address: str) -> Booted:
     """Nova's domain with what a deployment supplies put in (see the module's docstring)."""
     ET.register_namespace(PREFIX, METADATA_NAMESPACE)
     ET.register_namespace("qemu", QEMU_NAMESPACE)
@@ -87,19 +88,15 @@ def booted_xml(nova_xml: str, files: PlacedFiles, run_id: str, cell_id: str, own
         for listen in graphics.findall("listen"):
             graphics.remove(listen)
         _sub(graphics, "listen", type="none")
-    if remote:
-        for log in root.findall("devices/*/log"):
-            replaced.append(f"console log {log.get('file')} -> none (a path of this machine's run)")
-            for parent in root.findall("devices/*"):
-                if log in list(parent):
-                    parent.remove(log)
+    for log in root.findall("devices/*/log"):
+        path = str(Path(files.directory) / f"{cell_id}-console.log")
+        replaced.append(f"console log {log.get('file')} -> {path} (beside the cell's disk, removed with it)")
+        log.set("file", path)
     if ssh_port and nic_device:
-        rom = ",romfile=" if nic_device.endswith("-pci") else ""
         commandline = root.find(f"{{{QEMU_NAMESPACE}}}commandline")
         if commandline is None:
             commandline = _sub(root, f"{{{QEMU_NAMESPACE}}}commandline")
-        for value in ("-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
-                      "-device", f"{nic_device},netdev={NETDEV_ID}{rom}{nic_address}"):
+        for value in user_mode_nic(nic_device, ssh_port, nic_address):
             _sub(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=value)
         replaced.append(f"NIC (Neutron's) -> {nic_device} on QEMU's user-mode network, SSH forwarded to "
                         f"127.0.0.1:{ssh_port}")

@@ -24,10 +24,13 @@ DISK_BUSES = ("virtio", "scsi", "ide", "usb", "fdc", "sata", "xen", "uml", "lxc"
 VIDEO_MODELS = ("vga", "cirrus", "vmvga", "xen", "qxl", "virtio", "gop", "none", "bochs")  # VideoModel.ALL
 # The properties nova-plan reads; anything else is refused by name rather than silently ignored.
 PROPERTIES = ("hw_architecture", "hw_emulation_architecture", "hw_machine_type", "hw_firmware_type",
-              "hw_video_model", "hw_disk_bus", "hw_cdrom_bus")
+              "hw_video_model", "hw_disk_bus", "hw_cdrom_bus", "hw_input_bus", "hw_pointer_model")
+INPUT_BUSES = ("usb", "virtio")  # InputBus.ALL; the input devices are Nova's to decide: the own reading ignores them
+POINTER_MODELS = ("usbtablet",)  # PointerModelType.ALL
 VALID = {"hw_architecture": NOVA_ARCHES, "hw_emulation_architecture": NOVA_ARCHES,
          "hw_firmware_type": FIRMWARE_TYPES, "hw_video_model": VIDEO_MODELS,
-         "hw_disk_bus": DISK_BUSES, "hw_cdrom_bus": DISK_BUSES}
+         "hw_disk_bus": DISK_BUSES, "hw_cdrom_bus": DISK_BUSES, "hw_input_bus": INPUT_BUSES,
+         "hw_pointer_model": POINTER_MODELS}
 
 
 class PropertyError(InputError):

@@ -62,7 +62,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     def ready(arch: str) -> bool:
         return arch in settings.user_images or not ARCHES[arch].has_builtin_image or cache.is_cached(ARCHES[arch])
 
-    order = {key: rank for rank, key in enumerate(cells_in_order(list({cell_of(items[i]) for i in slots}),
+    order = {key: rank for rank, key in enumerate(cells_in_order(list(dict.fromkeys(cell_of(items[i]) for i in slots)),
                                                                  settings, state.specs, ready))}
     cells = sorted((items[index] for index in slots), key=lambda item: order[cell_of(item)])
     for index, item in zip(slots, cells, strict=True):

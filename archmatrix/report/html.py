@@ -110,7 +110,8 @@ def _nova_table(host: dict, cells: list[dict]) -> str:
     nova = host.get("nova") or {}
     traits = nova.get("traits", {})
     rows = "".join(
-        f'<tr><td>{_e(cell["id"])}</td><td>{_e(facts.get("ended", ""))}: {_e(facts.get("detail", ""))}</td>'
+        f'<tr><td>{_e(cell["id"])}</td><td>{_e(facts.get("ended", ""))}: {_e(facts.get("detail", ""))}'
+        f'{_e(" (" + facts["remedy"] + ")" if facts.get("remedy") else "")}</td>'
         f'<td>{_e(facts.get("choices") or "none: Nova refused")}</td>'
         f'<td>{_e(", ".join(facts.get("required_traits", [])) or "no trait")}</td></tr>'
         for cell in nova_cells for facts in [cell["facts"]["nova"]])

@@ -130,7 +130,8 @@ def _nova_table(host: dict, cells: list[dict]) -> list[str]:
              "| cell | ended | Nova's choices | the prefilter requires |", "|---|---|---|---|"]
     for cell in nova_cells:
         facts = cell["facts"]["nova"]
-        lines.append(f"| {_m(cell['id'])} | {_m(facts.get('ended', ''))}: {_m(facts.get('detail', '')[:200])} | "
+        ended = facts.get("detail", "")[:200] + (f" ({facts['remedy']})" if facts.get("remedy") else "")
+        lines.append(f"| {_m(cell['id'])} | {_m(facts.get('ended', ''))}: {_m(ended)} | "
                      f"{_m(facts.get('choices') or 'none: Nova refused')} | "
                      f"{_m(', '.join(facts.get('required_traits', [])) or 'no trait')} |")
     return lines

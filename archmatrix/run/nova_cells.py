@@ -25,8 +25,12 @@ from archmatrix.nova import driver
 from archmatrix.nova.cells import CONFIG_DRIVE, booted_xml, properties_for
 from archmatrix.nova.choices import choices_of
 from archmatrix.nova.environment import NovaError, nova_environment
+from archmatrix.nova.remedies import remedy_for
 
 VIRT_TYPES = {"tcg": "qemu", "kvm": "kvm"}  # a cell's accelerator as nova.conf's [libvirt] virt_type
+# nova.conf as the cells' deployment has it, below the user's --nova-conf: the root disk is a flat copy of the
+# image (Nova's "flat" image backend), so Nova's XML names the disk's real format and nothing is rewritten for it.
+NOVA_CONF_DEFAULTS = {"libvirt.images_type": "flat"}
 NAMED_CPU = ("host-model", "host-passthrough", "none", "topology only")
 
 
@@ -55,15 +59,14 @@ class NovaCells:
                     drive = drives / cell.id / CONFIG_DRIVE
                     drive.parent.mkdir(parents=True, exist_ok=True)
                     cases[accel].append(driver.NovaCase(
-                        case_id=cell.id, image_properties=properties_for(arch.name,
+                        case_id=cell.id, image_properties=properties_for(arch.name, host.capabilities.host_arch,
                                                                          settings.image_properties.get(arch.name, {})),
                         disk_format=self._disk_format(arch), name=host.site.domain_name(cell.id),
                         memory_mb=arch.memory_mib, config_drive=settings.nova_config_drive,
                         config_drive_path=str(drive)))
             try:
                 runs = driver.ask(environment, driver.live_host(host.spec.uri),
-                                  [({"libvirt.virt_type": VIRT_TYPES[accel], **settings.nova_conf}, cases[accel])
-                                   for accel in VIRT_TYPES])
+                                  [(self.conf(accel), cases[accel]) for accel in VIRT_TYPES])
             except NovaError as error:
                 return {"error": str(error)}
             return {"version": runs[0].nova_version, "traits": {run.virt_type: list(run.traits) for run in runs},
@@ -74,6 +77,10 @@ class NovaCells:
         if "error" in answers:
             raise HarnessError(f"Nova's own driver could not be asked about host {host.label}: {answers['error']}")
         return answers
+
+    def conf(self, accel: str) -> dict[str, str]:
+        """nova.conf's options for the cells of an accelerator: the defaults, the user's, the virt_type."""
+        return {**NOVA_CONF_DEFAULTS, **self.run.settings.nova_conf, "libvirt.virt_type": VIRT_TYPES[accel]}
 
     def _disk_format(self, arch: Arch) -> str:
         if arch.name in self.run.settings.user_disks:
@@ -128,7 +135,7 @@ class NovaCells:
         answers = self.answers(host)
         answer = self.answer(cell, host)
         facts = NovaFacts(version=answers["version"], properties=answers["properties"][cell.id],
-                          conf=dict(self.run.settings.nova_conf), required_traits=answer.required_traits)
+                          conf=self.conf(cell.accel), required_traits=answer.required_traits)
         if answer.refused:
             refused = Observation(cell_id=plan.cell_id, plan=plan.to_dict(), image=image.identity(), console_log="",
                                   nova=dataclasses.replace(facts, ended="nova-refused", detail=answer.refused))
@@ -139,8 +146,7 @@ class NovaCells:
         def domain_for(files, name: str, port: int | None) -> str:
             made = booted_xml(answer.xml, files, self.run.run_dir.run_id, plan.cell_id, self.run.run_dir.owner,
                               port, plan.nic_device, nic_address_beside_libvirts(choices.machine or "",
-                                                                                 plan.nic_device),
-                              remote=not host.is_local)
+                                                                                 plan.nic_device))
             booted["made"] = made
             return made.xml
 
@@ -148,12 +154,13 @@ class NovaCells:
         seen = boot_and_observe(host.connection(), plan, image, host.site, with_ssh=with_ssh, domain_for=domain_for,
                                 attach=attach)
         made = booted.get("made")
+        remedy = ""
         if seen.start_error:
-            ended, detail = "libvirt-refused", seen.start_error
+            ended, detail, remedy = "libvirt-refused", seen.start_error, remedy_for(seen.start_error)
         elif seen.booted:
             ended, detail = "booted", f"login prompt {seen.login_s:.1f} s after the domain started"
         else:
             ended, detail = "not-booted", seen.boot_failure or "no login prompt"
         return dataclasses.replace(seen, nova=dataclasses.replace(
-            facts, ended=ended, detail=detail, choices=choices.said(),
+            facts, ended=ended, detail=detail, remedy=remedy, choices=choices.said(),
             replaced=made.replaced if made else (), diff=made.diff if made else "")).to_dict()

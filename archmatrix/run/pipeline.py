@@ -293,6 +293,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "boot_files_s": seen.boot_files_s,
         "qemu_peak_rss_kib": seen.qemu_peak_rss_kib,
         "qemu_version": seen.qemu.qemu_version if seen.qemu else None,
+        "removable_media": list(seen.qemu.removable_media) if seen.qemu else [],
         "ssh": asdict(seen.ssh) if seen.ssh else None,
         "guest_arch": asdict(seen.guest_arch) if seen.guest_arch else None,
         "network": asdict(seen.network) if seen.network else None,
@@ -313,10 +314,11 @@ def expected_cell_s(key: CellKey, settings, host: HostSpec | None = None) -> flo
 
 def cells_in_order(keys: list[CellKey], settings, specs: list[HostSpec], ready: Callable[[str], bool]) -> list[CellKey]:
     """Cells whose image is ready first, longest first: under -n the last cells on every worker are short ones and
-    no cached arch waits for a cold build (those go last)."""
+    no cached arch waits for a cold build (those go last). Ties are broken by the cell's id and host, so that every
+    xdist worker collects the same order (pytest-xdist refuses to run otherwise)."""
     hosts = {spec.label: spec for spec in specs}
-    return sorted(keys, key=lambda key: (not ready(key.arch), -expected_cell_s(key, settings, hosts.get(key.host))))
-
+    return sorted(keys, key=lambda key: (not ready(key.arch), -expected_cell_s(key, settings, hosts.get(key.host)),
+                                         key.host, key.id))
 
 
 def judge_cell(run: Run, cell: CellKey, checks: tuple[str, ...], with_ssh: bool = True) -> dict:
