@@ -4,8 +4,9 @@ The first host the harness meets where KVM works, and the first that is not
 x86_64: its KVM probe must say `works` and its aarch64-kvm cell pass every
 check, next to this machine's verdict for its own KVM, and an x86_64 guest on
 it must get the x86_64 emulator, machine and CPU from the guest arch (the Nova
-blueprint's example). Booted without the virtualization extensions, the same
-lab host's KVM cell must be unsupported, never a pass.
+blueprint's example). Nova's own domains for those two (x86_64 emulated, aarch64
+with KVM) are booted there too and judged. Booted without the virtualization
+extensions, the same lab host's KVM cell must be unsupported, never a pass.
 """
 
 import json
@@ -15,6 +16,7 @@ import subprocess
 import pytest
 
 from archmatrix.core.checks import CHECKS
+from archmatrix.core.observation import NOVA_ENDINGS
 from archmatrix.hosts.spec import default_label
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
@@ -35,10 +37,21 @@ def _ssh_clients_of(run_id: str) -> list[str]:
 @pytest.fixture(scope="module")
 def lab_run(tmp_path_factory):
     report_dir = tmp_path_factory.mktemp("lab-host")
-    left_out = () if "aarch64" in LAB_TCG_ARCHES else ("-k", f"not {LAB}-aarch64-tcg")
-    process = real_run(report_dir, "--lab-host", "aarch64", "--arch", "aarch64,x86_64", "-n", "2", *left_out)
+    # Nova's domains on the lab host only: this machine's are scenarios/test_nova_cells.py's.
+    keyword = f"{LAB} or not nova" if "aarch64" in LAB_TCG_ARCHES else f"not {LAB}-aarch64-tcg and ({LAB} or not nova)"
+    process = real_run(report_dir, "--lab-host", "aarch64", "--arch", "aarch64,x86_64", "--nova", "-n", "2",
+                       "-k", keyword)
     output, run_id = finish(process, timeout=1800)
-    return report_dir, output, run_id, process.returncode
+    status = process.returncode
+    if status == pytest.ExitCode.TESTS_FAILED and not _failed_cells_other_than_novas(report_dir):
+        status = pytest.ExitCode.OK  # Nova's domains are judged in their own test below
+    return report_dir, output, run_id, status
+
+
+def _failed_cells_other_than_novas(report_dir) -> list[str]:
+    document = json.loads((report_dir / "matrix.json").read_text())
+    return [f"{cell['host']}/{cell['id']}" for cell in document["cells"]
+            if cell["status"] in ("fail", "error") and not cell.get("nova")]
 
 
 def test_kvm_works_on_the_lab_host_and_its_aarch64_kvm_cell_passes_every_check(lab_run):
@@ -69,6 +82,30 @@ def test_guests_on_the_lab_host_get_their_own_arch_s_emulator_machine_and_cpu(la
     kvm = cells["x86_64-kvm"]
     assert kvm["status"] == "unsupported"
     assert "no KVM for x86_64 guests on this aarch64 host" in kvm["reason"]
+
+
+def test_novas_own_domains_for_the_blueprints_guests_are_judged_on_the_lab_host(lab_run):
+    report_dir, output, _, status = lab_run
+    assert status == pytest.ExitCode.OK, output
+    cells = cells_of(report_dir, LAB)
+    judged = {cell_id: cell for cell_id, cell in cells.items() if cell.get("nova") and cell["status"] != "unsupported"}
+    assert set(judged) == {"x86_64-tcg-nova", "aarch64-kvm-nova"}, {c: cells[c]["status"] for c in cells}
+    for cell_id, cell in judged.items():
+        nova = cell["facts"]["nova"]
+        assert nova["ended"] in NOVA_ENDINGS and nova["choices"], cell_id
+        outcomes = {check["outcome"] for check in cell["checks"].values()}
+        if nova["ended"] == "booted":
+            assert outcomes == {"pass"}, cell["checks"]
+        else:  # refused by the lab's libvirt 9.0, in its words, with the decision of Nova's that caused it
+            assert nova["ended"] == "libvirt-refused" and outcomes == {"fail"}, nova
+            assert nova["remedy"].startswith("Nova"), f"{cell_id}: a refusal nobody has explained: {nova['detail']}"
+    # The blueprint's example from Nova itself: an x86_64 guest on the aarch64 host, emulated.
+    assert judged["x86_64-tcg-nova"]["facts"]["nova"]["properties"]["hw_emulation_architecture"] == "x86_64"
+    assert "machine q35" in judged["x86_64-tcg-nova"]["facts"]["nova"]["choices"]
+    # aarch64 on its own host: hw_architecture, and Nova's KVM domain.
+    assert judged["aarch64-kvm-nova"]["facts"]["nova"]["properties"]["hw_architecture"] == "aarch64"
+    assert judged["aarch64-kvm-nova"]["facts"]["nova"]["conf"]["libvirt.virt_type"] == "kvm"
+    assert "kvm" in cells["aarch64-kvm-nova"]["facts"]["plan"]
 
 
 def test_the_matrix_shows_this_machine_and_the_lab_host_side_by_side(lab_run):

@@ -86,3 +86,17 @@ def test_on_a_trixie_container_host_novas_uefi_domains_boot(tmp_path):
         assert_booted_with_its_config_drive(cell)
         assert cell["facts"]["nova"]["choices"].count("firmware efi") == 1
     assert_nothing_left(run_id)
+
+
+def test_nova_conf_options_and_the_config_drive_switch_reach_novas_xml(tmp_path):
+    # tb_cache_size and cpu_mode are nova.conf's, applied by Nova's own driver: archmatrix only passes them on.
+    process, output, run_id = nova_run(tmp_path, "--arch", "ppc64le", "--nova-conf", "libvirt.tb_cache_size=64",
+                                       "--nova-conf", "libvirt.cpu_mode=custom", "--nova-conf",
+                                       "libvirt.cpu_models=POWER9", "--nova-without-config-drive")
+    assert process.returncode == pytest.ExitCode.OK, output
+    nova = cells_of(tmp_path)["ppc64le-tcg-nova"]["facts"]["nova"]
+    assert "<tb-cache unit=\"MiB\">64</tb-cache>" in nova["xml"].replace("'", '"')
+    assert "<model>POWER9</model>" in nova["xml"] and "cpu POWER9" in nova["choices"]
+    assert 'device="cdrom"' not in nova["xml"] and not any(line.startswith("cdrom") for line in nova["replaced"])
+    assert nova["conf"]["libvirt.tb_cache_size"] == "64"
+    assert_nothing_left(run_id)

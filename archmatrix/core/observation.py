@@ -86,6 +86,7 @@ class NovaFacts:
     choices: str = ""  # what Nova's XML chose, one line (archmatrix/nova/choices.py)
     required_traits: tuple[str, ...] = ()  # what the scheduler's image prefilter would require
     replaced: tuple[str, ...] = ()  # what the boot replaced of Nova's XML, and with what (a deployment's part)
+    xml: str = ""  # Nova's domain XML, as its driver wrote it
     diff: str = ""  # Nova's XML against the booted one, unified
     remedy: str = ""  # for a known refusal by libvirt: which of Nova's decisions it is, what would boot it
 

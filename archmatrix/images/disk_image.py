@@ -77,6 +77,14 @@ def _head(path: Path, size: int) -> bytes:
         return image.read(size)
 
 
+def is_iso9660(path: Path) -> bool:
+    """An ISO 9660 image (a CD-ROM's): Glance's disk_format=iso, which Nova boots from a CD-ROM."""
+    try:
+        return _raw_layout(_head(path, ISO9660_AT + 5)) == "iso9660"
+    except OSError:
+        return False
+
+
 def _raw_layout(head: bytes) -> str | None:
     if head[ISO9660_AT:ISO9660_AT + 5] == b"CD001":
         return "iso9660"

@@ -64,12 +64,17 @@ def booted_xml(nova_xml: str, files: PlacedFiles, run_id: str, cell_id: str, own
     tag_domain(metadata if metadata is not None else _sub(root, "metadata"), run_id, cell_id, owner)
     for disk in root.findall("devices/disk"):
         source = disk.find("source")
-        path = files.disk if disk.get("device") == "disk" else files.attached.get(CONFIG_DRIVE)
-        if source is not None and path and source.get("file") != path:
-            replaced.append(f"{disk.get('device')} source {source.get('file')} -> {path}")
+        if source is None:
+            continue
+        # Nova names the root disk "disk" (a CD-ROM when the image is an ISO) and the config drive "disk.config".
+        root_disk = Path(source.get("file", "")).name == "disk"
+        path = files.disk if root_disk else files.attached.get(CONFIG_DRIVE)
+        if path and source.get("file") != path:
+            replaced.append(f"{'root ' if root_disk else ''}{disk.get('device')} source {source.get('file')} -> "
+                            f"{path}")
             source.set("file", path)
             driver = disk.find("driver")
-            if disk.get("device") == "disk" and driver is not None and driver.get("type") != files.disk_format:
+            if root_disk and driver is not None and driver.get("type") != files.disk_format:
                 replaced.append(f"disk format {driver.get('type')} -> {files.disk_format} (a flat image backend's)")
                 driver.set("type", files.disk_format)
     os_element = root.find("os")

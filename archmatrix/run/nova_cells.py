@@ -20,6 +20,7 @@ from archmatrix.errors import HarnessError
 from archmatrix.guest.domain import nic_address_beside_libvirts
 from archmatrix.guest.observe import boot_and_observe
 from archmatrix.hosts.host import Host
+from archmatrix.images.disk_image import is_iso9660
 from archmatrix.images.image import Image
 from archmatrix.nova import driver
 from archmatrix.nova.cells import CONFIG_DRIVE, booted_xml, properties_for
@@ -83,9 +84,13 @@ class NovaCells:
         return {**NOVA_CONF_DEFAULTS, **self.run.settings.nova_conf, "libvirt.virt_type": VIRT_TYPES[accel]}
 
     def _disk_format(self, arch: Arch) -> str:
-        if arch.name in self.run.settings.user_disks:
-            return self.run.images.of(arch).disk_format or "raw"
-        return "raw"
+        """Glance's disk_format of the arch's image: Nova boots an "iso" from a CD-ROM, the others as a disk."""
+        image = self.run.images.of(arch) if arch.name in self.run.settings.user_disks else None
+        if image is None:
+            return "raw"
+        if image.disk_format == "raw" and image.disk and is_iso9660(Path(image.disk)):
+            return "iso"
+        return image.disk_format or "raw"
 
     def answer(self, cell: CellKey, host: Host) -> driver.NovaAnswer:
         found = self.answers(host)["cells"].get(cell.id)
@@ -141,6 +146,7 @@ class NovaCells:
                                   nova=dataclasses.replace(facts, ended="nova-refused", detail=answer.refused))
             return refused.to_dict()
         choices = choices_of(answer.xml)
+        facts = dataclasses.replace(facts, xml=answer.xml)
         booted: dict = {}
 
         def domain_for(files, name: str, port: int | None) -> str:
