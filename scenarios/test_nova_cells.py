@@ -89,14 +89,50 @@ def test_on_a_trixie_container_host_novas_uefi_domains_boot(tmp_path):
 
 
 def test_nova_conf_options_and_the_config_drive_switch_reach_novas_xml(tmp_path):
-    # tb_cache_size and cpu_mode are nova.conf's, applied by Nova's own driver: archmatrix only passes them on.
+    # tb_cache_size is nova.conf's, applied by Nova's own driver: archmatrix only passes it on.
     process, output, run_id = nova_run(tmp_path, "--arch", "ppc64le", "--nova-conf", "libvirt.tb_cache_size=64",
-                                       "--nova-conf", "libvirt.cpu_mode=custom", "--nova-conf",
-                                       "libvirt.cpu_models=POWER9", "--nova-without-config-drive")
+                                       "--nova-without-config-drive")
     assert process.returncode == pytest.ExitCode.OK, output
-    nova = cells_of(tmp_path)["ppc64le-tcg-nova"]["facts"]["nova"]
-    assert "<tb-cache unit=\"MiB\">64</tb-cache>" in nova["xml"].replace("'", '"')
-    assert "<model>POWER9</model>" in nova["xml"] and "cpu POWER9" in nova["choices"]
-    assert 'device="cdrom"' not in nova["xml"] and not any(line.startswith("cdrom") for line in nova["replaced"])
-    assert nova["conf"]["libvirt.tb_cache_size"] == "64"
+    cell = cells_of(tmp_path)["ppc64le-tcg-nova"]
+    nova = cell["facts"]["nova"]
+    assert '<tb-cache unit="MiB">64</tb-cache>' in nova["xml"].replace("'", '"')
+    assert 'device="cdrom"' not in nova["xml"] and cell["facts"]["removable_media"] == []
+    assert nova["conf"]["libvirt.tb_cache_size"] == "64" and nova["ended"] == "booted"
+    assert_nothing_left(run_id)
+
+
+def test_a_cell_nova_refuses_fails_every_check_with_novas_exception(tmp_path):
+    # [libvirt] cpu_models is checked against the host's CPU models, so an emulated guest cannot be given one.
+    process, output, run_id = nova_run(tmp_path, "--arch", "ppc64le", "--nova-conf", "libvirt.cpu_mode=custom",
+                                       "--nova-conf", "libvirt.cpu_models=POWER9")
+    assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
+    cell = cells_of(tmp_path)["ppc64le-tcg-nova"]
+    assert cell["facts"]["nova"]["ended"] == "nova-refused"
+    for check in cell["checks"].values():
+        assert check["outcome"] == "fail"
+        assert check["detail"].startswith("Nova's libvirt driver refused the image: InvalidCPUInfo: ")
+    assert_nothing_left(run_id)
+
+
+def test_an_iso_image_boots_from_the_cd_rom_nova_gives_it(tmp_path):
+    # Glance's disk_format=iso: Nova's root device is a CD-ROM. The s390x built-in disk is an ISO 9660 image
+    # with an El Torito entry, which the s390-ccw BIOS IPLs from a SCSI CD-ROM too.
+    from archmatrix.core.arches import ARCHES
+    from archmatrix.images.cache import ImageCache
+    from archmatrix.images.disk_build import firmware_disk_image
+
+    cache = ImageCache()
+    iso = tmp_path / "s390x.iso"
+    built = firmware_disk_image(cache, ARCHES["s390x"], cache.get_or_build(ARCHES["s390x"]))
+    iso.write_bytes(built.disk.read_bytes())
+    reports = tmp_path / "reports"
+    process, output, run_id = nova_run(reports, "--arch", "s390x", "--image", f"s390x={iso}", *remedies("s390x"),
+                                       keyword="nova and boot")
+    assert process.returncode == pytest.ExitCode.OK, output
+    cell = cells_of(reports)["s390x-tcg-nova"]
+    assert cell["checks"]["boot"]["outcome"] == "pass", cell["checks"]
+    nova = cell["facts"]["nova"]
+    assert "disk none, cdrom scsi" in nova["choices"], "the image's root is a CD-ROM, not a disk"
+    assert any(line.startswith("root cdrom source") for line in nova["replaced"])
+    assert len(cell["facts"]["removable_media"]) == 2, "the ISO and the config drive, each in a CD-ROM"
     assert_nothing_left(run_id)
