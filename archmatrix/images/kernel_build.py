@@ -10,12 +10,14 @@ source tree shared by all arches, with make -j<cores>.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -136,6 +138,21 @@ def _term_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+# The process groups of the build steps this process runs, whichever thread started them (a run's background
+# builds run in a thread of their own: archmatrix/run/prebuild.py).
+_RUNNING: set[int] = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+def kill_running_builds() -> None:
+    """Kill every build step this process is running, in whichever thread: the run is ending."""
+    with _RUNNING_LOCK:
+        groups = list(_RUNNING)
+    for group in groups:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+
+
 def run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progress: Progress) -> None:
     """Run one build step with its output appended to `log_path`; say every so often how far it is."""
     with open(log_path, "a") as log:
@@ -147,6 +164,8 @@ def run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progres
                                    stderr=subprocess.STDOUT, start_new_session=True,
                                    env={**os.environ, **REPRODUCIBLE_ENV}, preexec_fn=_term_with_parent)
     started = time.monotonic()
+    with _RUNNING_LOCK:
+        _RUNNING.add(process.pid)
     try:
         while True:
             try:
@@ -160,6 +179,8 @@ def run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progres
         if process.poll() is None:  # interrupted (Ctrl-C, SIGTERM): the whole build goes
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+        with _RUNNING_LOCK:
+            _RUNNING.discard(process.pid)
     if process.returncode != 0:
         raise KernelBuildError(f"{step} failed (exit {process.returncode}); last lines of {log_path}:\n"
                                + log_tail(log_path))

@@ -14,7 +14,7 @@ from archmatrix.core.plan import CellKey
 from archmatrix.images.cache import ImageCache
 from archmatrix.plugin.reporter import CELL_PROPERTY
 from archmatrix.plugin.state import state_of
-from archmatrix.run.pipeline import cells_in_order
+from archmatrix.run.pipeline import build_rank, cells_in_order
 
 
 def pytest_generate_tests(metafunc) -> None:
@@ -50,7 +50,9 @@ def check_name(item) -> str:
 
 @pytest.hookimpl(trylast=True)  # after -k and -m deselected what they do not want
 def pytest_collection_modifyitems(config, items) -> None:
-    """The cells' tests change places among themselves (see cells_in_order); other tests keep their order."""
+    """The cells' tests change places among themselves (see cells_in_order); other tests keep their order. In a
+    run of one process, the images built from source start building in the background (archmatrix/run/prebuild.py);
+    under xdist the controller starts them (pytest_xdist_node_collection_finished)."""
     slots = [index for index, item in enumerate(items) if cell_of(item) is not None]
     if not slots:
         return
@@ -59,14 +61,35 @@ def pytest_collection_modifyitems(config, items) -> None:
     settings = state.settings
     cache = ImageCache(settings.image_cache)
 
-    def ready(arch: str) -> bool:
-        return arch in settings.user_images or not ARCHES[arch].has_builtin_image or cache.is_cached(ARCHES[arch])
+    def rank(arch: str) -> int:
+        ready = arch in settings.user_images or not ARCHES[arch].has_builtin_image or cache.is_cached(ARCHES[arch])
+        return build_rank(ARCHES[arch], ready)
 
-    order = {key: rank for rank, key in enumerate(cells_in_order(list(dict.fromkeys(cell_of(items[i]) for i in slots)),
-                                                                 settings, state.specs, ready))}
+    keys = list(dict.fromkeys(cell_of(items[i]) for i in slots))
+    order = {key: rank for rank, key in enumerate(cells_in_order(keys, settings, state.specs, rank))}
     cells = sorted((items[index] for index in slots), key=lambda item: order[cell_of(item)])
     for index, item in zip(slots, cells, strict=True):
         items[index] = item
+    if getattr(config, "workerinput", None) is None and not config.option.collectonly:
+        state.build_ahead(key.arch for key in keys)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids) -> None:
+    """xdist's controller: the workers' collection names the cells; their source-built images start building."""
+    state_of(node.config).build_ahead(arches_in(ids))
+
+
+def arches_in(test_ids) -> list[str]:
+    """The guest arches of cell tests' ids: `...test_boot[rack1-ppc64-tcg-nova]@...` -> ppc64."""
+    arches = []
+    for test_id in test_ids:
+        start, end = test_id.find("["), test_id.rfind("]")
+        words = test_id[start + 1:end].split("-") if 0 <= start < end else []
+        accel = next((index for index, word in enumerate(words) if word in ("tcg", "kvm")), None)
+        if accel:
+            arches.append(words[accel - 1])
+    return [arch for arch in dict.fromkeys(arches) if arch in ARCHES]
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -89,6 +89,8 @@ def pytest_unconfigure(config) -> None:
     state = config.stash.get(STATE, None)
     if state is None:
         return
+    if state.prebuild is not None:
+        state.prebuild.stop()
     if state.run is not None:
         state.run.close()
     if getattr(config, "workerinput", None) is None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import pytest
 
+from archmatrix.core.arches import ARCHES
 from archmatrix.hosts.spec import HostSpec
 from archmatrix.run.lifecycle import Cleanup
 from archmatrix.run.pipeline import Run
+from archmatrix.run.prebuild import Prebuild
 from archmatrix.run.rundir import RunDir
 
 STATE = pytest.StashKey["PluginState"]()
@@ -27,11 +29,22 @@ class PluginState:
     wants_ssh: bool = True  # some selected test judges an SSH check: cells' boots go on to SSH
     announced: bool = False  # the header named the run: the run directory's making need not say it again
     run: Run | None = None  # made by the first fixture that needs a cell: nothing exists before
+    prebuild: Prebuild | None = None  # the controller's background builds, once cells are known
 
     def the_run(self) -> Run:
         if self.run is None:
             self.run = Run(self.settings, self.run_dir, self.specs, self.progress, announce=not self.announced)
         return self.run
+
+    def build_ahead(self, arches: Iterable[str]) -> None:
+        """Start building, in the background, the images of these arches that are built from source."""
+        arches = [name for name in arches if ARCHES[name].builds_from_source]
+        if not arches:
+            return  # nothing is made for a run that needs no build ahead
+        if self.prebuild is None:
+            run = self.the_run()
+            self.prebuild = Prebuild(run.images.of, run.images.is_ready, self.progress)
+        self.prebuild.start(arches)
 
 
 def state_of(config) -> PluginState:

@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 from archmatrix.cleanup import sweep
 from archmatrix.cleanup.names import run_prefix
-from archmatrix.core.arches import ARCHES
+from archmatrix.core.arches import ARCHES, Arch
 from archmatrix.core.capabilities import KvmVerdict, kvm_offered_for
 from archmatrix.core.checks import SSH_CHECKS, Verdict, judge
 from archmatrix.core.observation import Observation
@@ -312,13 +312,20 @@ def expected_cell_s(key: CellKey, settings, host: HostSpec | None = None) -> flo
     return ARCHES[key.arch].typical_tcg_boot_s * (host.tcg_slowdown if host else 1.0)
 
 
-def cells_in_order(keys: list[CellKey], settings, specs: list[HostSpec], ready: Callable[[str], bool]) -> list[CellKey]:
-    """Cells whose image is ready first, longest first: under -n the last cells on every worker are short ones and
-    no cached arch waits for a cold build (those go last). Ties are broken by the cell's id and host, so that every
-    xdist worker collects the same order (pytest-xdist refuses to run otherwise)."""
+def cells_in_order(keys: list[CellKey], settings, specs: list[HostSpec],
+                   build_rank: Callable[[str], int]) -> list[CellKey]:
+    """Cells whose image is ready first, then those whose image is a quick download, then those whose image is
+    built from source (in the background meanwhile: archmatrix/run/prebuild.py); within each, longest first, so
+    that under -n the last cells on every worker are short ones. Ties are broken by the cell's id and host, so
+    that every xdist worker collects the same order (pytest-xdist refuses to run otherwise)."""
     hosts = {spec.label: spec for spec in specs}
-    return sorted(keys, key=lambda key: (not ready(key.arch), -expected_cell_s(key, settings, hosts.get(key.host)),
+    return sorted(keys, key=lambda key: (build_rank(key.arch), -expected_cell_s(key, settings, hosts.get(key.host)),
                                          key.host, key.id))
+
+
+def build_rank(arch: Arch, is_ready: bool) -> int:
+    """0: the image is ready; 1: a download away; 2: built from source (minutes)."""
+    return 0 if is_ready else 2 if arch.builds_from_source else 1
 
 
 def judge_cell(run: Run, cell: CellKey, checks: tuple[str, ...], with_ssh: bool = True) -> dict:

@@ -1,0 +1,51 @@
+"""Background builds: which arches are built ahead, and a build step killed from another thread when the run ends."""
+
+import threading
+import time
+
+import pytest
+
+from archmatrix.core.arches import ARCHES
+from archmatrix.images.image import ImageError
+from archmatrix.images.kernel_build import KernelBuildError, kill_running_builds, run_logged
+from archmatrix.run.prebuild import Prebuild
+
+
+def test_only_kernels_built_from_source_and_not_cached_are_built_ahead():
+    asked = []
+
+    def image_of(arch):
+        asked.append(arch.name)
+        raise ImageError("recorded for the arch's cells")
+
+    prebuild = Prebuild(image_of, lambda arch: arch.name == "mips", lambda line: None)
+    started = prebuild.start(["aarch64", "ppc64", "mips", "x86_64", "ppc64", "nonesuch"])
+    assert started == ["ppc64"], "mips is cached; aarch64 and x86_64 are Debian's kernels, a download away"
+    prebuild._thread.join(5)
+    assert asked == ["ppc64"]
+    assert prebuild.start(["ppc64"]) == [], "started once per run"
+
+
+def test_a_build_step_running_in_another_thread_is_killed_when_the_run_ends(tmp_path):
+    outcome = {}
+
+    def build():
+        try:
+            run_logged(["sleep", "60"], tmp_path, tmp_path / "build.log", "a long step", lambda line: None)
+        except KernelBuildError as error:
+            outcome["error"] = str(error)
+
+    thread = threading.Thread(target=build)
+    thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    kill_running_builds()
+    thread.join(10)
+    assert not thread.is_alive() and time.monotonic() - started < 5
+    assert "a long step failed (exit -9)" in outcome["error"]
+
+
+@pytest.mark.parametrize("arch", ["ppc64", "mips"])
+def test_the_arches_built_from_source_are_the_ones_debian_has_no_kernel_for(arch):
+    assert ARCHES[arch].builds_from_source
+    assert not ARCHES["aarch64"].builds_from_source
