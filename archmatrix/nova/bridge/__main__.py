@@ -24,6 +24,21 @@ PROTOCOL = 1
 T0 = time.perf_counter()
 
 
+# Nova's private functions the bridge calls (cases.py, runs.py): their parameters as this Nova has them, so that
+# the harness can say which one a new Nova changed (archmatrix/nova/private_api.py).
+PRIVATE_API = ("_get_guest_xml", "_get_cpu_arch_traits", "_get_cpu_emulation_arch_traits")
+
+
+def private_api(N):
+    import inspect
+
+    found = {}
+    for name in PRIVATE_API:
+        function = getattr(N.libvirt_driver.LibvirtDriver, name, None)
+        found[name] = (list(inspect.signature(function).parameters) if callable(function) else None)
+    return found
+
+
 def main():
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
     os.dup2(2, 1)              # anything else written to stdout -> stderr
@@ -50,6 +65,7 @@ def main():
         response["local_inputs"] = {
             "firmware_descriptor_dirs": [d for d in dirs if os.path.isdir(d)]}
         response["python"] = sys.version.split()[0]
+        response["private_api"] = private_api(N)
         imports_ms = _ms(t)
         runs = request["runs"] if "runs" in request else [request]
         stats = []
