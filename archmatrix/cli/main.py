@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     audit = commands.add_parser("audit", help="list domains, storage pools, QEMU processes, container hosts, "
                                               "scratch files and killed image builds' scratch harness runs "
                                               "left behind; exit 1 if there are any")
-    audit.add_argument("--libvirt-uri", default="qemu:///system", metavar="URI", type=argtypes.uri())
+    audit.add_argument("--libvirt-uri", default="qemu:///system", metavar="URI", type=argtypes.uri(),
+                       help="the libvirt host whose domains and pools to look at (default: qemu:///system)")
     report = commands.add_parser("report", help="compare, merge and check matrix reports")
     reports = report.add_subparsers(dest="action", required=True)
     diff = reports.add_parser("diff", help="what changed between two runs; exit 1 on a regression")

@@ -29,11 +29,15 @@ def pytest_addoption(parser) -> None:
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "arches(*names): guest arches a test runs on when --arch is not given")
     workerinput = getattr(config, "workerinput", None)
-    settings = checked_settings(config.option, controller=workerinput is None)
+    # A session that names none of archmatrix's options or scenarios is another project's: the options are checked,
+    # and nothing is tried on disk nor any signal taken over; its first cell, if it has one, makes the run.
+    asked = asks_for_archmatrix(config)
+    settings = checked_settings(config.option, controller=workerinput is None and asked)
     # Output capture is suspended here: a copy of the terminal's fd for build progress.
     config.stash[PROGRESS_FD] = os.dup(2)
     progress = progress_to_terminal(config, config.stash[PROGRESS_FD])
-    interrupt_on_sigterm()
+    if asked:
+        interrupt_on_sigterm()
     if workerinput is not None:  # an xdist worker: the controller planned the run
         config.stash[STATE] = PluginState(settings, RunDir.from_dict(workerinput["archmatrix_run_dir"]),
                                           [HostSpec.from_dict(d) for d in workerinput["archmatrix_hosts"]], progress)
@@ -42,8 +46,7 @@ def pytest_configure(config) -> None:
         if workerinput.get("archmatrix_loadgroup"):
             config.option.loadgroup = True
         return
-    state = PluginState(settings, RunDir.planned(), list(settings.hosts), progress,
-                        announced=asks_for_archmatrix(config))
+    state = PluginState(settings, RunDir.planned(), list(settings.hosts), progress, announced=asked)
     config.stash[STATE] = state
     if not config.option.collectonly:
         try:

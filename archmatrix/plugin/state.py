@@ -10,6 +10,7 @@ import pytest
 
 from archmatrix.core.arches import ARCHES
 from archmatrix.hosts.spec import HostSpec
+from archmatrix.interrupts import interrupt_on_sigterm
 from archmatrix.run.lifecycle import Cleanup
 from archmatrix.run.pipeline import Run
 from archmatrix.run.prebuild import Prebuild
@@ -33,6 +34,7 @@ class PluginState:
 
     def the_run(self) -> Run:
         if self.run is None:
+            interrupt_on_sigterm()  # a SIGTERM (a CI timeout) ends the run like Ctrl-C: every `finally` runs
             self.run = Run(self.settings, self.run_dir, self.specs, self.progress, announce=not self.announced)
         return self.run
 

@@ -7,6 +7,7 @@ removed last, always.
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable
 
@@ -101,4 +102,5 @@ def _start_labs(settings, run_dir: RunDir, cleanup: Cleanup, say) -> list[HostSp
 
 
 def remove_run_dir(run_dir: RunDir) -> None:
-    shutil.rmtree(run_dir.path, ignore_errors=True)
+    if os.path.lexists(run_dir.path):  # a run that made none touches nothing
+        shutil.rmtree(run_dir.path, ignore_errors=True)
