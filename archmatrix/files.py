@@ -1,7 +1,8 @@
-"""Writing files so that a reader never sees half of one; what kind of file a path is."""
+"""Files: written so that a reader never sees half of one, what kind of file a path is, a file's SHA-256."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -45,3 +46,12 @@ def write_atomically(path: Path, content: str | bytes, mode: int = 0o644) -> Non
     """Write to a temporary name beside `path`, then rename over it."""
     with replaced_atomically(path, mode) as stream:
         stream.write(content.encode() if isinstance(content, str) else content)
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's content, in hex, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -7,7 +7,6 @@ configuration is never changed and no root is needed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import re
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from archmatrix.cleanup.scratch import held
+from archmatrix.files import sha256_of
 
 
 class PackageFetchError(RuntimeError):
@@ -40,14 +40,6 @@ class DebianPackage:
             "architecture": self.architecture,
             "sha256": self.sha256,
         }
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # apt's words for an index whose bytes do not match its signed Release file: a mirror caught mid-sync.

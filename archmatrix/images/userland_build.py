@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archmatrix.cleanup.scratch import ScratchArea
-from archmatrix.files import write_atomically
+from archmatrix.files import sha256_of, write_atomically
 from archmatrix.images.apt_sources import INDEX_FORMAT, SourcesError, sources_for_release
-from archmatrix.images.debian import PackageFetchError, PrivateApt, index_failures, local_reason, sha256_of
+from archmatrix.images.debian import PackageFetchError, PrivateApt, index_failures, local_reason
 from archmatrix.images.elf_deps import ElfError, elf_needs
 from archmatrix.images.kernel_build import KernelBuildError, options_not_taken, run_logged
 
