@@ -8,7 +8,7 @@ opened anywhere; the container has no network at all.
 
 Every container carries its run id and its owner as labels (archmatrix/cleanup/names.py), so the
 containers of a crashed run are found and removed by the sweeps of archmatrix/cleanup/.
-The images are archmatrix/hosts/container_image.py's.
+The images are archmatrix/hosts/container_image.py's, made from archmatrix/hosts/container_recipe.py's recipes.
 """
 
 from __future__ import annotations
@@ -29,13 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from archmatrix.cleanup.names import HOST_DIR_PREFIX, container_labels, write_owner_file
 from archmatrix.cleanup.owner import Owner
-from archmatrix.hosts.container_image import (
-    RELEASE_LABEL,
-    ContainerHostError,
-    HostImage,
-    build_host_image,
-    check_release,
-)
+from archmatrix.hosts.container_image import RELEASE_LABEL, HostImage, build_host_image
+from archmatrix.hosts.container_recipe import ContainerHostError, check_release
 from archmatrix.ssh.keys import fingerprint_of_line, new_key_pair
 from archmatrix.ssh.shell import SshAccess
 

@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from archmatrix.hosts.container_image import ContainerHostError, tail_of
+from archmatrix.hosts.container_image import tail_of
+from archmatrix.hosts.container_recipe import ContainerHostError
 
 DOCKERD_LOG = Path("/var/log/dockerd.log")
 # dockerd processes this module started: kept referenced for as long as we run.

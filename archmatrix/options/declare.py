@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from archmatrix.core.arches import ACCELERATORS, ARCHES, default_arches
 from archmatrix.core.plan import DEFAULT_SUCCESS_PATTERN
+from archmatrix.hosts.container_recipe import CONTAINER_RELEASES
 from archmatrix.hosts.lab_catalog import LAB_KINDS
 from archmatrix.hosts.spec import DEFAULT_URI
 from archmatrix.inputs.numbers import CONSOLE_CAP_MIB, SECONDS, TB_CACHE_MIB, TIMEOUT_FACTOR
@@ -16,7 +17,6 @@ from archmatrix.nova.environment import pinned_nova_versions
 from archmatrix.options.settings import DEFAULT_TB_CACHE_MIB
 from archmatrix.paths import default_cache_dir
 
-CONTAINER_RELEASES = ("bookworm", "trixie")  # Debian releases a container host can be built from
 BOOT_FROM = ("kernel", "disk")
 
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 from archmatrix.core.arches import ACCELERATORS, ALL_ARCHES, ARCHES, arch_named, check_accelerator
+from archmatrix.hosts.container_recipe import CONTAINER_RELEASES
 from archmatrix.hosts.lab_catalog import UnknownLabHostError, lab_kind
 from archmatrix.hosts.spec import (
     DEFAULT_URI,
@@ -23,7 +24,7 @@ from archmatrix.images.kernel_arch import kernel_arch
 from archmatrix.inputs.files import check_input_file
 from archmatrix.inputs.numbers import CONSOLE_CAP_MIB, SECONDS, TB_CACHE_MIB, TIMEOUT_FACTOR, check_number
 from archmatrix.inputs.text import check_text
-from archmatrix.options.declare import CONTAINER_RELEASES, working_lab_arches
+from archmatrix.options.declare import working_lab_arches
 from archmatrix.options.nova import check_nova_version, nova_conf_pairs, nova_properties
 from archmatrix.options.settings import Settings
 from archmatrix.options.words import OptionError, arch_pairs, comma_names, option_named
