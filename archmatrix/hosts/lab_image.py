@@ -32,8 +32,8 @@ from archmatrix.cleanup.scratch import ScratchArea
 from archmatrix.files import write_atomically
 from archmatrix.hosts.lab_catalog import LabKind
 from archmatrix.images import cpio
+from archmatrix.images.apt_indexes import MIRROR_SYNC
 from archmatrix.images.apt_sources import SourcesError, configured_sources
-from archmatrix.images.debian import MIRROR_SYNC
 from archmatrix.images.guest_userland import MODULE_DIR, ModuleIndex, UserlandError, modules_in_load_order
 from archmatrix.paths import RECIPES
 
