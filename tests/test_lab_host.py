@@ -10,7 +10,7 @@ from archmatrix.cleanup.owner import Owner
 from archmatrix.guest.domain import domain_xml
 from archmatrix.hosts.lab import lab_domain_spec
 from archmatrix.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
-from archmatrix.hosts.lab_image import packages_of, recipe_files, recipe_key
+from archmatrix.hosts.lab_recipe import packages_of, recipe_files, recipe_key
 from archmatrix.hosts.spec import LABEL, HostSpec
 from archmatrix.ssh.keys import fingerprint_of_line
 

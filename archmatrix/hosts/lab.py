@@ -30,7 +30,8 @@ from archmatrix.guest.domain import DomainSpec, domain_xml
 from archmatrix.guest.reach import wait_for_ssh_server
 from archmatrix.guest.reaper import wait_for_reaped
 from archmatrix.hosts.lab_catalog import LabKind
-from archmatrix.hosts.lab_image import LabImage, LabImageError, LabImages
+from archmatrix.hosts.lab_image import LabImages
+from archmatrix.hosts.lab_recipe import LabImage, LabImageError
 from archmatrix.hosts.spec import HostSpec
 from archmatrix.ssh.keys import RunKey, fingerprint_of_line
 from archmatrix.ssh.shell import SshAccess
