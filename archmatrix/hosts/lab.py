@@ -23,7 +23,7 @@ from typing import Callable
 
 from archmatrix.cleanup.names import domain_name
 from archmatrix.cleanup.owner import Owner
-from archmatrix.core.arches import SERIAL
+from archmatrix.core.arch import SERIAL
 from archmatrix.guest.boot import domain_alive, free_local_port, started_domain, watched
 from archmatrix.guest.console import Console, read_capped
 from archmatrix.guest.domain import DomainSpec, domain_xml

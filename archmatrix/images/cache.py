@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archmatrix.cleanup.scratch import ScratchArea
-from archmatrix.core.arches import Arch, DebianKernel
+from archmatrix.core.arch import Arch, DebianKernel
 from archmatrix.files import sha256_of, write_atomically
 from archmatrix.images.apt_sources import SourcesError, configured_sources
 from archmatrix.images.debian import PackageFetchError, PrivateApt

@@ -12,7 +12,7 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from archmatrix.core.arches import Arch, DebianKernel
+from archmatrix.core.arch import Arch, DebianKernel
 from archmatrix.core.firmware import FIRMWARE_DISKS, no_firmware_disk_reason
 from archmatrix.files import write_atomically
 from archmatrix.images import firmware_disk

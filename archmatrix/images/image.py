@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archmatrix.core.arches import Arch
+from archmatrix.core.arch import Arch
 from archmatrix.files import sha256_of
 from archmatrix.images.disk_image import DiskImageError, inspect_disk
 

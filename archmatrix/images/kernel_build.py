@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archmatrix.cleanup.scratch import ScratchArea
-from archmatrix.core.arches import ImageSource, SourceKernel
+from archmatrix.core.arch import ImageSource, SourceKernel
 from archmatrix.files import write_atomically
 from archmatrix.images.debian import DebianPackage, PrivateApt
 from archmatrix.paths import RECIPES

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from archmatrix.core.arches import ARCHES, Arch
+from archmatrix.core.arch import Arch
+from archmatrix.core.arches import ARCHES
 from archmatrix.core.plan import CellKey
 from archmatrix.hosts.spec import HostSpec
 
