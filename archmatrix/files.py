@@ -1,4 +1,4 @@
-"""Files: written so that a reader never sees half of one, what kind of file a path is, a file's SHA-256."""
+"""Files: written so that a reader never sees half of one, what kind a path is, a hash, a log's last lines."""
 
 from __future__ import annotations
 
@@ -55,3 +55,11 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: stream.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def log_tail(path: Path, lines: int, joined_by: str = "\n") -> str:
+    """The last `lines` lines of a log, for an error message; what went wrong when it cannot be read."""
+    try:
+        return joined_by.join(Path(path).read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError as error:
+        return f"(no log: {error})"

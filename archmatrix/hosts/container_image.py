@@ -20,13 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archmatrix.cleanup.scratch import ScratchArea
-from archmatrix.files import write_atomically
+from archmatrix.files import log_tail, write_atomically
 from archmatrix.hosts.container_recipe import ContainerHostError, HostRecipe, load_recipe
 from archmatrix.images.apt_sources import SourcesError, configured_sources
 
 if TYPE_CHECKING:
     import docker
 
+LOG_TAIL_LINES = 8  # of mmdebstrap's log, in an error message
 RELEASE_LABEL, RECIPE_LABEL = "archmatrix.release", "archmatrix.recipe"
 
 
@@ -170,24 +171,17 @@ def _run_mmdebstrap(recipe: HostRecipe, sources: tuple[str, ...], workdir: Path,
         "--customize-hook=download /var/lib/dpkg/status dpkg-status",
         recipe.release, "rootfs.tar", *sources,
     ]
-    with open(workdir / "mmdebstrap.log", "w") as log_file:
+    log = workdir / "mmdebstrap.log"
+    with open(log, "w") as log_file:
         try:
             result = subprocess.run(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log_file,
                                     stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired as error:
             raise ContainerHostError(f"mmdebstrap of {recipe.release} did not finish within {timeout_s:.0f} s; "
-                                     f"last output: {tail_of(workdir / 'mmdebstrap.log')}") from error
+                                     f"last output: {log_tail(log, LOG_TAIL_LINES, ' / ')}") from error
     if result.returncode != 0:
         raise ContainerHostError(f"mmdebstrap of {recipe.release} failed (exit {result.returncode}): "
-                                 f"{tail_of(workdir / 'mmdebstrap.log')}")
-
-
-def tail_of(path: Path, lines: int = 8) -> str:
-    """The last lines of a log, on one line, for an error message."""
-    try:
-        return " / ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError as error:
-        return f"(no log: {error})"
+                                 f"{log_tail(log, LOG_TAIL_LINES, ' / ')}")
 
 
 def _import(client: docker.DockerClient, recipe: HostRecipe, tarball: Path) -> Any:
