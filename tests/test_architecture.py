@@ -8,12 +8,14 @@ inside a function, and under TYPE_CHECKING.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "archmatrix"
+PAGE = ROOT / "docs" / "architecture.md"
 
 # From the ground up. A part is what follows "archmatrix." in a module's name, up to the next dot.
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -183,3 +185,18 @@ def test_the_package_imports_nothing_from_beside_it():
              if imported.target.split(".")[0] in ("benchmarks", "scenarios", "tests", "conftest")]
     assert not wrong, "archmatrix imports from benchmarks/, scenarios/ or tests/, none of which is installed:\n" + (
         "\n".join(wrong))
+
+
+def test_the_architecture_page_shows_these_layers():
+    rows = re.findall(r"^\| (\d+) \| (\w+) \| (.+?) \|", PAGE.read_text(), re.MULTILINE)
+    shown = [(int(number), name, tuple(re.findall(r"`(\w+)(?:/|\.py)`", parts))) for number, name, parts in rows]
+    wanted = [(number, name, parts) for number, (name, parts) in enumerate(LAYERS)]
+    assert shown == wanted, ("the layers table of docs/architecture.md and LAYERS here disagree:\n"
+                             f"page: {shown}\ntest: {wanted}")
+
+
+def test_the_architecture_page_links_only_to_what_is_there():
+    links = re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", PAGE.read_text())
+    assert links
+    broken = [link for link in links if "://" in link or not (PAGE.parent / link).exists()]
+    assert not broken, f"docs/architecture.md links to what is not in the tree (or off it): {broken}"
