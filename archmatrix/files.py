@@ -1,7 +1,8 @@
-"""Writing files so that a reader never sees half of one; what kind of file a path is."""
+"""Files: written so that a reader never sees half of one, what kind a path is, a hash, a log's last lines."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
@@ -45,3 +46,20 @@ def write_atomically(path: Path, content: str | bytes, mode: int = 0o644) -> Non
     """Write to a temporary name beside `path`, then rename over it."""
     with replaced_atomically(path, mode) as stream:
         stream.write(content.encode() if isinstance(content, str) else content)
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of a file's content, in hex, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def log_tail(path: Path, lines: int, joined_by: str = "\n") -> str:
+    """The last `lines` lines of a log, for an error message; what went wrong when it cannot be read."""
+    try:
+        return joined_by.join(Path(path).read_text(errors="replace").strip().splitlines()[-lines:])
+    except OSError as error:
+        return f"(no log: {error})"

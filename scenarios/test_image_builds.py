@@ -19,7 +19,8 @@ import time
 import pytest
 
 from archmatrix.cleanup.scratch import ScratchArea
-from archmatrix.core.arches import ARCHES, DebianKernel, ImageSource
+from archmatrix.core.arch import DebianKernel, ImageSource
+from archmatrix.core.arches import ARCHES
 from archmatrix.images.cache import ImageCache, ImageCacheWarning
 from archmatrix.paths import default_cache_dir
 from scenarios.runs import ROOT, assert_nothing_left, cells_of, finish, real_run

@@ -12,9 +12,8 @@ import time
 import pytest
 
 from archmatrix.nova.agreement import StatedReason, differences, judged
-from archmatrix.nova.asking import ask_each
 from archmatrix.nova.decisions import decisions_of
-from archmatrix.nova.driver import NovaCase
+from archmatrix.nova.driver import NovaCase, ask_each
 from archmatrix.nova.environment import nova_environment
 from archmatrix.nova.plan import plan_from_nova
 from archmatrix.nova.reading import own_decisions

@@ -15,7 +15,8 @@ import pytest
 
 from archmatrix.core.arches import ARCHES
 from archmatrix.images.cache import ImageCache
-from archmatrix.images.debian import PrivateApt, extract_member
+from archmatrix.images.deb_files import extract_member
+from archmatrix.images.debian import PrivateApt
 from archmatrix.images.disk_build import grub_modules
 from archmatrix.paths import default_cache_dir
 from scenarios.runs import assert_nothing_left, cells_of, finish, real_run

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from archmatrix.images.debian import PackageFetchError, PrivateApt, index_failures
+from archmatrix.images.apt_indexes import index_failures
+from archmatrix.images.debian import PackageFetchError, PrivateApt
 from tests.apt_mirror import loopback_mirror, write_suite
 
 APT = Path(__file__).parent / "fixtures" / "apt"

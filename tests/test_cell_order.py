@@ -7,7 +7,7 @@ from archmatrix.core.plan import CellKey
 from archmatrix.hosts.spec import HostSpec
 from archmatrix.options import settings_for
 from archmatrix.plugin.cells import arches_in
-from archmatrix.run.pipeline import build_rank, cells_in_order
+from archmatrix.run.order import build_rank, cells_in_order
 
 
 def test_cells_of_equal_cost_on_two_hosts_come_in_one_order_whatever_the_order_given():

@@ -4,7 +4,8 @@ import re
 import threading
 import time
 
-from archmatrix.guest.console import TAIL_BYTES, Console, copy_capped
+from archmatrix.guest.console import TAIL_BYTES, Console
+from archmatrix.report.console_logs import copy_capped
 
 BANNER = re.compile(rb"ARCHMATRIX-BANNER arch=(\S+)")
 PROMPT = re.compile(rb"login: ")

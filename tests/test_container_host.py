@@ -6,20 +6,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from archmatrix.hosts import container, container_image
+from archmatrix.hosts import container, container_recipe
 from archmatrix.hosts.container import libvirt_uri
-from archmatrix.hosts.container_image import (
-    CONTAINER_RELEASES,
-    UnknownReleaseError,
-    check_release,
-    installed_packages,
-    load_recipe,
-)
+from archmatrix.hosts.container_image import installed_packages
+from archmatrix.hosts.container_recipe import CONTAINER_RELEASES, UnknownReleaseError, check_release, load_recipe
 from archmatrix.images.apt_sources import sources_for_release
 from archmatrix.ssh.keys import fingerprint_of_line, new_key_pair
 from tests.helpers import INDEX_TARGETS
 
-RECIPE_TEXT = container_image.RECIPE_FILE.read_text()
+RECIPE_TEXT = container_recipe.RECIPE_FILE.read_text()
 
 def test_every_release_has_a_recipe_with_an_emulator_for_each_builtin_arch():
     from archmatrix.core.arches import ARCHES, default_arches
@@ -58,7 +53,7 @@ def test_the_key_is_stable_and_changes_with_the_recipe():
 
 def test_the_key_changes_with_the_builder(monkeypatch):
     key = load_recipe("trixie").key()
-    monkeypatch.setattr(container_image, "BUILDER_VERSION", container_image.BUILDER_VERSION + 1)
+    monkeypatch.setattr(container_recipe, "BUILDER_VERSION", container_recipe.BUILDER_VERSION + 1)
     assert load_recipe("trixie").key() != key
 
 
@@ -68,7 +63,7 @@ def test_the_tag_names_release_and_key():
 
 
 def test_a_broken_recipe_is_an_error_naming_the_release():
-    with pytest.raises(container_image.ContainerHostError, match="trixie"):
+    with pytest.raises(container_recipe.ContainerHostError, match="trixie"):
         load_recipe("trixie", 'variant = "apt"\n')
 
 

@@ -26,7 +26,8 @@ from archmatrix.images.firmware_disk import (
     s390_boot_image,
     write_cmdline,
 )
-from archmatrix.options import OptionError, check_user_image
+from archmatrix.options import OptionError
+from archmatrix.options.values import check_user_image
 
 needs_qemu_img = pytest.mark.skipif(shutil.which("qemu-img") is None,
                                     reason="qemu-img is not installed (Debian's qemu-utils; ./run installs it)")

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from archmatrix.images.debian import Symlink
+from archmatrix.images.deb_files import Symlink
 from archmatrix.images.elf_deps import elf_needs
 from archmatrix.images.guest_userland import ModuleIndex, UserlandError, modules_in_load_order, with_libraries
 

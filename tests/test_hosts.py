@@ -16,7 +16,8 @@ from archmatrix.hosts.spec import (
     ssh_from_uri,
     uri_is_local,
 )
-from archmatrix.options import OptionError, container_releases, host_specs
+from archmatrix.options import OptionError
+from archmatrix.options.values import container_releases, host_specs
 
 
 def options(**given):

@@ -108,7 +108,7 @@ def test_user_image_must_be_readable(tmp_path):
 
 
 def test_a_missing_cross_toolchain_names_the_packages_to_install():
-    from archmatrix.core.arches import ImageSource, SourceKernel, StaticInit
+    from archmatrix.core.arch import ImageSource, SourceKernel, StaticInit
     from archmatrix.images.kernel_build import KernelBuildError, require_toolchain
 
     source = ImageSource(SourceKernel("mips", "nonesuch-linux-gnu-", "mips.config"),

@@ -10,7 +10,7 @@ from archmatrix.cleanup.owner import Owner
 from archmatrix.guest.domain import domain_xml
 from archmatrix.hosts.lab import lab_domain_spec
 from archmatrix.hosts.lab_catalog import LAB_KINDS, UnknownLabHostError, lab_kind
-from archmatrix.hosts.lab_image import packages_of, recipe_files, recipe_key
+from archmatrix.hosts.lab_recipe import packages_of, recipe_files, recipe_key
 from archmatrix.hosts.spec import LABEL, HostSpec
 from archmatrix.ssh.keys import fingerprint_of_line
 
@@ -106,7 +106,7 @@ def test_the_x86_64_lab_gets_amd_svm_and_its_nic_where_q35_has_a_free_slot():
 def test_a_lab_hosts_cells_are_expected_to_take_longest_so_they_start_first():
     from archmatrix.core.plan import CellKey
     from archmatrix.options import Settings
-    from archmatrix.run.pipeline import expected_cell_s
+    from archmatrix.run.order import expected_cell_s
 
     settings = Settings(arches=(), accels=("tcg", "kvm"), hosts=(), image_cache=Path("/c"), report_dir=Path("/r"))
     lab = HostSpec("lab_aarch64", "qemu+ext:///system?command=/x", "lab",

@@ -17,7 +17,8 @@ from _pytest.config.argparsing import Parser
 from archmatrix import plugin
 from archmatrix.cli.main import _parser as cli_parser
 from archmatrix.hosts.spec import HostSpecError, default_label, specs_from_file, specs_from_uris
-from archmatrix.options import OptionError, host_specs
+from archmatrix.options import OptionError
+from archmatrix.options.values import host_specs
 
 NOT_FINITE = ["nan", "inf", "-inf", "1e999"]
 

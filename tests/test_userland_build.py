@@ -4,17 +4,16 @@ import struct
 
 import pytest
 
-from archmatrix.images import userland_build
+from archmatrix.images import source_packages
+from archmatrix.images.apt_sources import deb_src_lines
 from archmatrix.images.kernel_build import FRAGMENT_DIR, fragment_options
+from archmatrix.images.source_packages import dsc_field, dsc_of
 from archmatrix.images.userland_build import (
     REQUIRED_APPLETS,
     UserlandBuildError,
     build_commands,
     build_static_userland,
     busybox_config,
-    deb_src_lines,
-    dsc_field,
-    dsc_of,
     is_static_elf,
     missing_applets,
 )
@@ -121,7 +120,7 @@ def test_build_commands_name_no_path_of_this_machine():
 
 
 def test_without_dpkg_source_the_error_says_what_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr(userland_build.shutil, "which", lambda name: None)
+    monkeypatch.setattr(source_packages.shutil, "which", lambda name: None)
     with pytest.raises(UserlandBuildError) as raised:
         build_static_userland("mips", "mips-linux-gnu-", (), tmp_path / "cache", tmp_path / "work",
                               tmp_path / "build.log", lambda line: None)

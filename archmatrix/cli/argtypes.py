@@ -81,6 +81,6 @@ def arch_names() -> Callable[[str], object]:
 
 def nova_version() -> Callable[[str], object]:
     """A Nova release number, such as 34.0.0."""
-    from archmatrix.options import check_nova_version
+    from archmatrix.options.nova import check_nova_version
 
     return _type("Nova release", check_nova_version)

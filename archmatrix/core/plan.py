@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from archmatrix.core.arches import Arch, LibvirtConsole
+from archmatrix.core.arch import Arch, LibvirtConsole
 from archmatrix.core.capabilities import HostCapabilities, KvmVerdict, kvm_offered_for
 from archmatrix.core.firmware import FIRMWARE_DISKS, NOVA_UEFI_FORCED, no_firmware_disk_reason
 from archmatrix.core.timeouts import DEFAULT_TIMEOUTS, Timeouts

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from archmatrix.core.arches import Arch
+from archmatrix.core.arch import Arch
 
 SSH_TIMEOUT_S = {"tcg": 90.0, "kvm": 60.0}  # login prompt -> SSH answered and the network check done
 KVM_PROBE_TIMEOUT_S = 20.0  # the KVM probe guest's banner

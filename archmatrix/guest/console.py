@@ -15,9 +15,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
-
-from archmatrix.files import replaced_atomically
 
 # Kernel messages that mean the guest will not come up: stop waiting at once.
 KERNEL_FAILURE = re.compile(
@@ -168,36 +165,6 @@ class Console:
 
     def _ended_wait(self, started: float, reason: str) -> ConsoleWait:
         return ConsoleWait(False, (), time.monotonic() - started, reason, _tail(self._window))
-
-
-def copy_capped(source: Path, target: Path, cap_bytes: int) -> None:
-    """Copy a console log; past `cap_bytes`, keep its head and tail with a note of what was dropped."""
-    with open(source, "rb") as stream:
-        copy_stream_capped(stream, target, cap_bytes)
-
-
-def copy_stream_capped(stream: BinaryIO, target: Path, cap_bytes: int) -> None:
-    """copy_capped from an open regular file. The copy replaces `target`, never writes through a symlink there."""
-    size = os.fstat(stream.fileno()).st_size
-    with replaced_atomically(target) as out:
-        if size <= cap_bytes:
-            _copy_bytes(stream, out, size)  # no more than it had: a log still being written is not followed
-            return
-        half = cap_bytes // 2
-        _copy_bytes(stream, out, half)
-        out.write(f"\n[archmatrix: {size - 2 * half} bytes of console output dropped here; "
-                  f"the log was {size} bytes, over the {cap_bytes}-byte cap]\n".encode())
-        stream.seek(size - half)
-        _copy_bytes(stream, out, half)
-
-
-def _copy_bytes(stream: BinaryIO, out: BinaryIO, count: int) -> None:
-    while count > 0:
-        chunk = stream.read(min(count, 1 << 20))
-        if not chunk:
-            return
-        out.write(chunk)
-        count -= len(chunk)
 
 
 def read_capped(path: Path, limit: int = 8 * 1024 * 1024) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from archmatrix.cleanup.names import METADATA_NAMESPACE, PREFIX, tag_domain
 from archmatrix.cleanup.owner import Owner
-from archmatrix.core.arches import LibvirtConsole
+from archmatrix.core.arch import LibvirtConsole
 from archmatrix.guest.reaper import destroy_later
 
 if TYPE_CHECKING:

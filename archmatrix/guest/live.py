@@ -18,7 +18,7 @@ from archmatrix.guest.boot import domain_alive
 from archmatrix.guest.console import Console
 from archmatrix.guest.observe import BANNER, LOGIN_PROMPT, guest_cmdline, watched_domain
 from archmatrix.guest.ssh import GuestSsh, GuestSshError
-from archmatrix.images.cache import Image
+from archmatrix.images.image import Image
 
 if TYPE_CHECKING:
     from archmatrix.guest.site import GuestSite

@@ -26,7 +26,7 @@ from archmatrix.guest.domain import DomainSpec, domain_xml
 from archmatrix.guest.qmp import QmpError, question_qemu
 from archmatrix.guest.reach import ssh_phase
 from archmatrix.guest.site import GuestSite, HostInspector, PlacedFiles
-from archmatrix.images.cache import Image
+from archmatrix.images.image import Image
 
 if TYPE_CHECKING:
     import libvirt

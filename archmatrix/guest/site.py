@@ -14,7 +14,7 @@ from typing import Protocol
 
 from archmatrix.cleanup.names import domain_name
 from archmatrix.guest.reach import GuestNetwork
-from archmatrix.images.cache import Image
+from archmatrix.images.image import Image
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ import subprocess
 from pathlib import Path
 
 from archmatrix.guest.site import PlacedFiles
-from archmatrix.images.cache import Image
 from archmatrix.images.firmware_disk import write_cmdline
+from archmatrix.images.image import Image
 
 
 class StagedFiles:

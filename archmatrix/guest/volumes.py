@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from archmatrix.files import sha256_of
 from archmatrix.guest.site import PlacedFiles
 from archmatrix.guest.staging import local_disk_copy
-from archmatrix.images.cache import Image
-from archmatrix.images.debian import sha256_of
+from archmatrix.images.image import Image
 
 if TYPE_CHECKING:
     import libvirt

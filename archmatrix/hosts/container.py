@@ -8,7 +8,7 @@ opened anywhere; the container has no network at all.
 
 Every container carries its run id and its owner as labels (archmatrix/cleanup/names.py), so the
 containers of a crashed run are found and removed by the sweeps of archmatrix/cleanup/.
-The images are archmatrix/hosts/container_image.py's.
+The images are archmatrix/hosts/container_image.py's, made from archmatrix/hosts/container_recipe.py's recipes.
 """
 
 from __future__ import annotations
@@ -29,14 +29,9 @@ from typing import TYPE_CHECKING, Any
 
 from archmatrix.cleanup.names import HOST_DIR_PREFIX, container_labels, write_owner_file
 from archmatrix.cleanup.owner import Owner
-from archmatrix.hosts.container_image import (
-    RELEASE_LABEL,
-    ContainerHostError,
-    HostImage,
-    build_host_image,
-    check_release,
-)
-from archmatrix.ssh.keys import fingerprint_of_line, new_key_pair
+from archmatrix.hosts.container_image import RELEASE_LABEL, HostImage, build_host_image
+from archmatrix.hosts.container_recipe import ContainerHostError, check_release
+from archmatrix.ssh.keys import fingerprint_of_line, new_key_pair, write_private
 from archmatrix.ssh.shell import SshAccess
 
 if TYPE_CHECKING:
@@ -153,8 +148,7 @@ def _start(image: HostImage, run_id: str, owner: Owner, private_dir: Path, docke
     client_private, client_public = new_key_pair()
     host_private, host_public = new_key_pair()
     key_path = private_dir / "ssh" / "client_ed25519"
-    key_path.write_bytes(client_private)
-    key_path.chmod(0o600)
+    write_private(key_path, client_private)
 
     labels = container_labels(run_id, owner, private_dir) | {RELEASE_LABEL: image.release}
     started = time.monotonic()

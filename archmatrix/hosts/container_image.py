@@ -1,154 +1,34 @@
-"""Container host images: Debian's libvirtd and QEMU of a named release, as a Docker image.
+"""Container host images: a recipe (container_recipe.py) built into a Docker image, and found again in the cache.
 
 Built with mmdebstrap from the Debian sources this machine's apt is
 configured with (the release swapped in), imported into Docker (no registry)
-and cached by a key of its recipe (images/host-containers/recipe.toml); a
+and cached by the key of its recipe (recipes/host-containers/recipe.toml); a
 manifest beside the cache records the exact packages it holds. A cache hit
 needs the tag, its label and the manifest to agree; otherwise it is rebuilt.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
 import json
 import shutil
 import subprocess
 import sys
-import tarfile
 import time
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archmatrix.cleanup.scratch import ScratchArea
-from archmatrix.files import write_atomically
+from archmatrix.files import log_tail, write_atomically
+from archmatrix.hosts.container_recipe import ContainerHostError, HostRecipe, load_recipe
 from archmatrix.images.apt_sources import SourcesError, configured_sources
-from archmatrix.paths import RECIPES
 
 if TYPE_CHECKING:
     import docker
 
-CONTAINER_RELEASES = ("bookworm", "trixie")
-RECIPE_FILE = RECIPES / "host-containers" / "recipe.toml"
-BUILDER_VERSION = 1  # bump when this module changes what goes into an image
-IMAGE_REPOSITORY = "archmatrix-host"
+LOG_TAIL_LINES = 8  # of mmdebstrap's log, in an error message
 RELEASE_LABEL, RECIPE_LABEL = "archmatrix.release", "archmatrix.recipe"
-
-
-class ContainerHostError(RuntimeError):
-    """A container host that cannot be built, started, reached or removed."""
-
-
-class UnknownReleaseError(ContainerHostError, ValueError):
-    """A Debian release this module has no container host recipe for."""
-
-
-def check_release(release: str) -> str:
-    if release not in CONTAINER_RELEASES:
-        raise UnknownReleaseError(
-            f"unknown container host release {release!r}; valid: {', '.join(CONTAINER_RELEASES)}")
-    return release
-
-
-# --- the recipe -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RecipeEntry:
-    path: str  # relative to the image's root
-    mode: int
-    text: str | None  # None: a directory
-
-
-@dataclass(frozen=True)
-class SystemUser:
-    name: str
-    group: str
-    home: str
-
-
-@dataclass(frozen=True)
-class HostRecipe:
-    release: str
-    variant: str
-    command: tuple[str, ...]
-    packages: tuple[str, ...]
-    dpkg_options: tuple[str, ...]
-    entries: tuple[RecipeEntry, ...]
-    groups: tuple[str, ...] = ()  # system groups and users no package of the image creates
-    users: tuple[SystemUser, ...] = ()
-
-    def key(self) -> str:
-        identity = {
-            "builder": BUILDER_VERSION,
-            "release": self.release,
-            "variant": self.variant,
-            "command": self.command,
-            "packages": sorted(self.packages),
-            "dpkg_options": self.dpkg_options,
-            "entries": [(entry.path, entry.mode, entry.text) for entry in self.entries],
-            "groups": self.groups,
-            "users": [(user.name, user.group, user.home) for user in self.users],
-        }
-        return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-
-    @property
-    def tag(self) -> str:
-        return f"{IMAGE_REPOSITORY}:{self.release}-{self.key()}"
-
-    def files_tar(self) -> bytes:
-        """The recipe's directories and files as a tarball owned by root, for mmdebstrap's tar-in."""
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w") as tar:
-            # Directories first, so that files can go into them.
-            for entry in sorted(self.entries, key=lambda entry: entry.text is not None):
-                info = tarfile.TarInfo(entry.path)
-                info.mode = entry.mode
-                if entry.text is None:
-                    info.type = tarfile.DIRTYPE
-                    tar.addfile(info)
-                else:
-                    data = entry.text.lstrip("\n").encode()
-                    info.size = len(data)
-                    tar.addfile(info, io.BytesIO(data))
-        return buffer.getvalue()
-
-    def account_commands(self) -> list[list[str]]:
-        """What creates the recipe's groups and users in the image (run by chroot, in order)."""
-        commands = [["groupadd", "--system", "--force", group] for group in self.groups]
-        commands += [["useradd", "--system", "--gid", user.group, "--home-dir", user.home, "--no-create-home",
-                      "--shell", "/usr/sbin/nologin", user.name] for user in self.users]
-        return commands
-
-
-def load_recipe(release: str, text: str | None = None) -> HostRecipe:
-    """The recipe of `release`, from recipe.toml (or from `text`, for tests)."""
-    check_release(release)
-    try:
-        parsed = tomllib.loads(RECIPE_FILE.read_text() if text is None else text)
-        per_release = parsed["releases"][release]
-        entries = (tuple(RecipeEntry(item["path"], item["mode"], None) for item in parsed.get("directory", []))
-                   + tuple(RecipeEntry(item["path"], item["mode"], item["text"]) for item in parsed.get("file", [])))
-        return HostRecipe(
-            release=release,
-            variant=parsed["variant"],
-            command=tuple(parsed["command"]),
-            packages=tuple(parsed["packages"]) + tuple(per_release.get("packages", ())),
-            dpkg_options=tuple(parsed.get("dpkg_options", ())),
-            entries=entries,
-            groups=tuple(per_release.get("groups", ())),
-            users=tuple(SystemUser(user["name"], user["group"], user["home"]) for user in per_release.get("users", ())),
-        )
-    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as error:
-        where = RECIPE_FILE if text is None else "the given recipe text"
-        raise ContainerHostError(f"cannot read the container host recipe of {release} from {where}: "
-                                 f"{type(error).__name__}: {error}") from error
-
-
-# --- the image ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -291,24 +171,17 @@ def _run_mmdebstrap(recipe: HostRecipe, sources: tuple[str, ...], workdir: Path,
         "--customize-hook=download /var/lib/dpkg/status dpkg-status",
         recipe.release, "rootfs.tar", *sources,
     ]
-    with open(workdir / "mmdebstrap.log", "w") as log_file:
+    log = workdir / "mmdebstrap.log"
+    with open(log, "w") as log_file:
         try:
             result = subprocess.run(command, cwd=workdir, stdin=subprocess.DEVNULL, stdout=log_file,
                                     stderr=subprocess.STDOUT, timeout=timeout_s, check=False)
         except subprocess.TimeoutExpired as error:
             raise ContainerHostError(f"mmdebstrap of {recipe.release} did not finish within {timeout_s:.0f} s; "
-                                     f"last output: {tail_of(workdir / 'mmdebstrap.log')}") from error
+                                     f"last output: {log_tail(log, LOG_TAIL_LINES, ' / ')}") from error
     if result.returncode != 0:
         raise ContainerHostError(f"mmdebstrap of {recipe.release} failed (exit {result.returncode}): "
-                                 f"{tail_of(workdir / 'mmdebstrap.log')}")
-
-
-def tail_of(path: Path, lines: int = 8) -> str:
-    """The last lines of a log, on one line, for an error message."""
-    try:
-        return " / ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
-    except OSError as error:
-        return f"(no log: {error})"
+                                 f"{log_tail(log, LOG_TAIL_LINES, ' / ')}")
 
 
 def _import(client: docker.DockerClient, recipe: HostRecipe, tarball: Path) -> Any:

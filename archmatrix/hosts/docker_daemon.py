@@ -9,9 +9,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from archmatrix.hosts.container_image import ContainerHostError, tail_of
+from archmatrix.files import log_tail
+from archmatrix.hosts.container_recipe import ContainerHostError
 
 DOCKERD_LOG = Path("/var/log/dockerd.log")
+LOG_TAIL_LINES = 8  # of dockerd's log, in an error message
 # dockerd processes this module started: kept referenced for as long as we run.
 _STARTED_DAEMONS: list[subprocess.Popen] = []
 
@@ -51,6 +53,10 @@ def ensure_docker_daemon(log: Callable[[str], None], timeout_s: float = 60.0) ->
         if _daemon_answers():
             return
         if daemon.poll() is not None:
-            raise ContainerHostError(f"dockerd exited (status {daemon.returncode}): {tail_of(DOCKERD_LOG)}")
+            raise ContainerHostError(f"dockerd exited (status {daemon.returncode}): {_dockerd_said()}")
         time.sleep(0.5)
-    raise ContainerHostError(f"dockerd did not answer within {timeout_s:.0f} s: {tail_of(DOCKERD_LOG)}")
+    raise ContainerHostError(f"dockerd did not answer within {timeout_s:.0f} s: {_dockerd_said()}")
+
+
+def _dockerd_said() -> str:
+    return log_tail(DOCKERD_LOG, LOG_TAIL_LINES, " / ")

@@ -31,7 +31,7 @@ from archmatrix.guest.domain import LIBVIRT_QEMU_LOG_DIR
 from archmatrix.guest.observe import boot_and_observe
 from archmatrix.guest.site import GuestSite
 from archmatrix.hosts.kvm_payload import PAYLOAD_RELEASE, payload_for
-from archmatrix.images.cache import Image
+from archmatrix.images.image import Image
 
 if TYPE_CHECKING:
     import libvirt

@@ -23,14 +23,15 @@ from typing import Callable
 
 from archmatrix.cleanup.names import domain_name
 from archmatrix.cleanup.owner import Owner
-from archmatrix.core.arches import SERIAL
+from archmatrix.core.arch import SERIAL
 from archmatrix.guest.boot import domain_alive, free_local_port, started_domain, watched
 from archmatrix.guest.console import Console, read_capped
 from archmatrix.guest.domain import DomainSpec, domain_xml
 from archmatrix.guest.reach import wait_for_ssh_server
 from archmatrix.guest.reaper import wait_for_reaped
 from archmatrix.hosts.lab_catalog import LabKind
-from archmatrix.hosts.lab_image import LabImage, LabImageError, LabImages
+from archmatrix.hosts.lab_image import LabImages
+from archmatrix.hosts.lab_recipe import LabImage, LabImageError
 from archmatrix.hosts.spec import HostSpec
 from archmatrix.ssh.keys import RunKey, fingerprint_of_line
 from archmatrix.ssh.shell import SshAccess

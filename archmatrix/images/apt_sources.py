@@ -1,8 +1,8 @@
-"""The Debian package sources of another release, derived from the machine's own.
+"""The Debian package sources of another release (or the machine's own source packages), derived from its apt.
 
 Nothing names a mirror: each Debian suite apt is configured with (the
 machine's release, its -updates and -security) gives the same suite of the
-wanted release on the same mirror.
+wanted release on the same mirror, or its `deb-src` line.
 """
 
 from __future__ import annotations
@@ -47,15 +47,48 @@ def sources_for_release(index_targets: str, release: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-def configured_sources(release: str) -> tuple[str, ...]:
+def configured_index_targets() -> str:
+    """`apt-get indextargets --format INDEX_FORMAT`: the suites apt is configured with, as it has parsed them."""
     result = subprocess.run(["apt-get", "indextargets", "--format", INDEX_FORMAT],
                             capture_output=True, text=True, check=False, timeout=60)
     if result.returncode != 0:
         raise SourcesError(f"apt-get indextargets failed (exit {result.returncode}): {result.stderr.strip()}")
-    sources = sources_for_release(result.stdout, release)
+    return result.stdout
+
+
+def configured_sources(release: str) -> tuple[str, ...]:
+    """`deb` lines for `release`, from the suites this machine's apt is configured with."""
+    sources = sources_for_release(configured_index_targets(), release)
     if not any(line.split()[2] == release for line in sources):
         raise SourcesError(
             f"no Debian suite to take {release} from: apt is configured with no "
             "Debian release suite (e.g. 'bookworm' of a Debian mirror, component main) or has never "
             "downloaded its indexes; configure one in /etc/apt/sources.list(.d) and run apt-get update")
     return sources
+
+
+def deb_src_lines(index_targets: str) -> tuple[str, ...]:
+    """`deb-src` lines for the machine's Debian release, its -updates and -security, on the mirrors apt uses.
+
+    `index_targets` is `apt-get indextargets --format INDEX_FORMAT` output. The release is the
+    codename of the first Debian release suite there (a suite without a -suffix).
+    """
+    for row in index_targets.splitlines():
+        fields = row.split("\t")
+        if len(fields) == 6 and fields[0] == "deb" and fields[1] == "Packages" and fields[2] in ("Debian", ""):
+            release = fields[5] or fields[4]
+            if "-" not in release:
+                return tuple("deb-src" + line.removeprefix("deb")
+                             for line in sources_for_release(index_targets, release))
+    return ()
+
+
+def configured_deb_src_lines() -> tuple[str, ...]:
+    """`deb-src` lines of the machine's own release, from the suites its apt is configured with."""
+    lines = deb_src_lines(configured_index_targets())
+    if not lines:
+        raise SourcesError(
+            "no Debian suite to take busybox and dropbear sources from: apt is configured with no Debian release "
+            "suite (e.g. 'bookworm' of a Debian mirror, component main) or has never downloaded its indexes; "
+            "configure one in /etc/apt/sources.list(.d) and run apt-get update")
+    return lines

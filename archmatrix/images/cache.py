@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archmatrix.cleanup.scratch import ScratchArea
-from archmatrix.core.arches import Arch, DebianKernel
-from archmatrix.files import write_atomically
+from archmatrix.core.arch import Arch, DebianKernel
+from archmatrix.files import sha256_of, write_atomically
 from archmatrix.images.apt_sources import SourcesError, configured_sources
-from archmatrix.images.debian import PackageFetchError, PrivateApt, sha256_of
+from archmatrix.images.debian import PackageFetchError, PrivateApt
 from archmatrix.images.debian_image import DebianBuild, ImageCacheWarning
 from archmatrix.images.guest_userland import UserlandError
 from archmatrix.images.image import Image, ImageError, user_disk_image, user_image  # noqa: F401 (the cache's API)

@@ -7,18 +7,16 @@ configuration is never changed and no root is needed.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import posixpath
 import re
 import signal
 import subprocess
-import tarfile
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from archmatrix.cleanup.scratch import held
+from archmatrix.files import sha256_of
+from archmatrix.images.apt_indexes import IndexFailure, index_failures, local_reason, mirror_sync_warnings
 
 
 class PackageFetchError(RuntimeError):
@@ -40,75 +38,6 @@ class DebianPackage:
             "architecture": self.architecture,
             "sha256": self.sha256,
         }
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-# apt's words for an index whose bytes do not match its signed Release file: a mirror caught mid-sync.
-MIRROR_SYNC = re.compile(r"Hash Sum mismatch|File has unexpected size|Mirror sync in progress", re.IGNORECASE)
-
-
-@dataclass(frozen=True)
-class IndexFailure:
-    """A package index `apt-get update` began to fetch and did not keep, and why."""
-
-    index: str  # "http://deb.debian.org/debian bookworm/main amd64 Packages"
-    reason: str
-
-    @property
-    def mirror_sync(self) -> bool:
-        """The mirror served bytes its signed Release file does not vouch for; anything else is not the mirror's."""
-        return bool(MIRROR_SYNC.search(self.reason))
-
-
-DATA_INDEX = re.compile(r" (?:Packages|Sources)$")  # the indexes packages are resolved from (not Release files)
-SILENTLY_DROPPED = "apt began to fetch it, then dropped it without saying why"
-
-
-def index_failures(output: str) -> list[IndexFailure]:
-    """The package indexes apt's update output says it did not keep: the last word on each.
-
-    "Err:N INDEX" and its indented reason; or "Get:N INDEX [size]" followed by "Ign:N INDEX" and nothing more:
-    apt 2.6 was seen to drop an index that way when its file system filled (no Err line at all). An index that
-    failed and then came whole on a retry ("Get:" after its "Err:", nothing after) is not a failure.
-    """
-    last: dict[str, tuple[str, str]] = {}  # index -> (its last status, apt's reason)
-    lines = output.splitlines()
-    for number, line in enumerate(lines):
-        status, _, index = line.partition(" ")
-        status = status.partition(":")[0]
-        index = index.rsplit(" [", 1)[0].strip()
-        if status not in ("Get", "Ign", "Err") or not DATA_INDEX.search(index):
-            continue
-        if status == "Ign" and last.get(index, ("",))[0] != "Get":
-            continue  # never begun: an index the mirror does not have in that compression
-        reason = []
-        for follow in lines[number + 1:]:
-            if not follow.startswith(" "):
-                break
-            reason.append(follow.strip())
-        last[index] = (status, " ".join(reason))
-    return [IndexFailure(index, reason if status == "Err" else SILENTLY_DROPPED)
-            for index, (status, reason) in last.items() if status != "Get"]
-
-
-def local_reason(failure: IndexFailure, root: Path) -> str:
-    """apt's reason, or for an index it dropped silently what the file system says."""
-    if failure.reason != SILENTLY_DROPPED:
-        return failure.reason
-    try:
-        free = os.statvfs(root).f_bavail * os.statvfs(root).f_frsize
-    except OSError:
-        return failure.reason
-    if free < 1024 * 1024:
-        return f"No space left on device ({free} bytes free under {root}); {failure.reason}"
-    return f"{failure.reason} ({free // (1024 * 1024)} MiB free under {root})"
 
 
 class PrivateApt:
@@ -194,13 +123,7 @@ class PrivateApt:
         error naming apt's reason: taken for a mirror's, it once left the build to fail later for want of a
         package ("no candidate"), the real cause lost. No index at all is an error too.
         """
-        result = self._bounded(["apt-get", "-q", *self._options(), "update"])
-        failures = index_failures(result.stdout + "\n" + result.stderr)
-        local = [failure for failure in failures if not failure.mirror_sync]
-        if local:
-            raise PackageFetchError(
-                f"apt-get update for Debian arch {self.debian_arch} could not fetch "
-                + "; ".join(f"{failure.index}: {local_reason(failure, self.root)}" for failure in local))
+        result, failures = self._fetch_indexes()
         lists = [p for p in (self.root / "state/lists").glob("*_Packages*") if p.is_file()]
         # apt exits 0 when it could fetch nothing at all (unreachable mirror): no index is the failure.
         if not lists or (result.returncode != 0 and not failures):
@@ -211,7 +134,18 @@ class PrivateApt:
                 f"apt-get update failed for Debian arch {self.debian_arch}: no package index could be fetched "
                 f"from the configured sources (exit {result.returncode}): {' / '.join(detail)}"
             )
-        return [f"index not verified (a mirror mid-sync), ignored: {failure.index}" for failure in failures]
+        return mirror_sync_warnings(failures)
+
+    def _fetch_indexes(self) -> tuple[subprocess.CompletedProcess, list[IndexFailure]]:
+        """apt-get update, and the indexes it did not keep; PackageFetchError if one was lost for a local reason."""
+        result = self._bounded(["apt-get", "-q", *self._options(), "update"])
+        failures = index_failures(result.stdout + "\n" + result.stderr)
+        local = [failure for failure in failures if not failure.mirror_sync]
+        if local:
+            raise PackageFetchError(
+                f"apt-get update for Debian arch {self.debian_arch} could not fetch "
+                + "; ".join(f"{failure.index}: {local_reason(failure, self.root)}" for failure in local))
+        return result, failures
 
     def candidate(self, name: str) -> dict[str, str]:
         """The fields of the version apt would install."""
@@ -263,70 +197,3 @@ class PrivateApt:
                 )
             )
         return packages
-
-
-def extract_member(deb: Path, pattern: str, dest: Path) -> str:
-    """Write the one file of `deb` matching glob `pattern` to `dest`; return its path in the package."""
-    # We stop reading at the member we want; dpkg-deb then dies of SIGPIPE, which is expected.
-    with subprocess.Popen(
-        ["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    ) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        found = None
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-            for member in archive:
-                name = member.name.removeprefix("./")
-                if member.isfile() and Path(name).match(pattern):
-                    source = archive.extractfile(member)
-                    assert source is not None
-                    dest.write_bytes(source.read())
-                    found = name
-                    break
-        proc.stdout.close()
-        errors = proc.stderr.read().decode(errors="replace").strip()
-        if proc.wait() != 0 and found is None:
-            raise PackageFetchError(f"dpkg-deb could not read {deb}: {errors}")
-    if found is None:
-        raise PackageFetchError(f"{deb.name} holds no file matching {pattern!r}")
-    return found
-
-
-@dataclass(frozen=True)
-class Symlink:
-    target: str  # as stored in the package, relative or absolute
-
-
-def read_members(deb: Path, wanted: Callable[[str], bool]) -> dict[str, bytes | Symlink]:
-    """Every regular file and symlink of `deb` whose path (no leading ./) `wanted` accepts."""
-    found: dict[str, bytes | Symlink] = {}
-    with subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE) as proc:
-        assert proc.stdout is not None and proc.stderr is not None
-        with tarfile.open(fileobj=proc.stdout, mode="r|") as archive:
-            for member in archive:
-                name = member.name.removeprefix("./")
-                if not wanted(name):
-                    continue
-                if member.issym():
-                    found[name] = Symlink(member.linkname)
-                elif member.isfile():
-                    source = archive.extractfile(member)
-                    assert source is not None
-                    found[name] = source.read()
-        errors = proc.stderr.read().decode(errors="replace").strip()
-        if proc.wait() != 0:
-            raise PackageFetchError(f"dpkg-deb could not read {deb}: {errors}")
-    return found
-
-
-def resolve_member(tree: dict[str, bytes | Symlink], path: str, hops: int = 10) -> tuple[str, bytes] | None:
-    """The file at `path` in `tree` (symlinks followed within it): its real path and bytes, or None."""
-    for _ in range(hops):
-        entry = tree.get(path)
-        if isinstance(entry, bytes):
-            return path, entry
-        if entry is None:
-            return None
-        base = "" if entry.target.startswith("/") else str(PurePosixPath(path).parent)
-        path = posixpath.normpath(posixpath.join(base, entry.target.lstrip("/")))
-    return None

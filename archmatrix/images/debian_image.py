@@ -7,8 +7,9 @@ import hashlib
 import warnings
 from pathlib import Path, PurePosixPath
 
-from archmatrix.core.arches import Arch, DebianKernel
-from archmatrix.images.debian import DebianPackage, PackageFetchError, PrivateApt, extract_member, read_members
+from archmatrix.core.arch import Arch, DebianKernel
+from archmatrix.images.deb_files import extract_member, read_members
+from archmatrix.images.debian import DebianPackage, PackageFetchError, PrivateApt
 from archmatrix.images.guest_userland import (
     ModuleIndex,
     is_library_member,

@@ -12,12 +12,13 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
-from archmatrix.core.arches import Arch, DebianKernel
+from archmatrix.core.arch import Arch, DebianKernel
 from archmatrix.core.firmware import FIRMWARE_DISKS, no_firmware_disk_reason
 from archmatrix.files import write_atomically
 from archmatrix.images import firmware_disk
 from archmatrix.images.cache import Image, ImageCache, ImageError
-from archmatrix.images.debian import PackageFetchError, PrivateApt, Symlink, read_members
+from archmatrix.images.deb_files import Symlink, read_members
+from archmatrix.images.debian import PackageFetchError, PrivateApt
 from archmatrix.images.firmware_disk import FirmwareDiskError, build_firmware_disk
 
 BUILDER_SOURCE = Path(firmware_disk.__file__).read_bytes() + Path(__file__).read_bytes()

@@ -12,7 +12,7 @@ import posixpath
 import re
 from pathlib import PurePosixPath
 
-from archmatrix.images.debian import Symlink, resolve_member
+from archmatrix.images.deb_files import Symlink, resolve_member
 from archmatrix.images.elf_deps import ElfError, elf_needs
 
 MODULE_DIR = "lib/modules/archmatrix"  # in the image: the modules, and `order`, the order init.sh loads them in

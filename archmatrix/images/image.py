@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archmatrix.core.arches import Arch
-from archmatrix.images.debian import sha256_of
+from archmatrix.core.arch import Arch
+from archmatrix.files import sha256_of
 from archmatrix.images.disk_image import DiskImageError, inspect_disk
 
 

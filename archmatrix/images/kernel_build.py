@@ -23,8 +23,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archmatrix.cleanup.scratch import ScratchArea
-from archmatrix.core.arches import ImageSource, SourceKernel
-from archmatrix.files import write_atomically
+from archmatrix.core.arch import ImageSource, SourceKernel
+from archmatrix.files import log_tail, write_atomically
 from archmatrix.images.debian import DebianPackage, PrivateApt
 from archmatrix.paths import RECIPES
 from archmatrix.requirements import is_installed
@@ -183,14 +183,7 @@ def run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progres
             _RUNNING.discard(process.pid)
     if process.returncode != 0:
         raise KernelBuildError(f"{step} failed (exit {process.returncode}); last lines of {log_path}:\n"
-                               + log_tail(log_path))
-
-
-def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
+                               + log_tail(log_path, LOG_TAIL_LINES))
 
 
 def build_kernel(arch_name: str, kernel: SourceKernel, tree: Path, workdir: Path, log_path: Path,

@@ -8,7 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from archmatrix.core.arches import Arch, SourceKernel, SourceUserland, StaticInit
+from archmatrix.core.arch import Arch, SourceKernel, SourceUserland, StaticInit
 from archmatrix.images import cpio
 from archmatrix.images.image import ImageError
 from archmatrix.images.kernel_build import fragment_text

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from archmatrix.cleanup.scratch import ScratchArea
-from archmatrix.core.arches import Arch, SourceKernel, SourceUserland, StaticInit
+from archmatrix.core.arch import Arch, SourceKernel, SourceUserland, StaticInit
 from archmatrix.images.kernel_build import (
     REPRODUCIBLE_ENV,
     build_kernel,

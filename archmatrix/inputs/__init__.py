@@ -1,6 +1,6 @@
 """Checking what a person gives archmatrix: numbers, text, and the files and directories it names.
 
-One place for each kind of check, used by the pytest plugin's options (archmatrix/options.py), the
+One place for each kind of check, used by the pytest plugin's options (archmatrix/options/), the
 hosts file (archmatrix/hosts/spec.py) and the command line (archmatrix/cli/), so that a value is refused
 alike wherever it is given: by a message that names it and says what would be valid.
 """

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from archmatrix.nova.environment import NovaEnvironment, NovaError
 
+DEFAULT_INSTANCES_PATH = "/var/lib/nova/instances"  # only shown in Nova's XML; the bridge writes nothing there
 REFUSAL_SHOWN_CHARS = 600  # Nova's InvalidMachineType lists every machine of every arch: kept readable
 
 
@@ -93,19 +94,27 @@ def recorded_host(capabilities_xml: str, domain_capabilities: dict[str, str], ho
 
 
 def ask(environment: NovaEnvironment, host: dict, runs: list[tuple[dict, list[NovaCase]]],
-        instances_path: str = "/var/lib/nova/instances") -> list[NovaRun]:
+        instances_path: str = DEFAULT_INSTANCES_PATH) -> list[NovaRun]:
     """One bridge process for several runs: each (nova.conf options, cases) against `host`.
 
     `host` is live_host(uri) or recorded_host(...). NovaError when the bridge could not run at all.
     """
-    host_part = host if "host" in host else {"host": host}
-    request = {"runs": [{**host_part, "conf": {"DEFAULT.instances_path": instances_path, **conf},
-                         "cases": [case.request() for case in cases]} for conf, cases in runs]}
+    return ask_each(environment, [(host, conf, cases) for conf, cases in runs], instances_path)
+
+
+def ask_each(environment: NovaEnvironment, runs: list[tuple[dict, dict, list[NovaCase]]],
+             instances_path: str = DEFAULT_INSTANCES_PATH) -> list[NovaRun]:
+    """One bridge process for several runs, each (host, nova.conf options, cases): a host per run, each
+    live_host(uri) or recorded_host(...). NovaError when the bridge could not run, or use a run's host."""
+    request = {"runs": [{**(host if "host" in host else {"host": host}),
+                         "conf": {"DEFAULT.instances_path": instances_path, **conf},
+                         "cases": [case.request() for case in cases]} for host, conf, cases in runs]}
     response = environment.ask(request)
     found = []
     for run in response["runs"]:
         if "error" in run:
-            raise NovaError(f"nova {environment.version} could not use the host: {run['error'].get('message')}")
+            which = f"the host of run {len(found) + 1}" if len(runs) > 1 else "the host"
+            raise NovaError(f"nova {environment.version} could not use {which}: {run['error'].get('message')}")
         found.append(NovaRun(
             nova_version=response["nova_version"], virt_type=run["host"]["virt_type"],
             host_arch=run["host"]["host_arch"], traits=tuple(run.get("traits", {}).get("compute_arch", ())),

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from archmatrix.nova.asking import ask_each
-from archmatrix.nova.driver import NovaCase
+from archmatrix.nova.driver import NovaCase, ask_each
 from archmatrix.nova.environment import NovaEnvironment
 
 VIRT_TYPES = ("kvm", "qemu")

@@ -14,7 +14,7 @@ from archmatrix.core.plan import CellKey
 from archmatrix.images.cache import ImageCache
 from archmatrix.plugin.reporter import CELL_PROPERTY
 from archmatrix.plugin.state import state_of
-from archmatrix.run.pipeline import build_rank, cells_in_order
+from archmatrix.run.order import build_rank, cells_in_order
 
 
 def pytest_generate_tests(metafunc) -> None:

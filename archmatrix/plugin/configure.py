@@ -61,7 +61,7 @@ def pytest_configure(config) -> None:
 
 
 def checked_settings(option, controller: bool = True):
-    """The options checked (archmatrix/options.py); a bad one is pytest's usage error, naming it and what is valid."""
+    """The options checked (archmatrix/options/); a bad one is pytest's usage error, naming it and what is valid."""
     try:
         return options.checked_settings(option, controller)
     except (OptionError, UnknownNameError) as error:

@@ -12,7 +12,8 @@ from archmatrix.core.plan import CellKey, CellUnsupported, Plan
 from archmatrix.plugin.cells import cell_of
 from archmatrix.plugin.reporter import FACTS_PROPERTY, HOST_PROPERTY, VERDICT_PROPERTY
 from archmatrix.plugin.state import state_of
-from archmatrix.run.pipeline import Run, cell_facts
+from archmatrix.run.facts import cell_facts
+from archmatrix.run.pipeline import Run
 
 LIVE_GUESTS = pytest.StashKey[dict]()  # CellKey -> LiveGuest: the `guest` fixture's running guests in this process
 

@@ -3,7 +3,8 @@
 A matrix.json is data, never a list of paths to follow: its cells' console_log names a file relative to the
 directory the matrix.json is in (consoles/<cell>.log). A name that is absolute, holds "..", passes through or is
 a symlink, or is not a regular file (a FIFO would block, /dev/zero read without end) is refused with the reason,
-and no more of a log is read than what is shown of it.
+and no more of a log is read than what is shown of it. A log copied into a report keeps, past its cap, its
+head and tail with a note of what was dropped.
 """
 
 from __future__ import annotations
@@ -16,8 +17,7 @@ import stat
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from archmatrix.files import file_kind
-from archmatrix.guest.console import copy_stream_capped
+from archmatrix.files import file_kind, replaced_atomically
 
 EXCERPT_BYTES = 64 * 1024  # the end of a log an excerpt is cut from: 40 lines of up to 1.6 KiB
 # A merged report's copy of a log: what a run keeps at its default --console-cap (64 MiB) and its note.
@@ -98,3 +98,33 @@ def carried(document: dict, source: Path, report_dir: Path) -> dict:
                 facts["console_log_refused"] = f"{refused} (in {source})"
         cells.append({**cell, "facts": facts})
     return {**document, "cells": cells}
+
+
+def copy_capped(source: Path, target: Path, cap_bytes: int) -> None:
+    """Copy a console log; past `cap_bytes`, keep its head and tail with a note of what was dropped."""
+    with open(source, "rb") as stream:
+        copy_stream_capped(stream, target, cap_bytes)
+
+
+def copy_stream_capped(stream: BinaryIO, target: Path, cap_bytes: int) -> None:
+    """copy_capped from an open regular file. The copy replaces `target`, never writes through a symlink there."""
+    size = os.fstat(stream.fileno()).st_size
+    with replaced_atomically(target) as out:
+        if size <= cap_bytes:
+            _copy_bytes(stream, out, size)  # no more than it had: a log still being written is not followed
+            return
+        half = cap_bytes // 2
+        _copy_bytes(stream, out, half)
+        out.write(f"\n[archmatrix: {size - 2 * half} bytes of console output dropped here; "
+                  f"the log was {size} bytes, over the {cap_bytes}-byte cap]\n".encode())
+        stream.seek(size - half)
+        _copy_bytes(stream, out, half)
+
+
+def _copy_bytes(stream: BinaryIO, out: BinaryIO, count: int) -> None:
+    while count > 0:
+        chunk = stream.read(min(count, 1 << 20))
+        if not chunk:
+            return
+        out.write(chunk)
+        count -= len(chunk)

@@ -6,6 +6,7 @@ is inline SVG.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 from urllib.parse import quote
@@ -68,24 +69,27 @@ def _matrix_table(cells: list[dict]) -> str:
     columns = [(a, n) for n in (False, True) for a in ACCELERATORS
                if not n or any((a, n) in row for row in by_arch.values())]
     head = "".join(f"<th>{_e(column_name(a, n))}</th>" for a, n in columns)
-    rows = []
-    for arch, row in by_arch.items():
-        tds = []
-        for column in columns:
-            cell = row.get(column)
-            if cell is None:
-                tds.append("<td></td>")
-                continue
-            boot = cell["facts"].get("login_s")
-            timing = f" {boot:.1f} s" if cell["status"] == "pass" and boot is not None else ""
-            checks = " ".join(f'<span class="{_e(v["outcome"])}">{_e(k)}</span>' for k, v in cell["checks"].items())
-            tds.append(
-                f'<td id="cell-{_e(cell["host"])}-{_e(cell["id"])}" data-status="{_e(cell["status"])}">'
-                f'<span class="cell {_e(cell["status"])}">{_e(cell["status"])}{timing}</span><br>'
-                f'<small>{checks}</small><div class="reason">{_e(cell["reason"])}</div></td>'
-            )
-        rows.append(f"<tr><th>{_e(arch)}</th>{''.join(tds)}</tr>")
-    return f'<table class="matrix"><tr><th>guest arch</th>{head}</tr>{"".join(rows)}</table>'
+
+    def td(cell: dict) -> str:
+        checks = " ".join(f'<span class="{_e(v["outcome"])}">{_e(k)}</span>' for k, v in cell["checks"].items())
+        return (f'<td id="cell-{_e(cell["host"])}-{_e(cell["id"])}" data-status="{_e(cell["status"])}">'
+                f'{_status(cell)}<br><small>{checks}</small><div class="reason">{_e(cell["reason"])}</div></td>')
+
+    return f'<table class="matrix"><tr><th>guest arch</th>{head}</tr>{_grid_rows(by_arch, columns, td)}</table>'
+
+
+def _grid_rows(by_arch: dict[str, dict], columns: list, td: Callable[[dict], str]) -> str:
+    """A row per arch: each column's cell as `td` writes it, an empty <td> where the column has none."""
+    return "".join(f"<tr><th>{_e(arch)}</th>"
+                   + "".join("<td></td>" if row.get(column) is None else td(row[column]) for column in columns)
+                   + "</tr>" for arch, row in by_arch.items())
+
+
+def _status(cell: dict) -> str:
+    """The cell's status, with its boot's time when it passed."""
+    boot = cell["facts"].get("login_s")
+    timing = f" {boot:.1f} s" if cell["status"] == "pass" and boot is not None else ""
+    return f'<span class="cell {_e(cell["status"])}">{_e(cell["status"])}{timing}</span>'
 
 
 def _traits_table(host: dict) -> str:
@@ -175,23 +179,14 @@ def _overview(document: dict) -> str:
                 for h in document["hosts"]}
     head = "".join(f"<th>{_e(h)} {_e(column_name(a, n))}<br><small>{_e(versions[h])}</small></th>"
                    for h, a, n in columns)
-    rows = []
-    for arch, row in by_arch.items():
-        tds = []
-        for column in columns:
-            cell = row.get(column)
-            if cell is None:
-                tds.append("<td></td>")
-                continue
-            boot = cell["facts"].get("login_s")
-            timing = f" {boot:.1f} s" if cell["status"] == "pass" and boot is not None else ""
-            machine = cell["facts"].get("machine_canonical") or ""
-            tds.append(f'<td data-overview="{_e(cell["host"])}-{_e(cell["id"])}" data-status="{_e(cell["status"])}">'
-                       f'<span class="cell {_e(cell["status"])}">{_e(cell["status"])}{timing}</span>'
-                       f'<br><small>{_e(machine)}</small></td>')
-        rows.append(f"<tr><th>{_e(arch)}</th>{''.join(tds)}</tr>")
-    return (f'<h2>All hosts</h2><table class="overview"><tr><th>guest arch</th>{head}</tr>{"".join(rows)}'
-            f'</table>')
+
+    def td(cell: dict) -> str:
+        machine = cell["facts"].get("machine_canonical") or ""
+        return (f'<td data-overview="{_e(cell["host"])}-{_e(cell["id"])}" data-status="{_e(cell["status"])}">'
+                f'{_status(cell)}<br><small>{_e(machine)}</small></td>')
+
+    return (f'<h2>All hosts</h2><table class="overview"><tr><th>guest arch</th>{head}</tr>'
+            f'{_grid_rows(by_arch, columns, td)}</table>')
 
 
 def matrix_html(document: dict, report_dir: Path) -> str:

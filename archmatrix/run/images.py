@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from archmatrix.core.arches import Arch
+from archmatrix.core.arch import Arch
 from archmatrix.images.cache import ImageCache
 from archmatrix.images.disk_build import firmware_disk_image
 from archmatrix.images.image import Image, ImageError, user_disk_image, user_image

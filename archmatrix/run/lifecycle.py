@@ -58,7 +58,7 @@ def _start_containers(settings, run_dir: RunDir, cleanup: Cleanup, say) -> list[
 
     from archmatrix.cleanup import sweep
     from archmatrix.errors import HarnessWarning
-    from archmatrix.hosts import container, container_image
+    from archmatrix.hosts import container, container_recipe
     from archmatrix.hosts.docker_daemon import ensure_docker_daemon
 
     for leftover in sweep.abandoned_here(with_containers=True):
@@ -69,7 +69,7 @@ def _start_containers(settings, run_dir: RunDir, cleanup: Cleanup, say) -> list[
             ensure_docker_daemon(say)
             handle = container.start_container_host(release, run_dir.run_id, run_dir.owner, settings.image_cache,
                                                     say)
-        except container_image.ContainerHostError as error:
+        except container_recipe.ContainerHostError as error:
             specs.append(HostSpec(release, f"container://{release}", "container",
                                   details={UNAVAILABLE: f"container host {release} could not be started: {error}"}))
             continue

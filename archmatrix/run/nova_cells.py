@@ -11,7 +11,8 @@ import dataclasses
 from dataclasses import asdict
 from pathlib import Path
 
-from archmatrix.core.arches import ARCHES, Arch
+from archmatrix.core.arch import Arch
+from archmatrix.core.arches import ARCHES
 from archmatrix.core.capabilities import kvm_offered_for
 from archmatrix.core.firmware import FIRMWARE_DISKS
 from archmatrix.core.observation import NovaFacts, Observation

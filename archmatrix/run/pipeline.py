@@ -14,7 +14,7 @@ from dataclasses import asdict
 
 from archmatrix.cleanup import sweep
 from archmatrix.cleanup.names import run_prefix
-from archmatrix.core.arches import ARCHES, Arch
+from archmatrix.core.arches import ARCHES
 from archmatrix.core.capabilities import KvmVerdict, kvm_offered_for
 from archmatrix.core.checks import SSH_CHECKS, Verdict, judge
 from archmatrix.core.observation import Observation
@@ -26,6 +26,7 @@ from archmatrix.hosts.host import Host, open_host
 from archmatrix.hosts.spec import HostSpec, redact_uri
 from archmatrix.images.cache import ImageCache
 from archmatrix.images.image import Image, ImageError
+from archmatrix.run.facts import cell_facts
 from archmatrix.run.images import RunImages
 from archmatrix.run.nova_cells import NovaCells
 from archmatrix.run.rundir import USES_LIBVIRT, RunDir
@@ -270,62 +271,6 @@ class Run:
         wait_for_reaped()  # the guests destroyed in the background, before their connections close
         for host in self._hosts.values():
             host.close()
-
-
-def cell_facts(plan: Plan, seen: Observation) -> dict:
-    """What the reports keep of a cell's boot."""
-    return {
-        "emulator": seen.live_emulator,
-        "emulator_resolved": seen.live_emulator_real,
-        "machine": plan.machine,
-        "machine_canonical": seen.live_machine,
-        "cpu_model": plan.cpu_model,
-        "kernel_console": plan.kernel_console,
-        "first_output_s": seen.first_output_s,
-        "banner_s": seen.banner_s,
-        "login_s": seen.login_s,
-        "guest": asdict(seen.banner) if seen.banner else None,
-        "image": seen.image,
-        "console_log": seen.console_log,
-        "console_bytes": seen.console_bytes,
-        "process_note": seen.process_note,
-        "kernel_on_host": seen.kernel_on_host,
-        "boot_files_s": seen.boot_files_s,
-        "qemu_peak_rss_kib": seen.qemu_peak_rss_kib,
-        "qemu_version": seen.qemu.qemu_version if seen.qemu else None,
-        "removable_media": list(seen.qemu.removable_media) if seen.qemu else [],
-        "ssh": asdict(seen.ssh) if seen.ssh else None,
-        "guest_arch": asdict(seen.guest_arch) if seen.guest_arch else None,
-        "network": asdict(seen.network) if seen.network else None,
-        "plan": plan.summary(),
-        **({"nova": asdict(seen.nova)} if seen.nova else {}),
-    }
-
-
-def expected_cell_s(key: CellKey, settings, host: HostSpec | None = None) -> float:
-    """What a cell is expected to cost, for ordering: a KVM cell may carry its host's KVM probe (the probe's bound).
-
-    On a lab host both take longer (archmatrix/hosts/lab_catalog.py): its cells go first.
-    """
-    if key.accel == "kvm":
-        return settings.timeouts(host.timeout_factor if host else 1.0).kvm_probe_first_output()
-    return ARCHES[key.arch].typical_tcg_boot_s * (host.tcg_slowdown if host else 1.0)
-
-
-def cells_in_order(keys: list[CellKey], settings, specs: list[HostSpec],
-                   build_rank: Callable[[str], int]) -> list[CellKey]:
-    """Cells whose image is ready first, then those whose image is a quick download, then those whose image is
-    built from source (in the background meanwhile: archmatrix/run/prebuild.py); within each, longest first, so
-    that under -n the last cells on every worker are short ones. Ties are broken by the cell's id and host, so
-    that every xdist worker collects the same order (pytest-xdist refuses to run otherwise)."""
-    hosts = {spec.label: spec for spec in specs}
-    return sorted(keys, key=lambda key: (build_rank(key.arch), -expected_cell_s(key, settings, hosts.get(key.host)),
-                                         key.host, key.id))
-
-
-def build_rank(arch: Arch, is_ready: bool) -> int:
-    """0: the image is ready; 1: a download away; 2: built from source (minutes)."""
-    return 0 if is_ready else 2 if arch.builds_from_source else 1
 
 
 def judge_cell(run: Run, cell: CellKey, checks: tuple[str, ...], with_ssh: bool = True) -> dict:

@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from archmatrix.core.arches import ARCHES, Arch
+from archmatrix.core.arch import Arch
+from archmatrix.core.arches import ARCHES
 from archmatrix.images.image import Image, ImageError
 from archmatrix.images.kernel_build import kill_running_builds
 

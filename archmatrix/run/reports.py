@@ -15,10 +15,10 @@ from pathlib import Path
 from archmatrix.cleanup import sweep
 from archmatrix.cleanup.names import run_prefix
 from archmatrix.core.matrix import Cell, CheckRecord, aggregate
-from archmatrix.guest.console import copy_capped
 from archmatrix.guest.domain import LIBVIRT_QEMU_LOG_DIR
 from archmatrix.hosts.host import FACT_DETAILS
 from archmatrix.hosts.spec import HostSpec, redact_uri
+from archmatrix.report.console_logs import copy_capped
 from archmatrix.report.html import write_html
 from archmatrix.report.json_report import matrix_document, write_json
 from archmatrix.report.junit import write_junit
