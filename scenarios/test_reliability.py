@@ -217,7 +217,7 @@ def test_two_runs_at_once_share_one_fresh_cache_without_collisions(tmp_path):
     # Nothing of either run listens any more: not the guests' forwarded ports, not the test file's server.
     for side in ("a", "b"):
         facts = cells_of(tmp_path / side)["aarch64-tcg"]["facts"]
-        for port in (facts["ssh"]["port"], int(facts["network"]["url"].split(":")[2].split("/")[0])):
+        for port in (facts["ssh"]["port"], facts["network"]["host_port"]):
             with socket.socket() as probe:
                 assert probe.connect_ex(("127.0.0.1", port)) != 0, f"127.0.0.1:{port} still listens"
     assert_nothing_left(run_a)

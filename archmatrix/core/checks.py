@@ -207,8 +207,8 @@ def _first_lines(text: str) -> str:
 
 
 def check_network(plan: Plan, observation: Observation) -> Verdict:
-    expected = ("the guest fetches a random file the harness serves on the host's loopback, through its "
-                "user-mode network's gateway, and its sha256 matches")
+    expected = ("the guest fetches a random file the harness serves on the host's loopback, through the one "
+                "address its restricted user-mode network forwards there, and its sha256 matches")
     refused = _ssh_refused("network", expected, observation)
     if refused:
         return refused

@@ -58,6 +58,7 @@ class NetworkFacts:
     """The file the guest fetched through its network, or why it could not."""
 
     url: str = ""
+    host_port: int | None = None  # where the libvirt host served it, on its loopback (QEMU's forward goes there)
     bytes: int = 0
     expected_sha256: str = ""
     seen_sha256: str = ""

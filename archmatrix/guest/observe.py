@@ -48,7 +48,7 @@ def guest_cmdline(plan: Plan, ssh_key: str | None) -> str:
 
 
 def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = None,
-                ssh_port: int | None = None, ssh_key: str | None = None) -> DomainSpec:
+                ssh_port: int | None = None, ssh_key: str | None = None, file_port: int | None = None) -> DomainSpec:
     cmdline = guest_cmdline(plan, ssh_key if ssh_port else None)
     return DomainSpec(
         name=name or domain_name(run_id, plan.cell_id),
@@ -70,6 +70,7 @@ def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = 
         owner=Owner.of_this_process(),
         nic_device=plan.nic_device if ssh_port else None,
         ssh_port=ssh_port,
+        file_port=file_port if ssh_port else None,
         rng=bool(ssh_port),
         firmware=plan.firmware,
         nvram=str(Path(files.directory) / f"{name or plan.cell_id}-VARS.fd") if plan.firmware else None,
@@ -90,8 +91,10 @@ def harness_domain(plan: Plan, site: GuestSite) -> DomainFor:
     """The harness's own domain of the plan (archmatrix/guest/domain.py)."""
 
     def xml_for(files: PlacedFiles, name: str, port: int | None) -> str:
-        return domain_xml(domain_spec(plan, files, site.run_id, name, port,
-                                      site.network.key.public_blob if port else None))
+        if not port:
+            return domain_xml(domain_spec(plan, files, site.run_id, name))
+        return domain_xml(domain_spec(plan, files, site.run_id, name, port, site.network.key.public_blob,
+                                      site.network.guest_file_port()))
 
     return xml_for
 

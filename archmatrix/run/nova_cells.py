@@ -140,7 +140,8 @@ class NovaCells:
             made = booted_xml(answer.xml, files, self.run.run_dir.run_id, plan.cell_id, self.run.run_dir.owner,
                               port, plan.nic_device, nic_address_beside_libvirts(choices.machine or "",
                                                                                  plan.nic_device),
-                              remote=not host.is_local)
+                              remote=not host.is_local,
+                              file_port=host.site.network.guest_file_port() if port and host.site.network else None)
             booted["made"] = made
             return made.xml
 
