@@ -76,6 +76,36 @@ def test_flooding_guest_is_capped_and_does_not_grow_the_harness(tmp_path):
     assert_nothing_left(run_id)
 
 
+# /dev/urandom on the console, as a broken serial driver or a guest catting a binary prints it.
+NOISE = 'aarch64=rdinit=/bin/busybox -- sh -c "/bin/busybox mount -t devtmpfs dev /dev; /bin/busybox cat /dev/urandom"'
+
+
+def _peak_rss_kib(process: subprocess.Popen) -> tuple[str, int, int]:
+    """A run's output, exit status and its own peak resident memory (KiB), from its rusage when it is reaped."""
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return output, process.returncode, usage.ru_maxrss
+
+
+def test_a_console_flood_of_noise_costs_the_harness_little_memory(tmp_path):
+    """12 MiB of noise on the console: the harness's peak stays near the same cell's without it.
+
+    Its log's first 8 MiB read whole as text grew the harness by about 40 MiB per flooded cell (four bytes a
+    character once the noise decodes to one astral character); read in pieces, by about 2 MiB.
+    """
+    cell = ("--arch", "aarch64", "--accel", "tcg", "-k", "boot or console")  # no SSH phase in either run
+    quiet_output, quiet_status, quiet_kib = _peak_rss_kib(real_run(tmp_path / "quiet", *cell))
+    flood_output, flood_status, flood_kib = _peak_rss_kib(real_run(
+        tmp_path / "flood", *cell, "--kernel-args", NOISE, "--console-cap", "12", "--boot-timeout", "aarch64=120"))
+    print(f"harness peak RSS: {quiet_kib} KiB without a flood, {flood_kib} KiB with 12 MiB of /dev/urandom")
+    assert quiet_status == pytest.ExitCode.OK, quiet_output
+    assert flood_status == pytest.ExitCode.TESTS_FAILED, flood_output
+    boot = cells_of(tmp_path / "flood")["aarch64-tcg"]["checks"]["boot"]
+    assert boot["detail"] == "no banner: console flood: the console passed 12582912 bytes", boot
+    assert flood_kib - quiet_kib < 16 * 1024, f"the flood grew the harness by {flood_kib - quiet_kib} KiB"
+
+
 # ~3.4 MB of text before the usual /init: past virtlogd's 2 MiB rotation of a <log file>.
 # 2.3 MB of numbers: past the 2 MiB at which virtlogd rotates a log.
 LARGE_CONSOLE = 'x86_64=rdinit=/bin/busybox -- sh -c "/bin/busybox seq 1 300000; exec /init"'

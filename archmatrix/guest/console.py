@@ -198,12 +198,3 @@ def _copy_bytes(stream: BinaryIO, out: BinaryIO, count: int) -> None:
             return
         out.write(chunk)
         count -= len(chunk)
-
-
-def read_capped(path: Path, limit: int = 8 * 1024 * 1024) -> str:
-    """The console log's first `limit` bytes as text (enough for every check)."""
-    try:
-        with open(path, "rb") as stream:
-            return stream.read(limit).decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""

@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING
 
 from archmatrix.cleanup.names import domain_name
 from archmatrix.cleanup.owner import Owner
-from archmatrix.core.kernel_evidence import kernel_evidence
+from archmatrix.core.kernel_evidence import kernel_evidence_of
 from archmatrix.core.observation import Banner, Observation
 from archmatrix.core.plan import Plan
 from archmatrix.guest.boot import domain_alive, started_domain, watched
-from archmatrix.guest.console import Console, read_capped
+from archmatrix.guest.console import Console
+from archmatrix.guest.console_log import find_all, log_pieces, log_tail, search
 from archmatrix.guest.domain import DomainSpec, domain_xml
 from archmatrix.guest.qmp import QmpError, question_qemu
 from archmatrix.guest.reach import ssh_phase
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 # The byte order is one of init's three words, matched whole: a banner read in two pieces must not match
 # "li" of "little", and a kernel message may follow it on the same line before its newline.
 BANNER = re.compile(rb"ARCHMATRIX-BANNER arch=(\S+) release=(\S+) endian=(little|big|unknown)(?!\w)")
+BANNER_TEXT = re.compile(BANNER.pattern.decode())  # the same, in the log read as text
 LOGIN_PROMPT = re.compile(rb"login: ")
 # Matches before the first byte, consuming nothing: with `quiet` (a lab host's KVM probe) that byte is the banner's.
 ANY_OUTPUT = re.compile(rb"(?=[\s\S])")
@@ -146,11 +148,10 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
             site.boot_files.release(files)
     except libvirt.libvirtError as error:
         console.close()
-        return Observation(**base, start_error=str(error), console_tail=read_capped(console.log_path)[-2000:])
-    text = read_capped(console.log_path)
+        return Observation(**base, start_error=str(error), console_tail=log_tail(console.log_path))
     return Observation(**base, **facts, console_bytes=console.total_bytes,
                        kernel_on_host=files.kernel or files.disk or "",
-                       kernel_consoles=sorted(set(CONSOLE_ENABLED.findall(text))))
+                       kernel_consoles=sorted(find_all(CONSOLE_ENABLED, console.log_path)))
 
 
 def _while_running(domain, plan: Plan, console: Console, started: float, inspector: HostInspector) -> dict:
@@ -207,12 +208,10 @@ def _until_success(plan: Plan, console: Console, started: float, alive) -> dict:
         facts["boot_failure"] = f"success pattern {plan.success_pattern!r} not seen: {success.reason}"
         return facts
     facts["login_s"] = round(success.elapsed_s, 3)
-    text = read_capped(console.log_path)
-    banner = BANNER.search(text.encode(errors="replace"))
+    banner = search(BANNER_TEXT, console.log_path)
     if banner:  # an image of the user's that prints our banner is judged by it as ours are
-        arch, release, endian = (group.decode() for group in banner.groups())
-        facts["banner"] = Banner(arch, release, endian)
-    facts["kernel_evidence"] = kernel_evidence(text)
+        facts["banner"] = Banner(*banner.groups())
+    facts["kernel_evidence"] = kernel_evidence_of(log_pieces(console.log_path))
     return facts
 
 

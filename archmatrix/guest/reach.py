@@ -20,7 +20,8 @@ from dataclasses import replace
 
 from archmatrix.core.observation import GuestArchFacts, NetworkFacts, SshFacts
 from archmatrix.guest.boot import free_local_port
-from archmatrix.guest.console import Console, read_capped
+from archmatrix.guest.console import Console
+from archmatrix.guest.console_log import log_tail
 from archmatrix.guest.file_server import LoopbackFile
 from archmatrix.guest.ssh import GuestAddress, GuestSsh, GuestSshError, local_stream
 from archmatrix.ssh.keys import RunKey, fingerprint_of, key_from_line
@@ -79,7 +80,7 @@ class GuestNetwork:
         if host_key is None:
             raise GuestSshError(f"SSH to guest {guest} (host {self.host_label}, 127.0.0.1:{port}) not tried: {why}")
         log = console.log_path
-        return GuestSsh(self.address(guest, port), self.key, host_key, lambda: read_capped(log)[-2000:])
+        return GuestSsh(self.address(guest, port), self.key, host_key, lambda: log_tail(log))
 
     def served_file(self) -> tuple[LoopbackFile, int]:
         """The test file and the port of the libvirt host's loopback it is served on; HostSshError if a remote
