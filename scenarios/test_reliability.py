@@ -128,6 +128,26 @@ def test_a_guest_that_prints_megabytes_keeps_its_console_verdict_and_its_whole_l
     assert_nothing_left(run_id)
 
 
+def test_a_success_pattern_that_backtracks_without_end_fails_its_cell_naming_it_and_the_run_goes_on(tmp_path):
+    """`(a+)+$` against the kernel's echo of its command line, forty a's and a b: Python's re takes hours and holds
+    the GIL; in the run's own process it stalled every wait, console and deadline of the run."""
+    built = ImageCache().get_or_build(ARCHES["aarch64"])
+    process = real_run(tmp_path, "--arch", "aarch64,s390x", "--accel", "tcg",
+                       "--image", f"aarch64={built.kernel},{built.initrd}", "--success-pattern", "aarch64=(a+)+$",
+                       "--kernel-args", "aarch64=x" + "a" * 40 + "b",
+                       "-k", "not ssh and not guest_arch and not network")
+    began = time.monotonic()
+    output, run_id = finish(process, timeout=300)
+    assert process.returncode == pytest.ExitCode.TESTS_FAILED, output
+    cells = cells_of(tmp_path)
+    boot = cells["aarch64-tcg"]["checks"]["boot"]
+    assert boot["outcome"] == "fail" and boot["detail"].startswith(
+        "success pattern '(a+)+$' not seen: --success-pattern aarch64=(a+)+$ took longer than 2 s to search "), boot
+    assert cells["s390x-tcg"]["status"] == "pass", cells["s390x-tcg"]
+    assert time.monotonic() - began < 120
+    assert_nothing_left(run_id)
+
+
 def test_sigterm_mid_run_destroys_domains_and_leaves_an_incomplete_matrix(tmp_path):
     process, run_id = interrupt_mid_run(tmp_path, signal.SIGTERM)  # as a CI job timeout does
     finish(process)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archmatrix.files import replaced_atomically
+from archmatrix.guest.bounded_pattern import BoundedPattern, PatternTimeout
 
 # Kernel messages that mean the guest will not come up: stop waiting at once.
 KERNEL_FAILURE = re.compile(
@@ -36,6 +37,17 @@ class ConsoleWait:
     elapsed_s: float  # since `started` (the guest's start)
     reason: str  # why it ended without a match: "", "failure pattern ...", "timeout", "guest stopped"
     tail: str  # last lines seen, for failure messages
+
+
+def _search(pattern: re.Pattern[bytes] | BoundedPattern, window: bytes) -> tuple[int, tuple[str, ...]] | None:
+    """Where a match of `pattern` ends in `window`, and its groups as text (or the whole match); or None."""
+    if isinstance(pattern, BoundedPattern):
+        return pattern.search(window)  # PatternTimeout past its bound
+    found = pattern.search(window)
+    if found is None:
+        return None
+    groups = tuple((group or b"").decode(errors="replace") for group in found.groups())
+    return found.end(), groups or (found.group(0).decode(errors="replace"),)
 
 
 def _tail(window: bytes, lines: int = 15) -> str:
@@ -120,7 +132,7 @@ class Console:
 
     def wait_for(
         self,
-        pattern: re.Pattern[bytes],
+        pattern: re.Pattern[bytes] | BoundedPattern,
         timeout_s: float,
         started: float,
         alive=None,
@@ -129,29 +141,39 @@ class Console:
         """Wait until `pattern` appears after what earlier waits consumed.
 
         `alive`, if given, is asked now and then whether the guest still runs,
-        for streams that do not end when the guest does.
+        for streams that do not end when the guest does. The window is searched
+        outside the lock: the stream's reader (libvirt's event thread) never
+        waits for a search, and a user's pattern is searched in its own process
+        with its own bound (archmatrix/guest/bounded_pattern.py).
         """
         deadline = started + timeout_s
         next_alive_check = time.monotonic() + ALIVE_CHECK_S
         with self._changed:
             self._fresh = self._fresh or bool(self._window)  # an earlier wait may have read past its match
-            while True:
-                if self._fresh:
-                    self._fresh = False
-                    found = pattern.search(self._window)
-                    if found:
-                        self._window = self._window[found.end():]  # later waits look only after this match
-                        groups = tuple(g.decode(errors="replace") for g in found.groups()) or (
-                            found.group(0).decode(errors="replace"),
-                        )
+        while True:
+            with self._changed:
+                fresh, self._fresh = self._fresh, False
+                window, window_end = self._window, self.log.total
+            if fresh:
+                try:
+                    found = _search(pattern, window)
+                except PatternTimeout as error:
+                    return self._ended_wait(started, str(error))
+                if found:
+                    end, groups = found
+                    with self._changed:
+                        self._consume_to(window_end - len(window) + end)  # later waits look only after this match
                         return ConsoleWait(True, groups, time.monotonic() - started, "", _tail(self._window))
-                    bad = failure.search(self._window)
-                    if bad:
-                        return self._ended_wait(started, "failure pattern seen: "
-                                                         f"{bad.group(0).decode(errors='replace')}")
-                    if self.log.total > self.cap_bytes:
-                        # End the guest now rather than read a flood until the timeout.
-                        return self._ended_wait(started, f"console flood: the console passed {self.cap_bytes} bytes")
+                bad = failure.search(window)
+                if bad:
+                    return self._ended_wait(started, "failure pattern seen: "
+                                                     f"{bad.group(0).decode(errors='replace')}")
+                if window_end > self.cap_bytes:
+                    # End the guest now rather than read a flood until the timeout.
+                    return self._ended_wait(started, f"console flood: the console passed {self.cap_bytes} bytes")
+            with self._changed:
+                if self._fresh:
+                    continue  # more arrived while the window was searched
                 if self._ended:
                     return self._ended_wait(started, f"guest stopped before the pattern appeared ({self._ended})")
                 now = time.monotonic()
@@ -165,6 +187,12 @@ class Console:
                             return self._ended_wait(started, "guest stopped before the pattern appeared")
                         continue
                 self._changed.wait(min(deadline, next_alive_check) - now)
+
+    def _consume_to(self, position: int) -> None:
+        """Drop the window's bytes before `position` of the stream (the window may have moved on since)."""
+        cut = position - (self.log.total - len(self._window))
+        if cut > 0:
+            self._window = self._window[cut:]
 
     def _ended_wait(self, started: float, reason: str) -> ConsoleWait:
         return ConsoleWait(False, (), time.monotonic() - started, reason, _tail(self._window))

@@ -21,6 +21,7 @@ from archmatrix.core.kernel_evidence import kernel_evidence_of
 from archmatrix.core.observation import Banner, Observation
 from archmatrix.core.plan import Plan
 from archmatrix.guest.boot import domain_alive, started_domain, watched
+from archmatrix.guest.bounded_pattern import BoundedPattern
 from archmatrix.guest.console import Console
 from archmatrix.guest.console_log import find_all, log_pieces, log_tail, search
 from archmatrix.guest.domain import DomainSpec, domain_xml
@@ -202,7 +203,10 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
 def _until_success(plan: Plan, console: Console, started: float, alive) -> dict:
     """A user's image: up when its console shows the success pattern; the evidence is what its kernel printed."""
     assert plan.success_pattern is not None
-    success = console.wait_for(re.compile(plan.success_pattern.encode()), plan.timeout_s, started, alive)
+    # The user's pattern is searched in a process of its own, each search bounded: one that backtracks without
+    # end ends this boot, naming it, instead of every wait of the run.
+    with BoundedPattern(plan.success_pattern, f"--success-pattern {plan.arch}={plan.success_pattern}") as pattern:
+        success = console.wait_for(pattern, plan.timeout_s, started, alive)
     facts: dict = {"console_tail": success.tail}
     if not success.matched:
         facts["boot_failure"] = f"success pattern {plan.success_pattern!r} not seen: {success.reason}"
