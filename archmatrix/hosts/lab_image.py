@@ -11,7 +11,8 @@ then answers in about a second instead of after six per emulator.
 
 Cached under the image cache by a hash of the recipe (files, packages,
 builder) and of the candidate versions of its packages; the manifest lists
-every package and version.
+every package and version, and the sha256 of each file: an image is re-hashed
+before each use, and a damaged one rebuilt, never booted.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from pathlib import Path
 from archmatrix.cleanup.scratch import ScratchArea
 from archmatrix.files import write_atomically
 from archmatrix.hosts.lab_catalog import LabKind
+from archmatrix.hosts.lab_image_hashes import damage_of, file_hashes
 from archmatrix.images import cpio
 from archmatrix.images.apt_sources import SourcesError, configured_sources
 from archmatrix.images.debian import MIRROR_SYNC
@@ -164,13 +166,21 @@ class LabImages:
                     newest = self._newest(kind)
                     if newest is None:
                         raise
+                    damage = damage_of(newest.manifest.parent)
+                    if damage:
+                        raise LabImageError(f"the cached {kind.label} image {newest.key} is damaged ({damage}) and "
+                                            f"cannot be rebuilt now: package versions unknown ({error})") from None
                     self.say(f"  {kind.label}: package versions unknown ({error}); using the cached image "
                              f"{newest.key}")
                     return newest
                 key = recipe_key(kind, versions)
                 image = self._cached(kind, key)
                 if image is not None:
-                    return image
+                    damage = damage_of(image.manifest.parent)
+                    if damage is None:
+                        return image
+                    self.say(f"  {kind.label}: the cached image {key} is damaged ({damage}); rebuilding it")
+                    shutil.rmtree(image.manifest.parent)
                 self.say(f"building the {kind.label} host image {key} ({len(versions)} Debian packages)")
                 image = self._build(kind, key, versions, sources, workdir, started)
                 if seed is not None:
@@ -180,6 +190,7 @@ class LabImages:
                              f"{time.monotonic() - seeding:.1f} s")
                 manifest = json.loads(image.manifest.read_text())
                 manifest["build_s"] = round(time.monotonic() - started, 1)
+                manifest["sha256"] = file_hashes(image.manifest.parent)  # as seeded: what each use re-hashes
                 write_atomically(image.manifest, json.dumps(manifest, indent=1) + "\n")
                 for path in image.manifest.parent.iterdir():
                     path.chmod(0o644)
