@@ -66,6 +66,8 @@ def test_fault_kernel_panic_fails_boot_at_once(archmatrix_run):
     observation = boot(archmatrix_run, plan)
     assert failing(plan, observation) == ["boot", *SSH_CHECKS]  # no guest, nothing to log in to
     assert "failure pattern seen: Kernel panic - not syncing" in observation.boot_failure  # not a timeout
+    # A panic is a failure, whatever the guest printed: never inconclusive.
+    assert observation.boot_progress is None and judge("boot", plan, observation).outcome == "fail"
 
 
 def test_fault_kernel_of_another_arch_fails_boot(archmatrix_run):

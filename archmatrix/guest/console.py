@@ -13,12 +13,15 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from archmatrix.core.observation import BootProgress
+from archmatrix.core.timeouts import progress_window
 from archmatrix.files import replaced_atomically
 from archmatrix.guest.bounded_pattern import BoundedPattern, PatternTimeout
+from archmatrix.guest.progress import ConsoleProgress
 
 # Kernel messages that mean the guest will not come up: stop waiting at once.
 KERNEL_FAILURE = re.compile(
@@ -37,6 +40,7 @@ class ConsoleWait:
     elapsed_s: float  # since `started` (the guest's start)
     reason: str  # why it ended without a match: "", "failure pattern ...", "timeout", "guest stopped"
     tail: str  # last lines seen, for failure messages
+    progress: BootProgress | None = None  # at a timeout: was the guest still printing, and how far had it got
 
 
 def _search(pattern: re.Pattern[bytes] | BoundedPattern, window: bytes) -> tuple[int, tuple[str, ...]] | None:
@@ -105,12 +109,11 @@ class Console:
         self._fresh = False  # bytes arrived that no wait has searched yet
         self._ended: str = ""  # why the stream ended, once it has
         self._changed = threading.Condition()
-        self.first_at: float | None = None  # monotonic time of the first byte
+        self.progress = ConsoleProgress()  # when the bytes arrived
 
     def feed(self, data: bytes) -> None:
         with self._changed:
-            if self.first_at is None and data:
-                self.first_at = time.monotonic()
+            self.progress.record(time.monotonic(), data)
             self.log.write(data)
             self._window = (self._window + data)[-WINDOW_BYTES:]
             self._fresh = True
@@ -129,6 +132,16 @@ class Console:
     @property
     def total_bytes(self) -> int:
         return self.log.total
+
+    @property
+    def first_at(self) -> float | None:
+        """Monotonic time of the console's first byte."""
+        return self.progress.first_at
+
+    @property
+    def last_at(self) -> float | None:
+        """Monotonic time of the console's last byte so far."""
+        return self.progress.last_at
 
     def wait_for(
         self,
@@ -178,7 +191,8 @@ class Console:
                     return self._ended_wait(started, f"guest stopped before the pattern appeared ({self._ended})")
                 now = time.monotonic()
                 if now >= deadline:
-                    return self._ended_wait(started, f"timeout after {timeout_s:.0f} s")
+                    return replace(self._ended_wait(started, f"timeout after {timeout_s:.0f} s"),
+                                   progress=self.progress.at_bound(started, timeout_s, progress_window(timeout_s)))
                 if alive is not None and now >= next_alive_check:
                     next_alive_check = now + ALIVE_CHECK_S
                     if not alive():

@@ -22,7 +22,7 @@ from archmatrix.core.observation import Banner, Observation
 from archmatrix.core.plan import Plan
 from archmatrix.guest.boot import domain_alive, started_domain, watched
 from archmatrix.guest.bounded_pattern import BoundedPattern
-from archmatrix.guest.console import Console
+from archmatrix.guest.console import Console, ConsoleWait
 from archmatrix.guest.console_log import find_all, log_pieces, log_tail, search
 from archmatrix.guest.domain import DomainSpec, domain_xml
 from archmatrix.guest.qmp import QmpError, question_qemu
@@ -144,7 +144,8 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
                 if ssh_port and "login_s" in facts:
                     facts.update(ssh_phase(site.network, domain.name(), ssh_port, console, started,
                                            plan.ssh_timeout_s, lambda: domain_alive(domain)))
-                facts["first_output_s"] = _first_output_s(console, started)
+                facts["first_output_s"] = _since(console.first_at, started)
+                facts["last_output_s"] = _since(console.last_at, started)
         finally:
             site.boot_files.release(files)
     except libvirt.libvirtError as error:
@@ -177,7 +178,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
     if plan.first_output_s is not None:
         first = console.wait_for(ANY_OUTPUT, plan.first_output_s, started, alive)
         if not first.matched:
-            facts.update(boot_failure=f"no console output: {first.reason}", console_tail=first.tail)
+            facts.update(_not_up("no console output", first))
             return facts
     if plan.success_pattern is not None:
         facts.update(_until_success(plan, console, started, alive))
@@ -185,7 +186,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
         return facts
     banner = console.wait_for(BANNER, plan.timeout_s, started, alive)
     if not banner.matched:
-        facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail)
+        facts.update(_not_up("no banner", banner))
         return facts
     arch, release, endian = banner.match
     facts["banner"] = Banner(arch, release, endian)
@@ -195,7 +196,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
     if login.matched:
         facts["login_s"] = round(login.elapsed_s, 3)
     else:
-        facts["boot_failure"] = f"banner but no login prompt: {login.reason}"
+        facts.update(_not_up("banner but no login prompt", login))
     facts["qemu_peak_rss_kib"] = inspector.peak_rss_kib(domain.name())
     return facts
 
@@ -209,8 +210,7 @@ def _until_success(plan: Plan, console: Console, started: float, alive) -> dict:
         success = console.wait_for(pattern, plan.timeout_s, started, alive)
     facts: dict = {"console_tail": success.tail}
     if not success.matched:
-        facts["boot_failure"] = f"success pattern {plan.success_pattern!r} not seen: {success.reason}"
-        return facts
+        return _not_up(f"success pattern {plan.success_pattern!r} not seen", success)
     facts["login_s"] = round(success.elapsed_s, 3)
     banner = search(BANNER_TEXT, console.log_path)
     if banner:  # an image of the user's that prints our banner is judged by it as ours are
@@ -219,5 +219,15 @@ def _until_success(plan: Plan, console: Console, started: float, alive) -> dict:
     return facts
 
 
-def _first_output_s(console: Console, started: float) -> float | None:
-    return round(console.first_at - started, 3) if console.first_at is not None else None
+def _since(when: float | None, started: float) -> float | None:
+    return round(when - started, 3) if when is not None else None
+
+
+def _not_up(what: str, wait: ConsoleWait) -> dict:
+    """A boot's facts when a wait for it to come up ended without a match: why, and, at a timeout, whether the
+    guest was still printing (archmatrix/guest/progress.py)."""
+    facts: dict = {"console_tail": wait.tail, "boot_failure": f"{what}: {wait.reason}"}
+    if wait.progress is not None:
+        facts["boot_progress"] = wait.progress
+        facts["boot_failure"] += f"; {wait.progress.said()}"
+    return facts

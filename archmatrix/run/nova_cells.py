@@ -91,6 +91,7 @@ class NovaCells:
     # --- a Nova cell ------------------------------------------------------------------------------------
 
     def plan(self, cell: CellKey, host: Host, timeouts_of) -> Plan:
+        """`timeouts_of(host, accel)`: the run's bounds for the cell's accelerator on the host."""
         arch = ARCHES[cell.arch]
         if cell.accel == "kvm":
             refusal = kvm_offered_for(host.capabilities, cell.arch)
@@ -112,7 +113,8 @@ class NovaCells:
         kvm = self.run.kvm_verdict(host) if (accel or cell.accel) == "kvm" else None
         settings = self.run.settings
         try:
-            plan = make_plan(arch, accel or cell.accel, host.capabilities, kvm, timeouts=timeouts_of(host),
+            plan = make_plan(arch, accel or cell.accel, host.capabilities, kvm,
+                             timeouts=timeouts_of(host, accel or cell.accel),
                              console_cap_mib=settings.console_cap_mib, tb_cache_mib=None,
                              user_image=cell.arch in settings.user_images, nova=nova, boot="disk",
                              check_machine=False)
