@@ -166,11 +166,15 @@ def test_a_guest_that_prints_megabytes_keeps_its_console_verdict_and_its_whole_l
 
 
 def test_a_success_pattern_that_backtracks_without_end_fails_its_cell_naming_it_and_the_run_goes_on(tmp_path):
-    """`(a+)+$` against the kernel's echo of its command line, forty a's and a b: Python's re takes hours and holds
-    the GIL; in the run's own process it stalled every wait, console and deadline of the run."""
+    """A nested repeat against the kernel's echo of its command line, forty a's and a b: Python's re takes hours and
+    holds the GIL; in the run's own process it stalled every wait, console and deadline of the run.
+
+    `(a+)+\\x00` rather than `(a+)+$`: a console window can end inside the run of a's, where `$` matches at once;
+    NUL never follows them, so every window that holds them backtracks.
+    """
     built = ImageCache().get_or_build(ARCHES["aarch64"])
     process = real_run(tmp_path, "--arch", "aarch64,s390x", "--accel", "tcg",
-                       "--image", f"aarch64={built.kernel},{built.initrd}", "--success-pattern", "aarch64=(a+)+$",
+                       "--image", f"aarch64={built.kernel},{built.initrd}", "--success-pattern", "aarch64=(a+)+\\x00",
                        "--kernel-args", "aarch64=x" + "a" * 40 + "b",
                        "-k", "not ssh and not guest_arch and not network")
     began = time.monotonic()
@@ -179,7 +183,8 @@ def test_a_success_pattern_that_backtracks_without_end_fails_its_cell_naming_it_
     cells = cells_of(tmp_path)
     boot = cells["aarch64-tcg"]["checks"]["boot"]
     assert boot["outcome"] == "fail" and boot["detail"].startswith(
-        "success pattern '(a+)+$' not seen: --success-pattern aarch64=(a+)+$ took longer than 2 s to search "), boot
+        "success pattern '(a+)+\\\\x00' not seen: --success-pattern aarch64=(a+)+\\x00 took longer than 2 s to "
+        "search "), boot
     assert cells["s390x-tcg"]["status"] == "pass", cells["s390x-tcg"]
     assert time.monotonic() - began < 120
     assert_nothing_left(run_id)

@@ -319,3 +319,12 @@ def test_the_schema_holds_boot_progress_and_tcg_speed_to_their_types(recorded):
     document["hosts"][0]["tcg_speed"]["factor"] = 0.5
     problems = "\n".join(schema_problems(document))
     assert "'many' is not of type 'integer'" in problems and "0.5 is less than the minimum of 1" in problems
+
+
+def test_diff_counts_a_pass_that_became_inconclusive_as_a_regression_and_says_so(recorded):
+    # No longer proven: a nightly diff must catch it, without calling it a failure.
+    later = _inconclusive(copy.deepcopy(recorded))
+    changes = {change.cell.split("/")[1]: change for change in compare.diff(recorded, later)}
+    assert changes["aarch64-tcg"].kind == "regression" and changes["aarch64-tcg"].is_regression
+    assert changes["aarch64-tcg"].detail.startswith("pass -> inconclusive: inconclusive: no banner: timeout after")
+    assert compare.diff(later, recorded)[0].kind == "fixed"
