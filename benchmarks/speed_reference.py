@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
+from archmatrix.guest.reaper import wait_for_reaped
 from archmatrix.hosts.speed_probe import PAYLOAD_ARCHES, payload_plan, payload_seconds
 from archmatrix.options import settings_for
 from archmatrix.run.lifecycle import remove_run_dir
@@ -37,6 +38,7 @@ def main() -> None:
                 if seconds is None:
                     raise SystemExit(f"the {arch} payload did not run to its end: {why_not}")
                 times[arch].append(seconds)
+                wait_for_reaped()  # its domain is gone before the next of its name starts
     finally:
         run.close()
         remove_run_dir(run_dir)

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-NOISE_BAND = 2.0  # the probe on the reference machine, busy with others' work, read up to 1.68x its fastest
+# The reference machine's own spread: 1.25x between the fastest and slowest of 20 probes when quiet, and a first
+# payload's 1.68x while the machine was busy with others' work (load average 3.6 to 5.9 on its 2 cores).
+NOISE_BAND = 2.0
 MAX_FACTOR = 100.0  # as --timeout-factor's bound: a bound stays finite whatever a host measures
 
 

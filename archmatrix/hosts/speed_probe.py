@@ -26,10 +26,9 @@ if TYPE_CHECKING:
     import libvirt
 
 # START to END of each payload on the reference machine (2 cores, Debian 12, QEMU 7.2 TCG, no KVM; the machine
-# the catalog's bounds were set on): the fastest of 20 probes each, taken alternately while the machine was busy
-# (load average 3.6 to 5.9) with others' work (benchmarks/speed_reference.py). Median 0.326 s and 0.332 s,
-# slowest 0.496 s and 0.520 s: 1.68 times the fastest, inside core/host_speed.py's NOISE_BAND.
-REFERENCE_S = {"x86_64": 0.295, "aarch64": 0.308}
+# the catalog's bounds were set on): the fastest of 20 probes each, taken alternately (benchmarks/speed_reference.py,
+# load average 0.4 to 0.8). Median 0.307 s and 0.159 s, slowest 1.25x the fastest.
+REFERENCE_S = {"x86_64": 0.288, "aarch64": 0.153}
 PAYLOAD_ARCHES = ("x86_64", "aarch64")  # in order of preference
 
 
