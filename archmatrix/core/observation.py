@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from archmatrix.core.timeouts import seconds_said
+
 
 @dataclass(frozen=True)
 class QemuFacts:
@@ -88,13 +90,14 @@ class BootProgress:
 
     def said(self) -> str:
         kernel = f", kernel time {self.kernel_time_s:.2f} s" if self.kernel_time_s is not None else ""
+        bound = seconds_said(self.bound_s)
         if self.last_output_s is None:
-            return f"the guest printed nothing within its {self.bound_s:.0f} s bound"
+            return f"the guest printed nothing within its {bound} s bound"
         if self.still_progressing:
-            return (f"the guest was still printing when its {self.bound_s:.0f} s bound ran out: "
+            return (f"the guest was still printing when its {bound} s bound ran out: "
                     f"{self.bytes_in_window} bytes in its last {self.window_s:.1f} s, the last {self.quiet_s:.2f} s "
                     f"before the end ({self.console_bytes} bytes in all{kernel})")
-        return (f"the guest had stopped printing {self.quiet_s:.1f} s before its {self.bound_s:.0f} s bound ran out "
+        return (f"the guest had stopped printing {self.quiet_s:.1f} s before its {bound} s bound ran out "
                 f"(nothing in its last {self.window_s:.1f} s; its last output {self.last_output_s:.2f} s after the "
                 f"domain started{kernel})")
 

@@ -61,6 +61,11 @@ class Timeouts:
         return SPEED_PROBE_TIMEOUT_S * self.factor * self.host_factor
 
 
+def seconds_said(seconds: float) -> str:
+    """A bound as the verdicts say it: whole seconds from 10 s, tenths below (a planted 0.5 s bound is not "0 s")."""
+    return f"{seconds:.0f}" if seconds >= 10 or seconds == int(seconds) else f"{seconds:.1f}"
+
+
 def progress_window(bound_s: float) -> float:
     """How much of a bound's end is looked at for console output, when it ran out."""
     return bound_s * PROGRESS_SHARE

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from archmatrix.core.observation import BootProgress
-from archmatrix.core.timeouts import progress_window
+from archmatrix.core.timeouts import progress_window, seconds_said
 from archmatrix.files import replaced_atomically
 from archmatrix.guest.bounded_pattern import BoundedPattern, PatternTimeout
 from archmatrix.guest.progress import ConsoleProgress
@@ -191,7 +191,7 @@ class Console:
                     return self._ended_wait(started, f"guest stopped before the pattern appeared ({self._ended})")
                 now = time.monotonic()
                 if now >= deadline:
-                    return replace(self._ended_wait(started, f"timeout after {timeout_s:.0f} s"),
+                    return replace(self._ended_wait(started, f"timeout after {seconds_said(timeout_s)} s"),
                                    progress=self.progress.at_bound(started, timeout_s, progress_window(timeout_s)))
                 if alive is not None and now >= next_alive_check:
                     next_alive_check = now + ALIVE_CHECK_S
