@@ -79,3 +79,19 @@ def test_a_wait_that_ends_otherwise_carries_no_progress(tmp_path):
     console = Console(tmp_path / "console.log")
     console.feed(b"[ 1.1] Kernel panic - not syncing: No working init found.\n")
     assert console.wait_for(BANNER, 30, time.monotonic()).progress is None
+
+
+def test_a_console_that_never_pauses_still_ends_its_wait_at_the_bound(tmp_path):
+    """Bytes that arrive while each search runs must not keep the wait from its deadline."""
+    console = Console(tmp_path / "console.log", cap_bytes=1 << 30)
+
+    class MoreEachTime:  # as a user's pattern searched in its own process, while the guest keeps printing
+        def search(self, window: bytes):
+            console.feed(b"[    0.500000] a line that never matches\n")
+            return None
+
+    console.feed(b"[    0.100000] Booting Linux\n")
+    began = time.monotonic()
+    wait = console.wait_for(MoreEachTime(), 0.5, began)
+    assert wait.reason == "timeout after 0.5 s" and time.monotonic() - began < 1.5
+    assert wait.progress.still_progressing

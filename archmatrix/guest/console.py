@@ -45,8 +45,8 @@ class ConsoleWait:
 
 def _search(pattern: re.Pattern[bytes] | BoundedPattern, window: bytes) -> tuple[int, tuple[str, ...]] | None:
     """Where a match of `pattern` ends in `window`, and its groups as text (or the whole match); or None."""
-    if isinstance(pattern, BoundedPattern):
-        return pattern.search(window)  # PatternTimeout past its bound
+    if not isinstance(pattern, re.Pattern):
+        return pattern.search(window)  # a user's, in its own process: PatternTimeout past its bound
     found = pattern.search(window)
     if found is None:
         return None
@@ -185,11 +185,11 @@ class Console:
                     # End the guest now rather than read a flood until the timeout.
                     return self._ended_wait(started, f"console flood: the console passed {self.cap_bytes} bytes")
             with self._changed:
-                if self._fresh:
-                    continue  # more arrived while the window was searched
+                now = time.monotonic()
+                if self._fresh and now < deadline:
+                    continue  # more arrived while the window was searched (a console that never pauses still ends)
                 if self._ended:
                     return self._ended_wait(started, f"guest stopped before the pattern appeared ({self._ended})")
-                now = time.monotonic()
                 if now >= deadline:
                     return replace(self._ended_wait(started, f"timeout after {seconds_said(timeout_s)} s"),
                                    progress=self.progress.at_bound(started, timeout_s, progress_window(timeout_s)))
