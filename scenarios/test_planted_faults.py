@@ -66,6 +66,8 @@ def test_fault_kernel_panic_fails_boot_at_once(archmatrix_run):
     observation = boot(archmatrix_run, plan)
     assert failing(plan, observation) == ["boot", *SSH_CHECKS]  # no guest, nothing to log in to
     assert "failure pattern seen: Kernel panic - not syncing" in observation.boot_failure  # not a timeout
+    # A panic is a failure, whatever the guest printed: never inconclusive.
+    assert observation.boot_progress is None and judge("boot", plan, observation).outcome == "fail"
 
 
 def test_fault_kernel_of_another_arch_fails_boot(archmatrix_run):
@@ -102,8 +104,8 @@ def test_fault_guest_that_never_brings_its_network_up_fails_ssh_at_once(archmatr
 
 def test_fault_file_not_where_the_guest_fetches_it_fails_only_network(archmatrix_run, monkeypatch):
     network = archmatrix_run.first_host().site.network
-    served, url = network.served_file()
-    monkeypatch.setattr(network, "served_file", lambda: (served, url + "-not-served"))
+    served, _ = network.served_file()
+    monkeypatch.setattr(served, "url", served.url + "-not-served")
     plan = faulty_plan(archmatrix_run, "x86_64", "network")
     observation = boot(archmatrix_run, plan)
     assert failing(plan, observation) == ["network"]

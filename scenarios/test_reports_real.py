@@ -58,8 +58,10 @@ def test_html_renders_in_headless_chromium_without_console_errors(good_run):
 
 
 def test_diff_catches_a_regression_planted_in_a_second_real_run(good_run, tmp_path, capsys):
-    # The planted fault: a boot timeout far below what aarch64 needs, so the guest "hangs".
-    process = real_run(tmp_path, "--arch", "aarch64", "--accel", "tcg", "--timeout-factor", "0.004")
+    # The planted fault: a guest whose init hangs (a bound far below what aarch64 needs would leave it still
+    # booting: inconclusive, not failed).
+    process = real_run(tmp_path, "--arch", "aarch64", "--accel", "tcg", "--boot-timeout", "aarch64=4",
+                       "--kernel-args", "aarch64=rdinit=/bin/busybox -- sleep 100000")
     output, _ = process.communicate(timeout=600)
     assert process.returncode == 1, output  # the boot check failed
     assert cli.main(["report", "diff", str(good_run / "matrix.json"), str(tmp_path / "matrix.json")]) == 1

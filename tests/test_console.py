@@ -54,7 +54,7 @@ def test_timeout_reports_the_last_lines(tmp_path):
     console = Console(tmp_path / "console.log")
     console.feed(b"Decompressing Linux... Parsing ELF... done.\n")
     wait = console.wait_for(BANNER, 0.3, time.monotonic())
-    assert not wait.matched and wait.reason == "timeout after 0 s"
+    assert not wait.matched and wait.reason == "timeout after 0.3 s"
     assert "Decompressing Linux" in wait.tail
 
 

@@ -86,8 +86,29 @@ def test_ssh_port_is_forwarded_from_the_loopback_only(arch, device):
                        ssh_key="AAAAC3NzaC1lZDI1NTE5AAAAIB")
     root = ET.fromstring(domain_xml(spec))
     arguments = [arg.get("value") for arg in root.iter(f"{{{QEMU_NAMESPACE}}}arg")]
-    assert arguments[-4:] == ["-netdev", "user,id=archmatrix-net0,hostfwd=tcp:127.0.0.1:40022-:22", "-device", device]
+    assert arguments[-4:] == ["-netdev", "user,id=archmatrix-net0,restrict=on,hostfwd=tcp:127.0.0.1:40022-:22",
+                              "-device", device]
     assert root.findtext("os/cmdline").startswith("archmatrix.ssh_key=AAAAC3NzaC1lZDI1NTE5AAAAIB console=")
+
+
+def test_the_guest_network_reaches_only_the_network_checks_file_of_the_host():
+    # restrict=on: no connection out of the guest's network but the guestfwd (10.0.2.2 no longer reaches the
+    # host's loopback); the one guestfwd is the check's file, served on the host's loopback.
+    plan = make_plan(ARCHES["aarch64"], "tcg", capabilities(THIS_HOST), None)
+    spec = domain_spec(plan, PlacedFiles("/run/k", "/run/i", owned=True), "0123abcd", ssh_port=40022,
+                       ssh_key="AAAAC3NzaC1lZDI1NTE5AAAAIB", file_port=41234)
+    root = ET.fromstring(domain_xml(spec))
+    arguments = [arg.get("value") for arg in root.iter(f"{{{QEMU_NAMESPACE}}}arg")]
+    netdev = arguments[arguments.index("-netdev") + 1].split(",")
+    assert netdev == ["user", "id=archmatrix-net0", "restrict=on", "hostfwd=tcp:127.0.0.1:40022-:22",
+                      "guestfwd=tcp:10.0.2.100:80-tcp:127.0.0.1:41234"]
+    assert not [option for option in netdev if option.startswith(("restrict=off", "net=", "host="))]
+
+
+def test_a_file_port_without_an_ssh_port_makes_no_nic():
+    plan = make_plan(ARCHES["aarch64"], "tcg", capabilities(THIS_HOST), None)
+    spec = domain_spec(plan, PlacedFiles("/run/k", "/run/i", owned=True), "0123abcd", file_port=41234)
+    assert spec.file_port is None and ET.fromstring(domain_xml(spec)).find(f"{{{QEMU_NAMESPACE}}}commandline") is None
 
 
 def test_no_ssh_port_no_nic_and_no_key():

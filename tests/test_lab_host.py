@@ -41,7 +41,7 @@ def test_the_aarch64_lab_gets_el2_a_gic_v3_and_its_ssh_port_on_the_loopback_only
     assert root.find("cpu/model").text == "cortex-a57"
     arguments = _qemu_args(root)
     assert arguments[:2] == ["-machine", "virtualization=on"]
-    assert "user,id=archmatrix-net0,hostfwd=tcp:127.0.0.1:40000-:22" in arguments
+    assert "user,id=archmatrix-net0,restrict=on,hostfwd=tcp:127.0.0.1:40000-:22" in arguments  # nothing of this host
     assert root.find("devices/disk/source").get("file") == "/r/root.ext4"
     # Tagged like every harness domain: swept and audited the same way.
     assert domain_tag(ET.tostring(root, encoding="unicode")) == {"run": "run1", "cell": "lab-aarch64",

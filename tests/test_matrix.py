@@ -83,3 +83,21 @@ def test_a_cell_whose_judged_checks_pass_is_a_pass_and_names_what_was_not_judged
     assert cell.reason == f"ssh, guest-arch not judged: {reason}"
     failed, = aggregate(records("mips64", "tcg", ["pass"] * 4 + ["fail"], "no banner") + ssh)
     assert failed.status == "fail" and failed.reason == "no banner"
+
+
+def test_an_inconclusive_cell_is_worse_than_a_pass_better_than_a_fail_and_its_reason_says_why():
+    still = "inconclusive: no banner: timeout after 480 s; the guest was still printing when its 480 s bound ran out"
+    cells = aggregate(records("aarch64", "tcg", ["pass", "pass", "pass", "inconclusive", "inconclusive"], still)
+                      + records("s390x", "tcg", ["pass", "pass", "pass", "fail", "inconclusive"], "console: none")
+                      + records("x86_64", "tcg", ["pass", "pass", "pass", "pass", "unsupported"], "no SSH"))
+    assert [(c.id, c.status) for c in cells] == [("aarch64-tcg", "inconclusive"), ("s390x-tcg", "fail"),
+                                                 ("x86_64-tcg", "pass")]
+    assert cells[0].reason == still
+    document = matrix_document(cells, [host_facts("h", tcg_speed={"factor": 54.0, "payload": "x86_64", "seconds": 16.2,
+                                                                  "reference_s": 0.3, "detail": "the x86_64 payload's "
+                                                                  "loop ran 16.20 s under TCG"})],
+                               "2026-12-06", 9.0, True)
+    assert schema_problems(document) == []
+    text = matrix_markdown(document)
+    assert "| aarch64 | ⏳ inconclusive [1] |" in text and f"[1]: {still}" in text
+    assert "TCG speed: TCG bounds x54; the x86_64 payload's loop ran 16.20 s under TCG" in text

@@ -282,3 +282,49 @@ def test_matrix_html_shows_no_console_log_from_outside_its_directory(recorded, t
     page = matrix_html(recorded, tmp_path / "report")
     assert SECRET not in page
     assert "vm aarch64-tcg: console log not shown: " in page and "vm s390x-tcg: console log not shown: " in page
+
+
+def _inconclusive(document):
+    """The recorded aarch64 TCG cell as if its boot's bound had run out while the guest was still printing."""
+    aarch64 = cell(document, "aarch64-tcg")
+    detail = "inconclusive: no banner: timeout after 480 s; the guest was still printing when its 480 s bound ran out"
+    for check in ("console", "boot", "ssh", "guest-arch", "network"):
+        if check in aarch64["checks"]:
+            aarch64["checks"][check] = {"outcome": "inconclusive", "detail": detail}
+    aarch64.update(status="inconclusive", reason=detail)
+    aarch64["facts"].update(login_s=None, last_output_s=479.5, boot_progress={
+        "bound_s": 480.0, "window_s": 60.0, "console_bytes": 40000, "bytes_in_window": 900, "last_output_s": 479.5,
+        "quiet_s": 0.5, "kernel_time_s": 166.2})
+    document["hosts"][0]["tcg_speed"] = {"factor": 4.0, "payload": "x86_64", "seconds": 1.2, "reference_s": 0.3,
+                                         "detail": "the x86_64 payload's loop ran 1.20 s under TCG"}
+    return document
+
+
+def test_an_inconclusive_cell_validates_and_every_report_shows_it_as_such(recorded, tmp_path):
+    document = _inconclusive(recorded)
+    assert schema_problems(document) == []
+    suite = next(s for s in junit_xml(document) if s.name.endswith("/aarch64"))
+    boot = next(case for case in suite if case.name == "boot[aarch64-tcg]")
+    assert suite.failures == 0 and boot.result[0].type == "inconclusive"
+    assert boot.result[0].message.startswith("inconclusive: no banner: timeout after 480 s")
+    page = matrix_html(document, tmp_path)
+    assert '<span class="cell inconclusive">inconclusive</span>' in page and ".inconclusive{color:" in page
+    assert "TCG bounds x4; the x86_64 payload" in page
+    assert "| aarch64 | ⏳ inconclusive [" in matrix_markdown(document)
+
+
+def test_the_schema_holds_boot_progress_and_tcg_speed_to_their_types(recorded):
+    document = _inconclusive(recorded)
+    cell(document, "aarch64-tcg")["facts"]["boot_progress"]["bytes_in_window"] = "many"
+    document["hosts"][0]["tcg_speed"]["factor"] = 0.5
+    problems = "\n".join(schema_problems(document))
+    assert "'many' is not of type 'integer'" in problems and "0.5 is less than the minimum of 1" in problems
+
+
+def test_diff_counts_a_pass_that_became_inconclusive_as_a_regression_and_says_so(recorded):
+    # No longer proven: a nightly diff must catch it, without calling it a failure.
+    later = _inconclusive(copy.deepcopy(recorded))
+    changes = {change.cell.split("/")[1]: change for change in compare.diff(recorded, later)}
+    assert changes["aarch64-tcg"].kind == "regression" and changes["aarch64-tcg"].is_regression
+    assert changes["aarch64-tcg"].detail.startswith("pass -> inconclusive: inconclusive: no banner: timeout after")
+    assert compare.diff(later, recorded)[0].kind == "fixed"

@@ -14,15 +14,25 @@ from archmatrix.core.text import terminal_lines, terminal_text
 
 @dataclass(frozen=True)
 class Verdict:
+    """A check's judgement. "inconclusive" when the boot's bound ran out while the guest was still printing: such a
+    guest was neither shown to come up nor shown not to, and on a host slower than its bound allowed for a "fail"
+    would read as "this arch cannot run here"."""
+
     check: str
     passed: bool
     expected: str
     seen: str
     note: str = ""
+    inconclusive: bool = False  # not passed, and not failed either: the guest was still booting at its bound
+
+    @property
+    def outcome(self) -> str:
+        return "pass" if self.passed else "inconclusive" if self.inconclusive else "fail"
 
     def explain(self, plan: Plan, observation: Observation) -> str:
         """What pytest prints for a failed check: guest text in it is shown (ESC as \\x1b), never sent raw."""
-        lines = [f"{self.check} check of {plan.cell_id} failed"]
+        ended = "was inconclusive" if self.inconclusive else "failed"
+        lines = [f"{self.check} check of {plan.cell_id} {ended}"]
         for label, text in (("expected: ", self.expected), ("seen:     ", self.seen), ("note:     ", self.note)):
             if text:
                 first, *more = terminal_lines(text)
@@ -32,6 +42,13 @@ class Verdict:
             tail = terminal_lines(observation.console_tail.rstrip("\n"))[-10:]
             lines += ["  last console lines:"] + [f"    | {line}" for line in tail]
         return "\n".join(lines)
+
+
+def _still_booting(check: str, expected: str, observation: Observation) -> Verdict | None:
+    """The verdict of a check the guest had not got to when its boot's bound ran out while it was still printing."""
+    if observation.still_booting:
+        return Verdict(check, False, expected, f"inconclusive: {observation.boot_failure}", inconclusive=True)
+    return None
 
 
 def _not_started(check: str, expected: str, observation: Observation) -> Verdict | None:
@@ -102,6 +119,8 @@ def check_console(plan: Plan, observation: Observation) -> Verdict:
         return refused
     enabled = observation.kernel_consoles
     passed = plan.kernel_console in enabled
+    if not passed and observation.still_booting:
+        return _still_booting("console", expected, observation)
     return Verdict("console", passed, expected, f"consoles the kernel enabled: {', '.join(enabled) or 'none seen'}")
 
 
@@ -110,7 +129,7 @@ def check_boot(plan: Plan, observation: Observation) -> Verdict:
     expected = f"login prompt; guest says arch={plan.uname_machine} endian={plan.byte_order}"
     if release:
         expected += f" release={release}"
-    refused = _not_started("boot", expected, observation)
+    refused = _not_started("boot", expected, observation) or _still_booting("boot", expected, observation)
     if refused:
         return refused
     if plan.success_pattern is not None and observation.banner is None:
@@ -148,7 +167,7 @@ def _boot_by_kernel_lines(plan: Plan, observation: Observation) -> Verdict:
 
 def _ssh_refused(check: str, expected: str, observation: Observation) -> Verdict | None:
     """The verdict when the guest was never reached over SSH: the checks that need SSH fail with its reason."""
-    refused = _not_started(check, expected, observation)
+    refused = _not_started(check, expected, observation) or _still_booting(check, expected, observation)
     if refused:
         return refused
     if observation.ssh is None:
@@ -210,8 +229,8 @@ def _first_lines(text: str) -> str:
 
 
 def check_network(plan: Plan, observation: Observation) -> Verdict:
-    expected = ("the guest fetches a random file the harness serves on the host's loopback, through its "
-                "user-mode network's gateway, and its sha256 matches")
+    expected = ("the guest fetches a random file the harness serves on the host's loopback, through the one "
+                "address its restricted user-mode network forwards there, and its sha256 matches")
     refused = _ssh_refused("network", expected, observation)
     if refused:
         return refused

@@ -34,12 +34,21 @@ BYTE_ORDER_UNSEEN = {"ppc64le", "ppc64", "mips64el", "mips64", "mipsel", "mips"}
 
 def kernel_evidence(console: str) -> dict:
     """The release the kernel names and, per catalog arch, which of its lines the console shows."""
-    version = LINUX_VERSION.search(console)
-    return {
-        "release": version.group(1) if version else None,
-        "lines": {arch: [meaning for pattern, meaning in patterns if re.search(pattern, console, re.MULTILINE)]
-                  for arch, patterns in EVIDENCE.items()},
-    }
+    return kernel_evidence_of([console])
+
+
+def kernel_evidence_of(pieces) -> dict:
+    """kernel_evidence of a console read in pieces (each line looked for is whole in one of them)."""
+    release = None
+    seen: dict[str, set[str]] = {arch: set() for arch in EVIDENCE}
+    for piece in pieces:
+        version = LINUX_VERSION.search(piece)
+        release = release or (version.group(1) if version else None)
+        for arch, patterns in EVIDENCE.items():
+            seen[arch].update(meaning for pattern, meaning in patterns if re.search(pattern, piece, re.MULTILINE))
+    return {"release": release,
+            "lines": {arch: [meaning for _, meaning in patterns if meaning in seen[arch]]
+                      for arch, patterns in EVIDENCE.items()}}
 
 
 def judge_arch(arch: str, evidence: dict) -> tuple[bool, str]:

@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 from archmatrix.core.arches import ACCELERATORS, ARCHES
 
-# A cell's status is its worst check: a harness fault outranks a guest failure,
-# which outranks "this host cannot run it". But a cell whose every judged check passed is a pass
-# even if some checks could not be judged there (no SSH server in its image): its reason names them.
-STATUS_ORDER = ("error", "fail", "pass", "unsupported")
+# A cell's status is its worst check: a harness fault outranks a guest failure, which outranks a guest still
+# booting when its bound ran out (inconclusive: neither shown to run nor shown not to), which outranks "this host
+# cannot run it". But a cell whose every judged check passed is a pass even if some checks could not be judged
+# there (no SSH server in its image): its reason names them.
+STATUS_ORDER = ("error", "fail", "inconclusive", "pass", "unsupported")
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class CheckRecord:
     arch: str
     accel: str
     check: str
-    outcome: str  # "pass", "fail", "unsupported", "error"
+    outcome: str  # "pass", "fail", "inconclusive", "unsupported", "error"
     detail: str = ""  # the verdict or skip reason
     facts: dict = field(default_factory=dict)  # what the cell's boot observed
     nova: bool = False  # a Nova cell: its domain is Nova's own driver's

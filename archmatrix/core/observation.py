@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
 
+from archmatrix.core.timeouts import seconds_said
+
 
 @dataclass(frozen=True)
 class QemuFacts:
@@ -59,6 +61,7 @@ class NetworkFacts:
     """The file the guest fetched through its network, or why it could not."""
 
     url: str = ""
+    host_port: int | None = None  # where the libvirt host served it, on its loopback (QEMU's forward goes there)
     bytes: int = 0
     expected_sha256: str = ""
     seen_sha256: str = ""
@@ -67,6 +70,37 @@ class NetworkFacts:
     status: int = -1
     stderr: str = ""
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class BootProgress:
+    """What the console showed when a boot's bound ran out: a guest still printing (still booting, on a host
+    slower than its bound allowed for) or one that had stopped, and how far it got."""
+
+    bound_s: float
+    window_s: float  # the end of the bound looked at (archmatrix/core/timeouts.py's progress_window)
+    console_bytes: int  # in all, by then
+    bytes_in_window: int
+    last_output_s: float | None  # domain start -> the console's last byte, None: it printed nothing
+    quiet_s: float | None  # the last byte -> the bound's end
+    kernel_time_s: float | None = None  # the last printk timestamp it printed: how far the kernel got, its time
+
+    @property
+    def still_progressing(self) -> bool:
+        return self.quiet_s is not None and self.quiet_s <= self.window_s
+
+    def said(self) -> str:
+        kernel = f", kernel time {self.kernel_time_s:.2f} s" if self.kernel_time_s is not None else ""
+        bound = seconds_said(self.bound_s)
+        if self.last_output_s is None:
+            return f"the guest printed nothing within its {bound} s bound"
+        if self.still_progressing:
+            return (f"the guest was still printing when its {bound} s bound ran out: "
+                    f"{self.bytes_in_window} bytes in its last {self.window_s:.1f} s, the last {self.quiet_s:.2f} s "
+                    f"before the end ({self.console_bytes} bytes in all{kernel})")
+        return (f"the guest had stopped printing {self.quiet_s:.1f} s before its {bound} s bound ran out "
+                f"(nothing in its last {self.window_s:.1f} s; its last output {self.last_output_s:.2f} s after the "
+                f"domain started{kernel})")
 
 
 # Where a Nova cell ended: Nova's driver refused the image, libvirt refused Nova's domain, the guest did not
@@ -92,7 +126,7 @@ class NovaFacts:
 
 
 PARTS = {"qemu": QemuFacts, "banner": Banner, "ssh": SshFacts, "guest_arch": GuestArchFacts,
-         "network": NetworkFacts, "nova": NovaFacts}
+         "network": NetworkFacts, "nova": NovaFacts, "boot_progress": BootProgress}
 
 
 @dataclass(frozen=True)
@@ -113,9 +147,11 @@ class Observation:
     qmp_error: str = ""
     banner: Banner | None = None
     first_output_s: float | None = None  # domain start -> the console's first byte
+    last_output_s: float | None = None  # domain start -> the console's last byte, while the boot watched it
     banner_s: float | None = None  # domain start -> banner
     login_s: float | None = None  # domain start -> login prompt
     boot_failure: str = ""
+    boot_progress: BootProgress | None = None  # when the boot's bound ran out: still printing, or stopped
     console_tail: str = ""
     kernel_consoles: list[str] = field(default_factory=list)
     console_bytes: int = 0  # what the console stream carried in all
@@ -132,6 +168,11 @@ class Observation:
     @property
     def booted(self) -> bool:
         return self.login_s is not None
+
+    @property
+    def still_booting(self) -> bool:
+        """Its boot's bound ran out while the guest was still printing: not booted, and not shown not to boot."""
+        return not self.booted and self.boot_progress is not None and self.boot_progress.still_progressing
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -13,8 +13,13 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from archmatrix.core.observation import BootProgress
+from archmatrix.core.timeouts import progress_window, seconds_said
+from archmatrix.guest.bounded_pattern import BoundedPattern, PatternTimeout
+from archmatrix.guest.progress import ConsoleProgress
 
 # Kernel messages that mean the guest will not come up: stop waiting at once.
 KERNEL_FAILURE = re.compile(
@@ -33,6 +38,18 @@ class ConsoleWait:
     elapsed_s: float  # since `started` (the guest's start)
     reason: str  # why it ended without a match: "", "failure pattern ...", "timeout", "guest stopped"
     tail: str  # last lines seen, for failure messages
+    progress: BootProgress | None = None  # at a timeout: was the guest still printing, and how far had it got
+
+
+def _search(pattern: re.Pattern[bytes] | BoundedPattern, window: bytes) -> tuple[int, tuple[str, ...]] | None:
+    """Where a match of `pattern` ends in `window`, and its groups as text (or the whole match); or None."""
+    if not isinstance(pattern, re.Pattern):
+        return pattern.search(window)  # a user's, in its own process: PatternTimeout past its bound
+    found = pattern.search(window)
+    if found is None:
+        return None
+    groups = tuple((group or b"").decode(errors="replace") for group in found.groups())
+    return found.end(), groups or (found.group(0).decode(errors="replace"),)
 
 
 def _tail(window: bytes, lines: int = 15) -> str:
@@ -90,12 +107,11 @@ class Console:
         self._fresh = False  # bytes arrived that no wait has searched yet
         self._ended: str = ""  # why the stream ended, once it has
         self._changed = threading.Condition()
-        self.first_at: float | None = None  # monotonic time of the first byte
+        self.progress = ConsoleProgress()  # when the bytes arrived
 
     def feed(self, data: bytes) -> None:
         with self._changed:
-            if self.first_at is None and data:
-                self.first_at = time.monotonic()
+            self.progress.record(time.monotonic(), data)
             self.log.write(data)
             self._window = (self._window + data)[-WINDOW_BYTES:]
             self._fresh = True
@@ -115,9 +131,19 @@ class Console:
     def total_bytes(self) -> int:
         return self.log.total
 
+    @property
+    def first_at(self) -> float | None:
+        """Monotonic time of the console's first byte."""
+        return self.progress.first_at
+
+    @property
+    def last_at(self) -> float | None:
+        """Monotonic time of the console's last byte so far."""
+        return self.progress.last_at
+
     def wait_for(
         self,
-        pattern: re.Pattern[bytes],
+        pattern: re.Pattern[bytes] | BoundedPattern,
         timeout_s: float,
         started: float,
         alive=None,
@@ -126,34 +152,45 @@ class Console:
         """Wait until `pattern` appears after what earlier waits consumed.
 
         `alive`, if given, is asked now and then whether the guest still runs,
-        for streams that do not end when the guest does.
+        for streams that do not end when the guest does. The window is searched
+        outside the lock: the stream's reader (libvirt's event thread) never
+        waits for a search, and a user's pattern is searched in its own process
+        with its own bound (archmatrix/guest/bounded_pattern.py).
         """
         deadline = started + timeout_s
         next_alive_check = time.monotonic() + ALIVE_CHECK_S
         with self._changed:
             self._fresh = self._fresh or bool(self._window)  # an earlier wait may have read past its match
-            while True:
-                if self._fresh:
-                    self._fresh = False
-                    found = pattern.search(self._window)
-                    if found:
-                        self._window = self._window[found.end():]  # later waits look only after this match
-                        groups = tuple(g.decode(errors="replace") for g in found.groups()) or (
-                            found.group(0).decode(errors="replace"),
-                        )
+        while True:
+            with self._changed:
+                fresh, self._fresh = self._fresh, False
+                window, window_end = self._window, self.log.total
+            if fresh:
+                try:
+                    found = _search(pattern, window)
+                except PatternTimeout as error:
+                    return self._ended_wait(started, str(error))
+                if found:
+                    end, groups = found
+                    with self._changed:
+                        self._consume_to(window_end - len(window) + end)  # later waits look only after this match
                         return ConsoleWait(True, groups, time.monotonic() - started, "", _tail(self._window))
-                    bad = failure.search(self._window)
-                    if bad:
-                        return self._ended_wait(started, "failure pattern seen: "
-                                                         f"{bad.group(0).decode(errors='replace')}")
-                    if self.log.total > self.cap_bytes:
-                        # End the guest now rather than read a flood until the timeout.
-                        return self._ended_wait(started, f"console flood: the console passed {self.cap_bytes} bytes")
+                bad = failure.search(window)
+                if bad:
+                    return self._ended_wait(started, "failure pattern seen: "
+                                                     f"{bad.group(0).decode(errors='replace')}")
+                if window_end > self.cap_bytes:
+                    # End the guest now rather than read a flood until the timeout.
+                    return self._ended_wait(started, f"console flood: the console passed {self.cap_bytes} bytes")
+            with self._changed:
+                now = time.monotonic()
+                if self._fresh and now < deadline:
+                    continue  # more arrived while the window was searched (a console that never pauses still ends)
                 if self._ended:
                     return self._ended_wait(started, f"guest stopped before the pattern appeared ({self._ended})")
-                now = time.monotonic()
                 if now >= deadline:
-                    return self._ended_wait(started, f"timeout after {timeout_s:.0f} s")
+                    return replace(self._ended_wait(started, f"timeout after {seconds_said(timeout_s)} s"),
+                                   progress=self.progress.at_bound(started, timeout_s, progress_window(timeout_s)))
                 if alive is not None and now >= next_alive_check:
                     next_alive_check = now + ALIVE_CHECK_S
                     if not alive():
@@ -163,14 +200,11 @@ class Console:
                         continue
                 self._changed.wait(min(deadline, next_alive_check) - now)
 
+    def _consume_to(self, position: int) -> None:
+        """Drop the window's bytes before `position` of the stream (the window may have moved on since)."""
+        cut = position - (self.log.total - len(self._window))
+        if cut > 0:
+            self._window = self._window[cut:]
+
     def _ended_wait(self, started: float, reason: str) -> ConsoleWait:
         return ConsoleWait(False, (), time.monotonic() - started, reason, _tail(self._window))
-
-
-def read_capped(path: Path, limit: int = 8 * 1024 * 1024) -> str:
-    """The console log's first `limit` bytes as text (enough for every check)."""
-    try:
-        with open(path, "rb") as stream:
-            return stream.read(limit).decode("utf-8", errors="replace")
-    except FileNotFoundError:
-        return ""

@@ -19,6 +19,7 @@ from archmatrix.cleanup.names import METADATA_NAMESPACE, PREFIX, tag_domain
 from archmatrix.cleanup.owner import Owner
 from archmatrix.core.arch import LibvirtConsole
 from archmatrix.guest.reaper import destroy_later
+from archmatrix.guest.user_network import user_mode_nic
 
 if TYPE_CHECKING:
     import libvirt
@@ -57,6 +58,8 @@ class DomainSpec:
     # A NIC on QEMU's user-mode network whose guest port 22 is forwarded to this port of the host's loopback.
     nic_device: str | None = None
     ssh_port: int | None = None
+    # The port of the host's loopback serving the network check's file: the one thing of the host the guest reaches.
+    file_port: int | None = None
     # A virtio RNG fed from the host's /dev/urandom (Nova's hw_rng_model=virtio): the guest's SSH server makes its
     # host key at boot, and a kernel with no other early entropy makes getrandom() wait about a second for it.
     rng: bool = False
@@ -176,7 +179,6 @@ def serialized(domain: ET.Element, qemu_args: list[str]) -> str:
     return ET.tostring(domain, encoding="unicode") + "\n"
 
 
-NETDEV_ID = "archmatrix-net0"
 DISK_TARGETS = {"virtio": "vda", "ide": "hda", "xen": "xvda"}  # sd* for the SCSI-like buses (scsi, sata, usb)
 
 
@@ -185,24 +187,15 @@ def qemu_arguments(spec: DomainSpec) -> list[str]:
 
     The NIC: libvirt 9.0 forwards ports of a `user` interface only with the passt backend, which
     is not installed with it (nor in the container hosts); QEMU's own user-mode network (slirp)
-    forwards them on every QEMU the harness meets. The forward is bound to the loopback only.
+    forwards them on every QEMU the harness meets. The forward is bound to the loopback only, and the guest
+    reaches nothing of the host but the network check's file (archmatrix/guest/user_network.py).
     """
     arguments = ["-cpu", spec.cpu_model] if spec.cpu_model and spec.cpu_via_qemu_args else []
     if spec.machine_options:
         arguments += ["-machine", spec.machine_options]
     if spec.nic_device and spec.ssh_port:
-        arguments += user_mode_nic(spec.nic_device, spec.ssh_port, nic_address(spec))
+        arguments += user_mode_nic(spec.nic_device, spec.ssh_port, spec.file_port, nic_address(spec))
     return arguments
-
-
-def user_mode_nic(nic_device: str, ssh_port: int, address: str) -> list[str]:
-    """QEMU's arguments for the guest's NIC on QEMU's user-mode network, its SSH port forwarded to `ssh_port` on
-    the host's loopback; `address` places the device (nic_address)."""
-    # A PCI NIC's network-boot ROM is of no use to a direct kernel boot, and QEMU looks for it
-    # relative to its own binary: without it, a QEMU outside its install tree starts too.
-    rom = ",romfile=" if nic_device.endswith("-pci") else ""
-    return ["-netdev", f"user,id={NETDEV_ID},hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
-            "-device", f"{nic_device},netdev={NETDEV_ID}{rom}{address}"]
 
 
 def nic_address(spec: DomainSpec) -> str:

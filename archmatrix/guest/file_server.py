@@ -1,8 +1,8 @@
 """The file the `network` check has a guest fetch: random bytes, served over HTTP on the loopback only.
 
-The guest reaches it through its user-mode network's gateway (10.0.2.2 is the
-libvirt host's 127.0.0.1). Only one unguessable path answers, read-only, and
-only while the run needs it.
+The guest reaches it at archmatrix/guest/user_network.py's FILE_ADDRESS, which QEMU forwards (a `guestfwd`) to
+this server's port on the libvirt host's loopback: the one thing of the host a guest's network reaches. Only
+one unguessable path answers, read-only, and only while the run needs it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ import secrets
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-GATEWAY = "10.0.2.2"  # QEMU's user-mode network: the host's loopback, seen from the guest
+from archmatrix.guest.user_network import file_url
+
 FILE_BYTES = 256 * 1024
 
 
@@ -22,10 +23,23 @@ class LoopbackFile:
         self.data = os.urandom(size)
         self.sha256 = hashlib.sha256(self.data).hexdigest()
         self.path = "/" + secrets.token_urlsafe(16)
+        self.url = file_url(self.path)  # what a guest fetches, wherever its host serves the file
         self.requests = 0
         served = self
 
         class OneFile(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # a Content-Length on every answer: the connection outlives it
+
+            def handle(self) -> None:
+                # One connection per guest, opened by QEMU's guestfwd when the guest starts, carries each of the
+                # guest's connections to the file in turn: it stays open after an answer (wget asks to close
+                # its own), until QEMU closes it with the guest.
+                while True:
+                    self.raw_requestline = b""
+                    self.handle_one_request()
+                    if not self.raw_requestline:
+                        return
+
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 if self.path != served.path:
                     self.send_error(404)
@@ -44,10 +58,6 @@ class LoopbackFile:
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, name="archmatrix-file-server", daemon=True)
         self._thread.start()
-
-    def url(self, port: int | None = None) -> str:
-        """The URL a guest fetches; `port` is where the host forwards to us (a remote host's loopback)."""
-        return f"http://{GATEWAY}:{port or self.port}{self.path}"
 
     def close(self) -> None:
         self._server.shutdown()

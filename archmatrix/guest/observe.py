@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING
 
 from archmatrix.cleanup.names import domain_name
 from archmatrix.cleanup.owner import Owner
-from archmatrix.core.kernel_evidence import kernel_evidence
+from archmatrix.core.kernel_evidence import kernel_evidence_of
 from archmatrix.core.observation import Banner, Observation
 from archmatrix.core.plan import Plan
 from archmatrix.guest.boot import domain_alive, started_domain, watched
-from archmatrix.guest.console import Console, read_capped
+from archmatrix.guest.bounded_pattern import BoundedPattern
+from archmatrix.guest.console import Console, ConsoleWait
+from archmatrix.guest.console_log import find_all, log_pieces, log_tail, search
 from archmatrix.guest.domain import DomainSpec, domain_xml
 from archmatrix.guest.qmp import QmpError, question_qemu
 from archmatrix.guest.reach import ssh_phase
@@ -35,6 +37,7 @@ if TYPE_CHECKING:
 # The byte order is one of init's three words, matched whole: a banner read in two pieces must not match
 # "li" of "little", and a kernel message may follow it on the same line before its newline.
 BANNER = re.compile(rb"ARCHMATRIX-BANNER arch=(\S+) release=(\S+) endian=(little|big|unknown)(?!\w)")
+BANNER_TEXT = re.compile(BANNER.pattern.decode())  # the same, in the log read as text
 LOGIN_PROMPT = re.compile(rb"login: ")
 # Matches before the first byte, consuming nothing: with `quiet` (a lab host's KVM probe) that byte is the banner's.
 ANY_OUTPUT = re.compile(rb"(?=[\s\S])")
@@ -48,7 +51,7 @@ def guest_cmdline(plan: Plan, ssh_key: str | None) -> str:
 
 
 def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = None,
-                ssh_port: int | None = None, ssh_key: str | None = None) -> DomainSpec:
+                ssh_port: int | None = None, ssh_key: str | None = None, file_port: int | None = None) -> DomainSpec:
     cmdline = guest_cmdline(plan, ssh_key if ssh_port else None)
     return DomainSpec(
         name=name or domain_name(run_id, plan.cell_id),
@@ -70,6 +73,7 @@ def domain_spec(plan: Plan, files: PlacedFiles, run_id: str, name: str | None = 
         owner=Owner.of_this_process(),
         nic_device=plan.nic_device if ssh_port else None,
         ssh_port=ssh_port,
+        file_port=file_port if ssh_port else None,
         rng=bool(ssh_port),
         firmware=plan.firmware,
         nvram=str(Path(files.directory) / f"{name or plan.cell_id}-VARS.fd") if plan.firmware else None,
@@ -90,8 +94,10 @@ def harness_domain(plan: Plan, site: GuestSite) -> DomainFor:
     """The harness's own domain of the plan (archmatrix/guest/domain.py)."""
 
     def xml_for(files: PlacedFiles, name: str, port: int | None) -> str:
-        return domain_xml(domain_spec(plan, files, site.run_id, name, port,
-                                      site.network.key.public_blob if port else None))
+        if not port:
+            return domain_xml(domain_spec(plan, files, site.run_id, name))
+        return domain_xml(domain_spec(plan, files, site.run_id, name, port, site.network.key.public_blob,
+                                      site.network.guest_file_port()))
 
     return xml_for
 
@@ -138,16 +144,16 @@ def boot_and_observe(conn: libvirt.virConnect, plan: Plan, image: Image, site: G
                 if ssh_port and "login_s" in facts:
                     facts.update(ssh_phase(site.network, domain.name(), ssh_port, console, started,
                                            plan.ssh_timeout_s, lambda: domain_alive(domain)))
-                facts["first_output_s"] = _first_output_s(console, started)
+                facts["first_output_s"] = _since(console.first_at, started)
+                facts["last_output_s"] = _since(console.last_at, started)
         finally:
             site.boot_files.release(files)
     except libvirt.libvirtError as error:
         console.close()
-        return Observation(**base, start_error=str(error), console_tail=read_capped(console.log_path)[-2000:])
-    text = read_capped(console.log_path)
+        return Observation(**base, start_error=str(error), console_tail=log_tail(console.log_path))
     return Observation(**base, **facts, console_bytes=console.total_bytes,
                        kernel_on_host=files.kernel or files.disk or "",
-                       kernel_consoles=sorted(set(CONSOLE_ENABLED.findall(text))))
+                       kernel_consoles=sorted(find_all(CONSOLE_ENABLED, console.log_path)))
 
 
 def _while_running(domain, plan: Plan, console: Console, started: float, inspector: HostInspector) -> dict:
@@ -172,7 +178,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
     if plan.first_output_s is not None:
         first = console.wait_for(ANY_OUTPUT, plan.first_output_s, started, alive)
         if not first.matched:
-            facts.update(boot_failure=f"no console output: {first.reason}", console_tail=first.tail)
+            facts.update(_not_up("no console output", first))
             return facts
     if plan.success_pattern is not None:
         facts.update(_until_success(plan, console, started, alive))
@@ -180,7 +186,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
         return facts
     banner = console.wait_for(BANNER, plan.timeout_s, started, alive)
     if not banner.matched:
-        facts.update(boot_failure=f"no banner: {banner.reason}", console_tail=banner.tail)
+        facts.update(_not_up("no banner", banner))
         return facts
     arch, release, endian = banner.match
     facts["banner"] = Banner(arch, release, endian)
@@ -190,7 +196,7 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
     if login.matched:
         facts["login_s"] = round(login.elapsed_s, 3)
     else:
-        facts["boot_failure"] = f"banner but no login prompt: {login.reason}"
+        facts.update(_not_up("banner but no login prompt", login))
     facts["qemu_peak_rss_kib"] = inspector.peak_rss_kib(domain.name())
     return facts
 
@@ -198,20 +204,30 @@ def _while_running(domain, plan: Plan, console: Console, started: float, inspect
 def _until_success(plan: Plan, console: Console, started: float, alive) -> dict:
     """A user's image: up when its console shows the success pattern; the evidence is what its kernel printed."""
     assert plan.success_pattern is not None
-    success = console.wait_for(re.compile(plan.success_pattern.encode()), plan.timeout_s, started, alive)
+    # The user's pattern is searched in a process of its own, each search bounded: one that backtracks without
+    # end ends this boot, naming it, instead of every wait of the run.
+    with BoundedPattern(plan.success_pattern, f"--success-pattern {plan.arch}={plan.success_pattern}") as pattern:
+        success = console.wait_for(pattern, plan.timeout_s, started, alive)
     facts: dict = {"console_tail": success.tail}
     if not success.matched:
-        facts["boot_failure"] = f"success pattern {plan.success_pattern!r} not seen: {success.reason}"
-        return facts
+        return _not_up(f"success pattern {plan.success_pattern!r} not seen", success)
     facts["login_s"] = round(success.elapsed_s, 3)
-    text = read_capped(console.log_path)
-    banner = BANNER.search(text.encode(errors="replace"))
+    banner = search(BANNER_TEXT, console.log_path)
     if banner:  # an image of the user's that prints our banner is judged by it as ours are
-        arch, release, endian = (group.decode() for group in banner.groups())
-        facts["banner"] = Banner(arch, release, endian)
-    facts["kernel_evidence"] = kernel_evidence(text)
+        facts["banner"] = Banner(*banner.groups())
+    facts["kernel_evidence"] = kernel_evidence_of(log_pieces(console.log_path))
     return facts
 
 
-def _first_output_s(console: Console, started: float) -> float | None:
-    return round(console.first_at - started, 3) if console.first_at is not None else None
+def _since(when: float | None, started: float) -> float | None:
+    return round(when - started, 3) if when is not None else None
+
+
+def _not_up(what: str, wait: ConsoleWait) -> dict:
+    """A boot's facts when a wait for it to come up ended without a match: why, and, at a timeout, whether the
+    guest was still printing (archmatrix/guest/progress.py)."""
+    facts: dict = {"console_tail": wait.tail, "boot_failure": f"{what}: {wait.reason}"}
+    if wait.progress is not None:
+        facts["boot_progress"] = wait.progress
+        facts["boot_failure"] += f"; {wait.progress.said()}"
+    return facts

@@ -5,7 +5,9 @@ loopback. On this machine the harness connects to it directly; on a remote
 host through a direct-tcpip channel of the host's SSH connection (nothing is
 opened on any network interface). The file the `network` check fetches is
 served on this machine's loopback; a remote host's sshd carries the guest's
-request to it (a reverse forward on the remote loopback).
+request to it (a reverse forward on the remote loopback). QEMU forwards the
+file's address to that port and nothing else of the host is reachable
+(archmatrix/guest/user_network.py): the port is known before the guest starts.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from dataclasses import replace
 
 from archmatrix.core.observation import GuestArchFacts, NetworkFacts, SshFacts
 from archmatrix.guest.boot import free_local_port
-from archmatrix.guest.console import Console, read_capped
+from archmatrix.guest.console import Console
+from archmatrix.guest.console_log import log_tail
 from archmatrix.guest.file_server import LoopbackFile
 from archmatrix.guest.ssh import GuestAddress, GuestSsh, GuestSshError, local_stream
 from archmatrix.ssh.keys import RunKey, fingerprint_of, key_from_line
@@ -53,7 +56,8 @@ class GuestNetwork:
         self.key = key
         self.shell = shell  # None: this machine
         self._file: LoopbackFile | None = None
-        self._file_port: int | None = None
+        self._file_port: int | None = None  # where the libvirt host serves it, on its loopback
+        self._file_error: HostSshError | None = None  # why it cannot be offered on this host: said once, kept
 
     def free_port(self) -> int:
         if self.shell is not None:
@@ -76,14 +80,32 @@ class GuestNetwork:
         if host_key is None:
             raise GuestSshError(f"SSH to guest {guest} (host {self.host_label}, 127.0.0.1:{port}) not tried: {why}")
         log = console.log_path
-        return GuestSsh(self.address(guest, port), self.key, host_key, lambda: read_capped(log)[-2000:])
+        return GuestSsh(self.address(guest, port), self.key, host_key, lambda: log_tail(log))
 
-    def served_file(self) -> tuple[LoopbackFile, str]:
-        """The test file and the URL a guest on this host fetches it from."""
+    def served_file(self) -> tuple[LoopbackFile, int]:
+        """The test file and the port of the libvirt host's loopback it is served on; HostSshError if a remote
+        host refuses to carry it (kept: every guest of the host is told the same)."""
+        if self._file_error is not None:
+            raise self._file_error
         if self._file is None:
-            self._file = LoopbackFile()
-            self._file_port = self._file.port if self.shell is None else self.shell.forward_to_local(self._file.port)
-        return self._file, self._file.url(self._file_port)
+            served = LoopbackFile()
+            try:
+                self._file_port = served.port if self.shell is None else self.shell.forward_to_local(served.port)
+            except HostSshError as error:
+                served.close()
+                self._file_error = error
+                raise
+            self._file = served
+        assert self._file_port is not None
+        return self._file, self._file_port
+
+    def guest_file_port(self) -> int | None:
+        """For a guest's domain: the port its file forward goes to, or None when the host cannot serve the file
+        (its network check then says why)."""
+        try:
+            return self.served_file()[1]
+        except HostSshError:
+            return None
 
     def close(self) -> None:
         if self._file is not None:
@@ -200,9 +222,10 @@ def guest_arch_answers(out: str, err: str) -> GuestArchFacts:
 
 def network_facts(client: GuestSsh, network: GuestNetwork) -> NetworkFacts:
     try:
-        served, url = network.served_file()
+        served, host_port = network.served_file()
     except HostSshError as error:
         return NetworkFacts(error=f"the test file could not be offered to the guest: {error}")
+    url = served.url
     before = served.requests
     fetching = time.monotonic()
     fetched = "/tmp/archmatrix-network-check"
@@ -210,6 +233,6 @@ def network_facts(client: GuestSsh, network: GuestNetwork) -> NetworkFacts:
                                   timeout_s=120)
     seconds = time.monotonic() - fetching
     digest = out.split()[0] if out.split() else ""
-    return NetworkFacts(url=url.replace(served.path, "/<token>"), bytes=len(served.data),
+    return NetworkFacts(url=url.replace(served.path, "/<token>"), host_port=host_port, bytes=len(served.data),
                         expected_sha256=served.sha256, seen_sha256=digest, seconds=round(seconds, 3),
                         server_requests=served.requests - before, status=status, stderr=err.strip()[-500:])

@@ -25,7 +25,8 @@ from archmatrix.cleanup.names import domain_name
 from archmatrix.cleanup.owner import Owner
 from archmatrix.core.arch import SERIAL
 from archmatrix.guest.boot import domain_alive, free_local_port, started_domain, watched
-from archmatrix.guest.console import Console, read_capped
+from archmatrix.guest.console import Console
+from archmatrix.guest.console_log import search
 from archmatrix.guest.domain import DomainSpec, domain_xml
 from archmatrix.guest.reach import wait_for_ssh_server
 from archmatrix.guest.reaper import wait_for_reaped
@@ -38,7 +39,7 @@ from archmatrix.ssh.shell import SshAccess
 
 LOCAL_URI = "qemu:///system"  # the lab boots on this machine's libvirt
 READY = re.compile(rb"ARCHMATRIX-LAB (libvirt-up|seeded|failed: [^\r\n]*)")
-KERNEL_UP = re.compile(rb"ARCHMATRIX-LAB kernel-up uptime=\S+ kvm=(\w+)")
+KERNEL_UP_TEXT = re.compile(r"ARCHMATRIX-LAB kernel-up uptime=\S+ kvm=(\w+)")  # read from the log as text
 READY_TIMEOUT_S = 180.0  # unseeded, its libvirtd probes two emulators under nested emulation
 
 
@@ -220,7 +221,7 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: Owner, cach
             running.enter_context(booted.running)
             _wait_ready(booted, READY_TIMEOUT_S, what)
             host_line = _host_key(booted, what)
-            kvm = KERNEL_UP.search(read_capped(console.log_path).encode())
+            kvm = search(KERNEL_UP_TEXT, console.log_path)
             boot_s = time.monotonic() - booted.started
             port = booted.port
             pipe, uri = _ssh_files(directory, key, port, host_line)
@@ -234,7 +235,7 @@ def start_lab_host(kind: LabKind, run_dir: Path, run_id: str, owner: Owner, cach
                 "lab_cpu": "+".join([kind.cpu] + (list(kind.cpu_features) if virtualization else [])),
                 "lab_memory_mib": kind.memory_mib,
                 "lab_vcpus": kind.vcpus,
-                "lab_dev_kvm": kvm.group(1).decode() if kvm else "unknown",
+                "lab_dev_kvm": kvm.group(1) if kvm else "unknown",
                 "lab_ready_s": round(boot_s, 1),
                 "timeout_factor": kind.timeout_factor,
                 "tcg_slowdown": kind.tcg_slowdown,

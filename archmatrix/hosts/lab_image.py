@@ -4,7 +4,8 @@ The image is a Debian system of the lab's arch with libvirt and QEMU, built from
 (lab_recipe.py says what goes in, lab_build.py builds it). One build-time boot lets libvirtd probe every
 emulator into its capabilities cache, which the image keeps: a lab host's libvirtd then answers in about a
 second instead of after six per emulator. Cached under the image cache by its recipe's key; the manifest lists
-every package and version.
+every package and version, and the sha256 of each file: an image is re-hashed before each use, and a damaged one
+rebuilt, never booted.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from archmatrix.cleanup.scratch import ScratchArea
 from archmatrix.files import write_atomically
 from archmatrix.hosts.lab_build import build_lab_image, candidate_versions
 from archmatrix.hosts.lab_catalog import LabKind
+from archmatrix.hosts.lab_image_hashes import damage_of, file_hashes
 from archmatrix.hosts.lab_recipe import RELEASE, LabImage, LabImageError, recipe_key
 from archmatrix.images.apt_indexes import MIRROR_SYNC
 from archmatrix.images.apt_sources import SourcesError, configured_sources
@@ -62,13 +64,21 @@ class LabImages:
                     newest = self._newest(kind)
                     if newest is None:
                         raise
+                    damage = damage_of(newest.manifest.parent)
+                    if damage:
+                        raise LabImageError(f"the cached {kind.label} image {newest.key} is damaged ({damage}) and "
+                                            f"cannot be rebuilt now: package versions unknown ({error})") from None
                     self.say(f"  {kind.label}: package versions unknown ({error}); using the cached image "
                              f"{newest.key}")
                     return newest
                 key = recipe_key(kind, versions)
                 image = self._cached(kind, key)
                 if image is not None:
-                    return image
+                    damage = damage_of(image.manifest.parent)
+                    if damage is None:
+                        return image
+                    self.say(f"  {kind.label}: the cached image {key} is damaged ({damage}); rebuilding it")
+                    shutil.rmtree(image.manifest.parent)
                 self.say(f"building the {kind.label} host image {key} ({len(versions)} Debian packages)")
                 image = build_lab_image(kind, key, versions, sources, workdir, started, self.say)
                 if seed is not None:
@@ -78,6 +88,7 @@ class LabImages:
                              f"{time.monotonic() - seeding:.1f} s")
                 manifest = json.loads(image.manifest.read_text())
                 manifest["build_s"] = round(time.monotonic() - started, 1)
+                manifest["sha256"] = file_hashes(image.manifest.parent)  # as seeded: what each use re-hashes
                 write_atomically(image.manifest, json.dumps(manifest, indent=1) + "\n")
                 for path in image.manifest.parent.iterdir():
                     path.chmod(0o644)

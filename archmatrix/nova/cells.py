@@ -18,8 +18,9 @@ from pathlib import Path
 
 from archmatrix.cleanup.names import METADATA_NAMESPACE, PREFIX, tag_domain
 from archmatrix.cleanup.owner import Owner
-from archmatrix.guest.domain import QEMU_NAMESPACE, user_mode_nic
+from archmatrix.guest.domain import QEMU_NAMESPACE
 from archmatrix.guest.site import PlacedFiles
+from archmatrix.guest.user_network import user_mode_nic
 
 # What Nova's documentation and its nova-emulation job give the image of each arch it tested ("tested and
 # validated": aarch64, ppc64le, s390x), and x86_64 with UEFI (its built-in disk boots through OVMF only) on q35.
@@ -53,7 +54,7 @@ def _sub(parent: ET.Element, tag: str, **attributes: str) -> ET.Element:
 
 
 def booted_xml(nova_xml: str, files: PlacedFiles, run_id: str, cell_id: str, owner: Owner, ssh_port: int | None,
-               nic_device: str | None, nic_address: str) -> Booted:
+               nic_device: str | None, nic_address: str, file_port: int | None = None) -> Booted:
     """Nova's domain with what a deployment supplies put in (see the module's docstring)."""
     ET.register_namespace(PREFIX, METADATA_NAMESPACE)
     ET.register_namespace("qemu", QEMU_NAMESPACE)
@@ -101,10 +102,11 @@ def booted_xml(nova_xml: str, files: PlacedFiles, run_id: str, cell_id: str, own
         commandline = root.find(f"{{{QEMU_NAMESPACE}}}commandline")
         if commandline is None:
             commandline = _sub(root, f"{{{QEMU_NAMESPACE}}}commandline")
-        for value in user_mode_nic(nic_device, ssh_port, nic_address):
+        for value in user_mode_nic(nic_device, ssh_port, file_port, nic_address):
             _sub(commandline, f"{{{QEMU_NAMESPACE}}}arg", value=value)
-        replaced.append(f"NIC (Neutron's) -> {nic_device} on QEMU's user-mode network, SSH forwarded to "
-                        f"127.0.0.1:{ssh_port}")
+        replaced.append(f"NIC (Neutron's) -> {nic_device} on QEMU's restricted user-mode network, SSH forwarded "
+                        f"to 127.0.0.1:{ssh_port}" + (f", the network check's file from 127.0.0.1:{file_port}"
+                                                      if file_port else ""))
     ET.indent(root)
     xml = ET.tostring(root, encoding="unicode") + "\n"
     return Booted(xml, tuple(replaced), xml_diff(nova_xml, xml))

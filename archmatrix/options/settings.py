@@ -44,7 +44,8 @@ class Settings:
     nova_conf: dict[str, str] = field(default_factory=dict)  # "section.option" -> value, as nova.conf has it
     nova_config_drive: bool = True  # the Nova cells' instances ask for a config drive
 
-    def timeouts(self, host_factor: float = 1.0) -> Timeouts:
-        """The run's one timeout policy (archmatrix/core/timeouts.py), on a host `host_factor` times slower."""
+    def timeouts(self, host_factor: float = 1.0, tcg_speed: float | None = None) -> Timeouts:
+        """The run's one timeout policy (archmatrix/core/timeouts.py), on a host `host_factor` times slower, whose
+        TCG was measured `tcg_speed` times slower than the reference machine's."""
         return Timeouts(self.timeout_factor, self.boot_timeouts, self.kvm_probe_timeout,
-                        self.kvm_probe_first_output).for_host(host_factor)
+                        self.kvm_probe_first_output).for_host(host_factor, tcg_speed)

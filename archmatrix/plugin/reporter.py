@@ -42,6 +42,8 @@ class MatrixReporter:
         facts = json.loads(properties.get(FACTS_PROPERTY, "{}"))
         verdict = json.loads(properties.get(VERDICT_PROPERTY, "null"))
         detail = verdict["seen"] if verdict else _reason(report)
+        if outcome == "fail" and verdict and verdict.get("inconclusive"):
+            outcome = "inconclusive"  # the test failed (nothing was proven), the guest did not: it was still booting
         self.records.add(report.nodeid, CheckRecord(cell["host"], cell["arch"], cell["accel"], cell["check"],
                                                     outcome, detail, facts, cell.get("nova", False)), host)
 

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 from archmatrix.report.json_report import SCHEMA_VERSION, SchemaError, host_key
 
-BAD = ("fail", "error")
+# What a cell that passed before must not become: failing, broken, or no longer proven (inconclusive: its guest was
+# still booting when its bound ran out). Not "unsupported": the host says why it cannot run the cell.
+BAD = ("fail", "error", "inconclusive")
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,18 @@ from archmatrix.core.arches import ACCELERATORS
 from archmatrix.core.text import xml_text
 from archmatrix.files import write_atomically
 from archmatrix.report.console_logs import ConsoleLogRefused, excerpt
-from archmatrix.report.json_report import column_name, host_key, overview_grid
+from archmatrix.report.json_report import column_name, host_key, overview_grid, speed_said
 
 EXCERPT_LINES = 40
-COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "unsupported": "#6e7781", "error": "#9a6700"}
+COLORS = {"pass": "#1a7f37", "fail": "#cf222e", "inconclusive": "#bc4c00", "unsupported": "#6e7781",
+          "error": "#9a6700"}
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;color:#1f2328;max-width:80rem}
 table{border-collapse:collapse;margin:1rem 0}td,th{border:1px solid #d0d7de;padding:.35rem .6rem;text-align:left;
 vertical-align:top}th{background:#f6f8fa}.cell{font-weight:600}.reason{font-size:.8rem;color:#57606a;max-width:28rem}
 pre{background:#f6f8fa;padding:.6rem;overflow:auto;font-size:.75rem;max-height:24rem}
 .refused{font-size:.8rem;color:#9a6700}.pass{color:#1a7f37}.fail{color:#cf222e}.unsupported{color:#6e7781}.error{color:#9a6700}
+.inconclusive{color:#bc4c00}
 """
 
 
@@ -53,6 +55,7 @@ def _facts_table(host: dict) -> str:
         ("lab host", _lab_line(host)),
         ("emulators", "; ".join(f"{path}: {version}" for path, version in host.get("emulator_versions", {}).items())),
         ("KVM", f"{kvm.get('status', 'not probed')}: {kvm.get('reason', '')}"),
+        ("TCG speed", speed_said(host) if host.get("tcg_speed") else None),
         ("run", f"{host['started_at']}, {host['duration_s']} s" + ("" if host["complete"] else " (incomplete)")),
         ("traits it can honestly claim", ", ".join(host.get("honest_traits", [])) or "none"),
         ("also listed, not run", ", ".join(host.get("arches_not_run", [])) or None),

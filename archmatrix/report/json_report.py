@@ -109,3 +109,10 @@ def load_matrix(path: Path) -> dict:
             f"{path} has schema_version {version!r}; this harness reads schema_version {SCHEMA_VERSION} only"
         )
     return document
+
+
+def speed_said(host: dict) -> str:
+    """The host's TCG speed probe, one line: its factor on the TCG bounds and what it measured."""
+    speed = host.get("tcg_speed") or {}
+    factor = speed.get("factor")
+    return (f"TCG bounds x{factor:g}; " if factor is not None else "") + str(speed.get("detail", ""))

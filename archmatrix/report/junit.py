@@ -35,6 +35,8 @@ def _case(cell: dict, check: str, verdict: dict) -> TestCase:
         case.result = [Error(message=_x(detail[:300]))]
     elif outcome == "unsupported":
         case.result = [Skipped(message=_x(detail[:300]))]
+    elif outcome == "inconclusive":  # neither shown to run nor shown not to: the guest was still booting at its bound
+        case.result = [Skipped(message=_x(detail[:300]), type_="inconclusive")]
     if outcome != "pass":
         case.system_out = _x(detail)
     properties = Properties()

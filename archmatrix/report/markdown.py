@@ -12,10 +12,11 @@ from pathlib import Path
 from archmatrix.core.arches import ACCELERATORS
 from archmatrix.core.text import markdown_text as _m
 from archmatrix.files import write_atomically
-from archmatrix.report.json_report import column_name, host_key, overview_grid
+from archmatrix.report.json_report import column_name, host_key, overview_grid, speed_said
 
 WHITESPACE = re.compile(r"[ \t\r\n]+")
-MARKS = {"pass": "✅ pass", "fail": "❌ fail", "unsupported": "➖ unsupported", "error": "⚠️ error"}
+MARKS = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "⏳ inconclusive", "unsupported": "➖ unsupported",
+         "error": "⚠️ error"}
 
 
 def _cell_text(cell: dict, footnotes: list[str]) -> str:
@@ -97,7 +98,8 @@ def _host_section(host: dict, cells: list[dict], footnotes: list[str]) -> list[s
         f"## {_m(host_key(host))}: {_m(host['hostname'])} ({_m(host['arch'])})",
         "",
         f"{_m(host.get('distribution') or '')} · libvirt {_m(host.get('libvirt_version', '?'))} · "
-        f"run {_m(host['started_at'])}, {_m(host['duration_s'])} s · KVM: {_m(kvm.get('status', 'not probed'))}",
+        f"run {_m(host['started_at'])}, {_m(host['duration_s'])} s · KVM: {_m(kvm.get('status', 'not probed'))}"
+        + (f" · TCG speed: {_m(speed_said(host))}" if host.get("tcg_speed") else ""),
         "",
         "| guest arch | " + " | ".join(_m(column_name(a, n)) for a, n in columns) + " | trait |",
         "|---|" + "---|" * len(columns) + "---|",
@@ -137,7 +139,7 @@ def _nova_table(host: dict, cells: list[dict]) -> list[str]:
     return lines
 
 
-CHECK_MARKS = {"pass": "✅", "fail": "❌", "unsupported": "➖", "error": "⚠️"}
+CHECK_MARKS = {"pass": "✅", "fail": "❌", "inconclusive": "⏳", "unsupported": "➖", "error": "⚠️"}
 
 
 def _checks_table(cells: list[dict]) -> list[str]:

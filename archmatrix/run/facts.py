@@ -18,6 +18,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "cpu_model": plan.cpu_model,
         "kernel_console": plan.kernel_console,
         "first_output_s": seen.first_output_s,
+        "last_output_s": seen.last_output_s,
         "banner_s": seen.banner_s,
         "login_s": seen.login_s,
         "guest": asdict(seen.banner) if seen.banner else None,
@@ -33,6 +34,7 @@ def cell_facts(plan: Plan, seen: Observation) -> dict:
         "ssh": asdict(seen.ssh) if seen.ssh else None,
         "guest_arch": asdict(seen.guest_arch) if seen.guest_arch else None,
         "network": asdict(seen.network) if seen.network else None,
+        "boot_progress": asdict(seen.boot_progress) if seen.boot_progress else None,
         "plan": plan.summary(),
         **({"nova": asdict(seen.nova)} if seen.nova else {}),
     }

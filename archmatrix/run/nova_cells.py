@@ -104,6 +104,7 @@ class NovaCells:
     # --- a Nova cell ------------------------------------------------------------------------------------
 
     def plan(self, cell: CellKey, host: Host, timeouts_of) -> Plan:
+        """`timeouts_of(host, accel)`: the run's bounds for the cell's accelerator on the host."""
         arch = ARCHES[cell.arch]
         if cell.accel == "kvm":
             refusal = kvm_offered_for(host.capabilities, cell.arch)
@@ -125,7 +126,8 @@ class NovaCells:
         kvm = self.run.kvm_verdict(host) if (accel or cell.accel) == "kvm" else None
         settings = self.run.settings
         try:
-            plan = make_plan(arch, accel or cell.accel, host.capabilities, kvm, timeouts=timeouts_of(host),
+            plan = make_plan(arch, accel or cell.accel, host.capabilities, kvm,
+                             timeouts=timeouts_of(host, accel or cell.accel),
                              console_cap_mib=settings.console_cap_mib, tb_cache_mib=None,
                              user_image=cell.arch in settings.user_images, nova=nova, boot="disk",
                              check_machine=False)
@@ -153,7 +155,8 @@ class NovaCells:
         def domain_for(files, name: str, port: int | None) -> str:
             made = booted_xml(answer.xml, files, self.run.run_dir.run_id, plan.cell_id, self.run.run_dir.owner,
                               port, plan.nic_device, nic_address_beside_libvirts(choices.machine or "",
-                                                                                 plan.nic_device))
+                                                                                 plan.nic_device),
+                              file_port=host.site.network.guest_file_port() if port and host.site.network else None)
             booted["made"] = made
             return made.xml
 

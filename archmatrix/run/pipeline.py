@@ -17,8 +17,10 @@ from archmatrix.cleanup.names import run_prefix
 from archmatrix.core.arches import ARCHES
 from archmatrix.core.capabilities import KvmVerdict, kvm_offered_for
 from archmatrix.core.checks import SSH_CHECKS, Verdict, judge
+from archmatrix.core.host_speed import HostSpeed, unmeasured
 from archmatrix.core.observation import Observation
 from archmatrix.core.plan import CellKey, CellUnsupported, NovaChoice, Plan, PlanError, make_plan
+from archmatrix.core.timeouts import Timeouts
 from archmatrix.errors import HarnessError, HarnessWarning
 from archmatrix.guest.observe import boot_and_observe
 from archmatrix.guest.reaper import wait_for_reaped
@@ -113,6 +115,27 @@ class Run:
 
         return KvmVerdict(**self.store.get_or_compute(f"kvm-probe-{host.label}", probe))
 
+    def host_speed(self, host: Host) -> HostSpeed:
+        """How much slower than the reference machine the host runs TCG: measured once per run and host, whichever
+        process asks first (archmatrix/hosts/speed_probe.py)."""
+        import libvirt
+
+        from archmatrix.hosts.speed_probe import probe_speed
+
+        def probe() -> dict:
+            bound = self.settings.timeouts(host.spec.timeout_factor).speed_probe()
+            try:
+                return asdict(probe_speed(host.connection(), host.capabilities, host.site, bound))
+            except libvirt.libvirtError as error:  # the host's own fault: its cells will say so themselves
+                return asdict(unmeasured(f"libvirt failed while the speed probe booted: {error}"))
+
+        return HostSpeed(**self.store.get_or_compute(f"speed-probe-{host.label}", probe))
+
+    def timeouts(self, host: Host, accel: str) -> Timeouts:
+        """The cell's bounds on `host`: a TCG cell's from the host's measured speed (a KVM cell needs no probe)."""
+        speed = self.host_speed(host).factor if accel == "tcg" else None
+        return self.settings.timeouts(host.spec.timeout_factor, speed)
+
     # --- one cell -----------------------------------------------------------------------------------
 
     def _kvm_of(self, cell: CellKey, host: Host) -> KvmVerdict | None:
@@ -122,10 +145,12 @@ class Run:
 
     def host_facts(self, cell: CellKey) -> dict:
         """The cell's host as the reports show it, with the KVM probe's verdict when the cell needed one (even
-        when the cell then turns out unsupported: the verdict is the host's finding), and with a Nova cell, the
-        traits Nova's own driver reports for the host."""
+        when the cell then turns out unsupported: the verdict is the host's finding), the speed probe's with a TCG
+        cell, and with a Nova cell, the traits Nova's own driver reports for the host."""
         host = self.host(cell.host)
         facts = host.facts(self._kvm_of(cell, host))
+        if cell.accel == "tcg":
+            facts["tcg_speed"] = asdict(self.host_speed(host))
         if cell.nova:
             answers = self.nova.answers(host)
             facts["nova"] = {"version": answers["version"], "traits": answers["traits"]}
@@ -136,14 +161,14 @@ class Run:
         or archmatrix failed."""
         host = self.host(cell.host)
         if cell.nova:
-            return self.nova.plan(cell, host, lambda host: self.settings.timeouts(host.spec.timeout_factor))
+            return self.nova.plan(cell, host, self.timeouts)
         settings = self.settings
         kvm = self._kvm_of(cell, host)
         nova = self._nova_choice(cell, host) if cell.arch in settings.image_properties else None
         try:
             return make_plan(ARCHES[cell.arch], cell.accel, host.capabilities, kvm,
                              machine=settings.machines.get(cell.arch),
-                             timeouts=settings.timeouts(host.spec.timeout_factor),
+                             timeouts=self.timeouts(host, cell.accel),
                              extra_kernel_args=settings.kernel_args.get(cell.arch, ""),
                              console_cap_mib=settings.console_cap_mib, tb_cache_mib=settings.tb_cache_mib,
                              user_image=cell.arch in settings.user_images,
@@ -277,8 +302,8 @@ def judge_cell(run: Run, cell: CellKey, checks: tuple[str, ...], with_ssh: bool 
     """Every one of `checks` for a cell, as pytest's fixtures would give them, without pytest.
 
     {"outcomes": {check: (outcome, detail)}, "facts": cell facts or {}, "host": host facts or None,
-     "plan": the Plan or None, "observation": the Observation or None}; outcomes are pass, fail, unsupported
-    or error, as the matrix counts them.
+     "plan": the Plan or None, "observation": the Observation or None}; outcomes are pass, fail, inconclusive,
+    unsupported or error, as the matrix counts them.
     """
     result: dict = {"outcomes": {}, "facts": {}, "host": None, "plan": None, "observation": None}
     try:
@@ -300,5 +325,5 @@ def judge_cell(run: Run, cell: CellKey, checks: tuple[str, ...], with_ssh: bool 
         except CellUnsupported as reason:
             result["outcomes"][check] = ("unsupported", str(reason))
             continue
-        result["outcomes"][check] = ("pass" if verdict.passed else "fail", verdict.seen)
+        result["outcomes"][check] = (verdict.outcome, verdict.seen)
     return result

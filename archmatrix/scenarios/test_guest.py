@@ -41,5 +41,6 @@ def test_guest_arch(verify):
 
 
 def test_network(verify):
-    """The guest fetches a file served on the host's loopback through its gateway, and its checksum matches."""
+    """The guest fetches a file served on the host's loopback through the one address its network forwards
+    there, and its checksum matches."""
     verify("network")

@@ -142,9 +142,14 @@ def _pump(channel, local) -> None:
 
     try:
         while True:
+            # No idle limit: a guest's file forward is opened when the guest starts and first used when it has
+            # booted, minutes later on a slow host. It ends when either side closes (the guest's QEMU exits, the
+            # connection to the host goes).
             ready, _, _ = select.select([channel, local], [], [], 60)
             if not ready:
-                break
+                if channel.get_transport() is None or not channel.get_transport().is_active():
+                    break
+                continue
             if channel in ready:
                 data = channel.recv(65536)
                 if not data:
