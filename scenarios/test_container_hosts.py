@@ -12,7 +12,7 @@ import pytest
 
 from archmatrix.core.arches import default_arches
 from archmatrix.core.checks import CHECKS
-from scenarios.runs import assert_nothing_left, cells_of, finish, read_until, real_run
+from scenarios.runs import assert_nothing_left, cells_of, finish, qemu_processes_of, read_until, real_run
 
 BUILT_IN = default_arches()
 
@@ -91,7 +91,15 @@ def test_a_container_host_killed_mid_run_errors_its_cells_and_the_run_goes_on(tm
                        "-v")
     # Longest cells first: here's ppc64le, then trixie's (~7 s), then both s390x, then both aarch64.
     run_id = read_until(process, f"test_binary[{_this_label()}-ppc64le-tcg] PASSED")
-    time.sleep(2)  # trixie's ppc64le is booting
+    # Then trixie's ppc64le boots (after that host's half-second speed probe): its QEMU, seen from here, is a
+    # ppc64le QEMU other than this machine's (which may still be being destroyed in the background).
+    ours = set(qemu_processes_of(run_id))
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if any("ppc64le-tcg" in line for line in set(qemu_processes_of(run_id)) - ours):
+            break
+        time.sleep(0.1)
+    time.sleep(1)  # well inside its boot
     (container,) = containers_of(run_id)
     subprocess.run(["docker", "kill", container], check=True, capture_output=True)
     output, _ = finish(process)

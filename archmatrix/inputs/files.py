@@ -86,9 +86,26 @@ def check_writable_dir(path: str | os.PathLike, where: str, keep: bool = True) -
 
     Tried for real (as root, os.access says yes to nearly everything, /proc included). What the try
     created is removed if the directory cannot be written, and also when `keep` is false: then only
-    whether it could be is known, and its writer creates it.
+    whether it could be is known, and its writer creates it. Two runs may check one new directory at once
+    (a shared image cache): a directory the other made, or removed, meanwhile is tried again.
     """
     check_text(os.fspath(path), where, WRITABLE)
+    for _ in range(RACE_TRIES - 1):
+        try:
+            return _try_writable(path, where, keep)
+        except (FileNotFoundError, FileExistsError):
+            continue  # another checker created or removed a directory on the path meanwhile
+    try:
+        return _try_writable(path, where, keep)
+    except OSError as error:
+        raise InputError(f"{at(where)}{path} cannot be written: {error.strerror or error}; valid: {WRITABLE}") from None
+
+
+RACE_TRIES = 20
+
+
+def _try_writable(path: str | os.PathLike, where: str, keep: bool) -> Path:
+    """check_writable_dir's one try; FileNotFoundError or FileExistsError when a concurrent try interfered."""
     target = Path(os.path.abspath(path))
     missing = []
     while not os.path.lexists(target) and target != target.parent:
@@ -99,10 +116,13 @@ def check_writable_dir(path: str | os.PathLike, where: str, keep: bool = True) -
         for directory in reversed(missing):
             directory.mkdir()
             created.append(directory)
-        if not os.path.isdir(path):
+        if not stat.S_ISDIR(os.stat(path).st_mode):  # FileNotFoundError: removed meanwhile, tried again
             raise NotADirectoryError(0, "Not a directory")
         with tempfile.NamedTemporaryFile(dir=path, prefix=".archmatrix-write-check-"):
             pass
+    except (FileNotFoundError, FileExistsError):
+        _remove(created)
+        raise
     except OSError as error:
         _remove(created)
         raise InputError(f"{at(where)}{path} cannot be written: {error.strerror or error}; valid: {WRITABLE}") from None

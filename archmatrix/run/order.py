@@ -24,11 +24,13 @@ def cells_in_order(keys: list[CellKey], settings, specs: list[HostSpec],
                    build_rank: Callable[[str], int]) -> list[CellKey]:
     """Cells whose image is ready first, then those whose image is a quick download, then those whose image is
     built from source (in the background meanwhile: archmatrix/run/prebuild.py); within each, longest first, so
-    that under -n the last cells on every worker are short ones. Ties are broken by the cell's id and host, so
-    that every xdist worker collects the same order (pytest-xdist refuses to run otherwise)."""
+    that under -n the last cells on every worker are short ones. Ties are broken by the host's place in the
+    matrix (this machine first) and the cell's id, so that every xdist worker collects the same order
+    (pytest-xdist refuses to run otherwise)."""
     hosts = {spec.label: spec for spec in specs}
+    place = {spec.label: index for index, spec in enumerate(specs)}
     return sorted(keys, key=lambda key: (build_rank(key.arch), -expected_cell_s(key, settings, hosts.get(key.host)),
-                                         key.host, key.id))
+                                         place.get(key.host, len(place)), key.host, key.id))
 
 
 def build_rank(arch: Arch, is_ready: bool) -> int:

@@ -247,6 +247,8 @@ class Run:
                     return {"harness_error": self._lost(cell, host)}
                 return {"harness_error": f"libvirt on {cell.host} failed while {cell.id} booted: {error}"}
             except HarnessError as error:
+                if not host.alive():  # a reconnect inside the boot (its SSH phase, say) found the host gone
+                    return {"harness_error": self._lost(cell, host)}
                 return {"harness_error": str(error)}
             except Exception as error:  # noqa: BLE001 - outside libvirt (a copy, a disk's command line, QMP):
                 # recorded once, so that the cell's other checks report it instead of booting again
