@@ -9,7 +9,12 @@ reports only once a test takes a cell (or the run is given container or lab host
 - reporter.py: the controller's matrix files
 """
 
-from archmatrix.plugin.cells import pytest_collection_modifyitems, pytest_generate_tests, pytest_runtest_setup
+from archmatrix.plugin.cells import (
+    pytest_collection_modifyitems,
+    pytest_generate_tests,
+    pytest_runtest_setup,
+    pytest_xdist_node_collection_finished,
+)
 from archmatrix.plugin.configure import (
     checked_settings,
     pytest_addoption,
@@ -35,5 +40,5 @@ __all__ = [
     "archmatrix_host", "archmatrix_run", "cell_host", "checked_settings", "guest", "image", "observation", "plan",
     "pytest_addoption", "pytest_collection_modifyitems", "pytest_configure", "pytest_configure_node",
     "pytest_generate_tests", "pytest_report_header", "pytest_runtest_setup", "pytest_runtest_teardown",
-    "pytest_sessionfinish", "pytest_unconfigure", "verify",
+    "pytest_sessionfinish", "pytest_unconfigure", "pytest_xdist_node_collection_finished", "verify",
 ]
