@@ -22,7 +22,7 @@ from scenarios.runs import assert_nothing_left, cells_of, finish, real_run
 
 pytestmark = pytest.mark.lab_host
 LAB = "lab_aarch64"
-# The other lab hosts, run when asked: ./run test keeps to the aarch64 one (it takes about 16 min warm).
+# The other lab hosts, run when asked: ./run test keeps to the aarch64 one to stay under 15 minutes warm.
 MORE_LABS = os.environ.get("ARCHMATRIX_LAB_HOSTS", "").split(",")
 # ./run test leaves out the lab's own aarch64 TCG cell: 80-95 s of TCG nested in TCG, sharing the lab's two
 # vCPUs with the x86_64 guest, where the lab's point is its KVM cell and the blueprint's x86_64 guest.
@@ -155,7 +155,7 @@ def test_kvm_works_on_the_other_lab_hosts_next_to_this_machine_s_verdict(arch, c
     """
     if arch not in MORE_LABS:
         pytest.skip(f"the {arch} lab host runs when ARCHMATRIX_LAB_HOSTS names it (tox -e lab sets x86_64,ppc64le): "
-                    "about 2 min each, left out of ./run test, which takes about 16 min warm without them")
+                    "about 2 min each, left out of ./run test to keep it under 15 min on a warm cache")
     process = real_run(tmp_path, "--lab-host", arch, "--arch", arch, "-n", "2")
     output, run_id = finish(process, timeout=1200)
     assert process.returncode == pytest.ExitCode.OK, output
