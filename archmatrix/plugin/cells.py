@@ -71,7 +71,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     for index, item in zip(slots, cells, strict=True):
         items[index] = item
     if getattr(config, "workerinput", None) is None and not config.option.collectonly:
-        state.build_ahead(key.arch for key in keys)
+        state.build_ahead(key.arch for key in sorted(keys, key=order.__getitem__))  # longest first, as the cells go
 
 
 @pytest.hookimpl(optionalhook=True)
