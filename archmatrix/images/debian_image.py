@@ -3,12 +3,13 @@ NIC's modules from the kernel's own package, all of the guest's arch and release
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import warnings
 from pathlib import Path, PurePosixPath
 
 from archmatrix.core.arch import Arch, DebianKernel
-from archmatrix.images.deb_files import extract_member, read_members
+from archmatrix.images.deb_files import DataTar, extract_member, read_members
 from archmatrix.images.debian import DebianPackage, PackageFetchError, PrivateApt
 from archmatrix.images.guest_userland import (
     ModuleIndex,
@@ -62,24 +63,18 @@ class DebianBuild:
         wanted = [*kernel_packages, *recipe.parsed.get("packages", []), *dynamic.get("library_packages", [])]
         say(f"downloading {', '.join(wanted)} ({release})")
         debs: dict[str, DebianPackage] = {p.name: p for p in apt.download(wanted, workdir / "debs")}
-        kernel_member = None
-        for name in reversed(kernel_packages):  # linux-binary-* first, where it exists
-            try:
-                kernel_member = extract_member(debs[name].path, kernel.glob, workdir / "kernel")
-                break
-            except PackageFetchError:
-                continue
-        if kernel_member is None:
-            raise PackageFetchError(f"no file matching {kernel.glob!r} in {', '.join(kernel_packages)}")
-        dtb_member = None
-        if kernel.dtb_glob:
-            dtb_member = extract_member(debs[kernel_packages[0]].path, kernel.dtb_glob, workdir / "dtb")
+        with contextlib.ExitStack() as unpacked:
+            kernel_tars = [unpacked.enter_context(DataTar(debs[name].path, workdir / f"{name}.tar"))
+                           for name in kernel_packages]
+            kernel_member = self._kernel_file(kernel, kernel_tars, workdir)
+            dtb_member = (kernel_tars[0].extract_member(kernel.dtb_glob, workdir / "dtb")
+                          if kernel.dtb_glob else None)
+            extra = self._nic_modules(arch, kernel_tars, say)
         members = {}
         for package, member in recipe.package_members():
             target = workdir / "member"
             extract_member(debs[package].path, member, target)
             members[(package, member)] = target.read_bytes()
-        extra = self._nic_modules(arch, [debs[name] for name in kernel_packages], say)
         if dynamic:
             library_packages = dynamic["library_packages"]
             libraries: dict = {}
@@ -99,7 +94,17 @@ class DebianBuild:
         }
         return manifest, members, extra
 
-    def _nic_modules(self, arch: Arch, kernel_debs: list[DebianPackage], say) -> dict[str, bytes]:
+    @staticmethod
+    def _kernel_file(kernel: DebianKernel, kernel_tars: list[DataTar], workdir: Path) -> str:
+        for tar in reversed(kernel_tars):  # linux-binary-* first, where it exists
+            try:
+                return tar.extract_member(kernel.glob, workdir / "kernel")
+            except PackageFetchError:
+                continue
+        raise PackageFetchError(f"no file matching {kernel.glob!r} in "
+                                f"{', '.join(tar.deb.name for tar in kernel_tars)}")
+
+    def _nic_modules(self, arch: Arch, kernel_tars: list[DataTar], say) -> dict[str, bytes]:
         """The NIC driver's modules (and theirs) from the kernel's packages, with init.sh's load order."""
         if arch.nic is None:
             return {}
@@ -111,14 +116,14 @@ class DebianBuild:
                 names.append(path)
             return path.endswith("/modules.builtin")
 
-        for deb in kernel_debs:
-            for data in read_members(deb.path, wanted).values():
+        for tar in kernel_tars:
+            for data in tar.read_members(wanted).values():
                 builtin += data.decode() if isinstance(data, bytes) else ""
 
         def read(paths: list[str]) -> dict[str, bytes]:
             found: dict = {}
-            for deb in kernel_debs:
-                found.update(read_members(deb.path, lambda path: path in paths))
+            for tar in kernel_tars:
+                found.update(tar.read_members(lambda path: path in paths))
             return found
 
         index = ModuleIndex(names, builtin)
