@@ -66,6 +66,10 @@ class PrivateApt:
             "Dir::State": self.root / "state",
             "Dir::State::status": self.root / "state/status",
             "Dir::Cache": self.root / "cache",
+            # apt's binary cache of the indexes, which the machine's apt config may turn off (Debian's container
+            # images do): without it every apt call parses every index again, 0.45 CPU-s each, some 80 calls on a
+            # cold run. With it, 0.1 s. Only the package cache (36 MB for bookworm), not the source cache.
+            "Dir::Cache::pkgcache": "pkgcache.bin",
             "APT::Architecture": self.debian_arch,
             "APT::Architectures": self.debian_arch,
             "Acquire::Retries": "3",
