@@ -2,6 +2,7 @@
 
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -31,7 +32,7 @@ def test_a_build_step_running_in_another_thread_is_killed_when_the_run_ends(tmp_
 
     def build():
         try:
-            run_logged(["sleep", "60"], tmp_path, tmp_path / "build.log", "a long step", lambda line: None)
+            run_logged(["sleep", "60"], tmp_path, tmp_path / "build.log", "a long step", lambda line: None, tmp_path)
         except KernelBuildError as error:
             outcome["error"] = str(error)
 
@@ -49,3 +50,12 @@ def test_a_build_step_running_in_another_thread_is_killed_when_the_run_ends(tmp_
 def test_the_arches_built_from_source_are_the_ones_debian_has_no_kernel_for(arch):
     assert ARCHES[arch].builds_from_source
     assert not ARCHES["aarch64"].builds_from_source
+
+
+def test_a_build_steps_temporary_files_stay_in_its_scratch_and_so_go_with_it(tmp_path):
+    # A compiler killed mid-file leaves its /tmp/cc*.s behind; under the build's scratch it goes with the build.
+    scratch = tmp_path / "scratch"
+    run_logged(["sh", "-c", 'mktemp > "$0"', str(tmp_path / "made")], tmp_path, tmp_path / "build.log",
+               "a step that makes a temporary file", lambda line: None, scratch)
+    made = Path((tmp_path / "made").read_text().strip())
+    assert made.is_file() and made.is_relative_to(scratch), made

@@ -153,8 +153,14 @@ def kill_running_builds() -> None:
             os.killpg(group, signal.SIGKILL)
 
 
-def run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progress: Progress) -> None:
-    """Run one build step with its output appended to `log_path`; say every so often how far it is."""
+def run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progress: Progress, scratch: Path) -> None:
+    """Run one build step with its output appended to `log_path`; say every so often how far it is.
+
+    Its temporary files (a compiler's assembly, say) go under `scratch`, the build's own directory, so that a
+    build killed mid-compile leaves none in /tmp: the scratch goes with the build, or with the next sweep.
+    """
+    tmp = scratch / "tmp"
+    tmp.mkdir(parents=True, exist_ok=True)
     with open(log_path, "a") as log:
         log.write(f"\n$ {' '.join(command)}\n")
         log.flush()
@@ -162,7 +168,8 @@ def run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progres
         # Should the harness die without doing so, the supervising shell kills the group.
         process = subprocess.Popen(["sh", "-c", _SUPERVISOR, "sh", *command], cwd=cwd, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True,
-                                   env={**os.environ, **REPRODUCIBLE_ENV}, preexec_fn=_term_with_parent)
+                                   env={**os.environ, **REPRODUCIBLE_ENV, "TMPDIR": str(tmp)},
+                                   preexec_fn=_term_with_parent)
     started = time.monotonic()
     with _RUNNING_LOCK:
         _RUNNING.add(process.pid)
@@ -198,7 +205,7 @@ def build_kernel(arch_name: str, kernel: SourceKernel, tree: Path, workdir: Path
     started = time.monotonic()
     progress(f"configuring (tinyconfig + images/kernels/{kernel.fragment})")
     run_logged([*make, f"KCONFIG_ALLCONFIG={allconfig}", "allnoconfig"], tree, log_path,
-                f"{arch_name} kernel configure", progress)
+                f"{arch_name} kernel configure", progress, workdir)
     missing = options_not_taken(fragment, (out / ".config").read_text())
     if missing:
         raise KernelBuildError(
@@ -208,7 +215,7 @@ def build_kernel(arch_name: str, kernel: SourceKernel, tree: Path, workdir: Path
     jobs = os.cpu_count() or 1
     progress(f"compiling {kernel.target} with make -j{jobs}")
     run_logged([*make, f"-j{jobs}", kernel.target], tree, log_path, f"{arch_name} kernel make {kernel.target}",
-                progress)
+                progress, workdir)
     release = subprocess.run([*make, "-s", "kernelrelease"], cwd=tree, capture_output=True, text=True, check=False,
                              env={**os.environ, **REPRODUCIBLE_ENV}).stdout.strip()
     output = out / kernel.output
@@ -228,5 +235,5 @@ def compile_init(arch_name: str, kernel: SourceKernel, cflags: tuple[str, ...], 
     """images/init.c, static, with the kernel's cross compiler."""
     progress(f"compiling /init ({source.name}, static)")
     run_logged(init_command(kernel, cflags, str(source), str(output)), source.parent, log_path,
-                f"{arch_name} init compile", progress)
+                f"{arch_name} init compile", progress, output.parent)
 

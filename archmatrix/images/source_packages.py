@@ -101,7 +101,7 @@ def _unpacked(apt: SourceApt, root: Path, scratch_area: ScratchArea, name: str, 
         # dpkg-source checks the files against the .dsc (whose hash apt checked against the signed index)
         # and applies Debian's patches (CVE fixes among them).
         run_logged(["dpkg-source", "-x", str(dsc), str(scratch / "tree")], scratch, log_path,
-                    f"dpkg-source -x {dsc_name}", progress)
+                    f"dpkg-source -x {dsc_name}", progress, scratch)
         fields = {"name": name, "version": version, "dsc_sha256": sha256_of(dsc)}
         os.replace(scratch / "tree", tree)
         write_atomically(record, json.dumps(fields))

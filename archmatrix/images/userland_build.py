@@ -105,7 +105,7 @@ def _build_busybox(arch_name: str, cross_prefix: str, cflags: tuple[str, ...], s
     # As debian/rules does: oldconfig, new symbols at their defaults (stdin is not the harness's terminal).
     # busybox's allnoconfig resets everything KCONFIG_ALLCONFIG sets, unlike the kernel's.
     run_logged(["sh", "-c", 'exec "$@" </dev/null', "sh", *make, "oldconfig"], workdir, log_path,
-                f"{arch_name} busybox configure", progress)
+                f"{arch_name} busybox configure", progress, workdir)
     config = (out / ".config").read_text()
     not_taken = options_not_taken(seed, config)
     missing = missing_applets(config)
@@ -115,7 +115,7 @@ def _build_busybox(arch_name: str, cross_prefix: str, cflags: tuple[str, ...], s
     progress(f"compiling busybox with make {_jobs()}")
     extra = " ".join([*cflags, *_prefix_maps(source.tree, out)])
     run_logged([*make, _jobs(), f"BB_EXTRA_VERSION=Debian {source.version} source", f"CONFIG_EXTRA_CFLAGS={extra}",
-                 "busybox"], workdir, log_path, f"{arch_name} busybox make", progress)
+                 "busybox"], workdir, log_path, f"{arch_name} busybox make", progress, workdir)
     return out / "busybox", config  # stripped by busybox's Makefile with CROSS_COMPILE's strip
 
 
@@ -130,20 +130,20 @@ def _build_dropbear(arch_name: str, cross_prefix: str, cflags: tuple[str, ...], 
     no_crypt.mkdir()
     (no_crypt / "crypt.c").write_text(NO_CRYPT_C)
     run_logged([f"{cross_prefix}gcc", "-Os", *cflags, "-c", "crypt.c"], no_crypt, log_path,
-                f"{arch_name} dropbear no-crypt compile", progress)
+                f"{arch_name} dropbear no-crypt compile", progress, workdir)
     run_logged([f"{cross_prefix}ar", "rcD", "libcrypt.a", "crypt.o"], no_crypt, log_path,
-                f"{arch_name} dropbear no-crypt ar", progress)
+                f"{arch_name} dropbear no-crypt ar", progress, workdir)
     cflags_value = " ".join(["-Os", *cflags, *_prefix_maps(source.tree, out)])
     progress(f"configuring dropbear {source.version} (static, --host={cross_prefix.rstrip('-')})")
     run_logged(["env", f"CFLAGS={cflags_value}", f"LDFLAGS=-L{no_crypt}", "sh", str(source.tree / "configure"),
                  f"--host={cross_prefix.rstrip('-')}", *DROPBEAR_CONFIGURE], out, log_path,
-                f"{arch_name} dropbear configure", progress)
+                f"{arch_name} dropbear configure", progress, workdir)
     progress(f"compiling dropbear with make {_jobs()}")
     run_logged(["make", _jobs(), f"PROGRAMS={DROPBEAR_PROGRAMS}", "STATIC=1"], out, log_path,
-                f"{arch_name} dropbear make", progress)
+                f"{arch_name} dropbear make", progress, workdir)
     programs = {name: out / name for name in DROPBEAR_PROGRAMS.split()}
     run_logged([f"{cross_prefix}strip", *map(str, programs.values())], out, log_path,
-                f"{arch_name} dropbear strip", progress)
+                f"{arch_name} dropbear strip", progress, workdir)
     return programs
 
 
