@@ -62,12 +62,10 @@ def progress_to_terminal(config, fd: int) -> Callable[[str], None]:
     prefix = f"[{worker}] " if worker else ""
 
     def say(line: str) -> None:
-        # Alone, pytest leaves its line of progress open: a line of ours starts on a new one. Under xdist the
-        # workers' lines come whole, and so must the controller's (its background builds), or the next
-        # worker's line runs on after it.
-        whole = worker or config.pluginmanager.has_plugin("dsession")
+        # Each line starts a line of its own: pytest leaves its line of dots open, and under xdist the workers'
+        # and the controller's (background builds) lines come in any order, so none may rely on another's end.
         try:
-            os.write(fd, f"{prefix}{line}\n".encode() if whole else f"\n{line}".encode())
+            os.write(fd, f"\n{prefix}{line}".encode())
         except OSError:
             pass  # the terminal went away; the work goes on
 
