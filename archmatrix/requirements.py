@@ -14,9 +14,10 @@ import sys
 from archmatrix.core.arches import ARCHES
 
 # Host tools besides the emulators: the libvirt daemon and client, what
-# pip needs to compile libvirt-python against the host's libvirt, and Docker
+# pip needs to compile libvirt-python against the host's libvirt and Python
+# (python3-dev: Python.h, which a new Debian machine lacks), and Docker
 # with the image builder for container hosts (archmatrix/hosts/container.py).
-HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc",
+HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc", "python3-dev",
                  "docker.io", "mmdebstrap",
                  # the reaper ./run starts libvirtd under (tools/start-libvirtd), as an init system would be
                  "tini",
