@@ -19,8 +19,9 @@ from archmatrix.core.arches import ARCHES
 # with the image builder for container hosts (archmatrix/hosts/container.py).
 HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc", "python3-dev",
                  "docker.io", "mmdebstrap",
-                 # the reaper ./run starts libvirtd under (tools/start-libvirtd), as an init system would be
-                 "tini",
+                 # the reaper ./run starts libvirtd under (tools/start-libvirtd), as an init system would be, and
+                 # the pgrep it looks for running daemons with (a minimal Debian root has no procps)
+                 "tini", "procps",
                  # UEFI firmware, which Nova forces for aarch64 (--image-property, harness nova-plan), and OVMF
                  "qemu-efi-aarch64", "ovmf",
                  # disks: qemu-img checks a user's; the firmware disks are made with GRUB's grub-mkimage, a FAT
