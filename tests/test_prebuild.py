@@ -22,9 +22,28 @@ def test_only_kernels_built_from_source_and_not_cached_are_built_ahead():
     prebuild = Prebuild(image_of, lambda arch: arch.name == "mips", lambda line: None)
     started = prebuild.start(["aarch64", "ppc64", "mips", "x86_64", "ppc64", "nonesuch"])
     assert started == ["ppc64"], "mips is cached; aarch64 and x86_64 are Debian's kernels, a download away"
-    prebuild._thread.join(5)
+    for thread in prebuild._threads:
+        thread.join(5)
     assert asked == ["ppc64"]
     assert prebuild.start(["ppc64"]) == [], "started once per run"
+
+
+def test_the_arches_built_ahead_build_side_by_side_not_one_after_the_other():
+    building, release = [], threading.Event()
+
+    def image_of(arch):
+        building.append(arch.name)
+        release.wait(10)
+
+    prebuild = Prebuild(image_of, lambda arch: False, lambda line: None)
+    assert prebuild.start(["ppc64", "mips"]) == ["ppc64", "mips"]
+    deadline = time.monotonic() + 5
+    while len(building) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert sorted(building) == ["mips", "ppc64"], "each started while the other was still building"
+    release.set()
+    prebuild.stop()
+    assert not any(thread.is_alive() for thread in prebuild._threads)
 
 
 def test_a_build_step_running_in_another_thread_is_killed_when_the_run_ends(tmp_path):

@@ -1,8 +1,8 @@
 """Images built ahead, in the background, while the run boots the cells whose images are ready.
 
 On a cold cache the arches with no Debian kernel build theirs from source, with busybox and dropbear: minutes
-each, on every core. They start as soon as the run knows which arches its cells need, longest first, in a thread
-of the controlling process, while the workers boot the other arches (whose images are cached or a quick download
+each, on every core. They start as soon as the run knows which arches its cells need, all at once, each in a
+thread of the controlling process, while the workers boot the other arches (whose images are cached or a quick download
 away; those cells come first: archmatrix/run/pipeline.py cells_in_order). A worker that reaches a cell whose
 image is still being built waits on the run store's lock for it, then finds it built; a build that failed is
 that arch's cells' error, as a build of the worker's own would be.
@@ -11,6 +11,7 @@ that arch's cells' error, as a build of the worker's own would be.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable
 
 from archmatrix.core.arch import Arch
@@ -27,7 +28,7 @@ class Prebuild:
         self.image_of = image_of  # archmatrix.run.images.RunImages.of: once per run, shared through the run store
         self.is_ready = is_ready
         self.progress = progress
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
 
     @staticmethod
@@ -36,34 +37,41 @@ class Prebuild:
         return arch.builds_from_source and not is_ready(arch)
 
     def start(self, arch_names: Iterable[str]) -> list[str]:
-        """Build, in the background, the images of these arches that are worth it; the arches it builds."""
-        if self._thread is not None:
+        """Build, in the background, the images of these arches that are worth it; the arches it builds.
+
+        Side by side rather than one after the other: a build's single-threaded steps (configure scripts, the
+        kernel's final links) then overlap the other's compiling, instead of leaving a core idle at the end.
+        """
+        if self._threads:
             return []
         arches = [ARCHES[name] for name in dict.fromkeys(arch_names) if name in ARCHES]
         ahead = [arch for arch in arches if self.worth_building_ahead(arch, self.is_ready)]
         if ahead:
             self.progress(f"building in the background while the other arches boot: "
                           f"{', '.join(arch.name for arch in ahead)}")
-            self._thread = threading.Thread(target=self._build, args=(ahead,), name="archmatrix-prebuild",
-                                            daemon=True)
-            self._thread.start()
+            self._threads = [threading.Thread(target=self._build, args=(arch,), name=f"archmatrix-prebuild-{arch.name}",
+                                              daemon=True) for arch in ahead]
+            for thread in self._threads:
+                thread.start()
         return [arch.name for arch in ahead]
 
-    def _build(self, arches: list[Arch]) -> None:
-        for arch in arches:
-            if self._stopping.is_set():
-                return
-            try:
-                self.image_of(arch)
-            except ImageError:
-                pass  # kept in the run store: the arch's cells report it
-            except Exception as error:  # noqa: BLE001 - a thread's exception would only be printed
-                self.progress(f"background build of {arch.name} stopped: {error}")
+    def _build(self, arch: Arch) -> None:
+        if self._stopping.is_set():
+            return
+        try:
+            self.image_of(arch)
+        except ImageError:
+            pass  # kept in the run store: the arch's cells report it
+        except Exception as error:  # noqa: BLE001 - a thread's exception would only be printed
+            self.progress(f"background build of {arch.name} stopped: {error}")
 
     def stop(self) -> None:
-        """The run is ending: kill the build in progress (Ctrl-C, SIGTERM, or cells that no longer need it)."""
-        if self._thread is None or not self._thread.is_alive():
+        """The run is ending: kill the builds in progress (Ctrl-C, SIGTERM, or cells that no longer need them)."""
+        running = [thread for thread in self._threads if thread.is_alive()]
+        if not running:
             return
         self._stopping.set()
         kill_running_builds()
-        self._thread.join(STOP_WAIT_S)
+        deadline = time.monotonic() + STOP_WAIT_S
+        for thread in running:
+            thread.join(max(0.0, deadline - time.monotonic()))
