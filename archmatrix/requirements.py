@@ -17,7 +17,10 @@ from archmatrix.core.arches import ARCHES
 # pip needs to compile libvirt-python against the host's libvirt and Python
 # (python3-dev: Python.h, which a new Debian machine lacks), and Docker
 # with the image builder for container hosts (archmatrix/hosts/container.py).
-HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg-config", "gcc", "python3-dev",
+# What ./run's virtual environment is made with: python3-venv, and what compiles libvirt-python. A new machine
+# gets these first; the rest installs while pip works.
+VENV_PACKAGES = ("python3-venv", "libvirt-dev", "pkg-config", "gcc", "python3-dev")
+HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", *VENV_PACKAGES[1:],
                  "docker.io", "mmdebstrap",
                  # the reaper ./run starts libvirtd under (tools/start-libvirtd), as an init system would be, and
                  # the pgrep it looks for running daemons with (a minimal Debian root has no procps)
@@ -30,12 +33,14 @@ HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "libvirt-dev", "pkg
                  # lab hosts (--lab-host): their root file system, and the SSH client libvirt's ext transport runs
                  "e2fsprogs", "openssh-client",
                  # Nova's own driver (--nova): its virtual environment, and the tool its config drive builder runs
-                 "python3-venv", "genisoimage")
+                 VENV_PACKAGES[0], "genisoimage")
 # Only the harness's own tests need these: a real browser checks matrix.html.
 TEST_PACKAGES = ("chromium",)
 
 
 def required_packages(purpose: str = "matrix") -> list[str]:
+    if purpose == "venv":
+        return list(VENV_PACKAGES)
     emulators = sorted({arch.qemu_package for arch in ARCHES.values()})
     # Cross compilers and C libraries for the kernels built from source, of every arch (not only the
     # default matrix): `--arch all` then works without another install.
@@ -61,8 +66,9 @@ def missing_packages(purpose: str = "matrix") -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--missing", action="store_true", help="list only the packages not installed")
-    parser.add_argument("--for", dest="purpose", choices=("matrix", "test"), default="matrix",
-                        help="what the packages are for: the main job, or also the harness's own tests")
+    parser.add_argument("--for", dest="purpose", choices=("matrix", "test", "venv"), default="matrix",
+                        help="what the packages are for: the main job, also the harness's own tests, or only "
+                             "making ./run's virtual environment")
     args = parser.parse_args(argv)
     packages = missing_packages(args.purpose) if args.missing else required_packages(args.purpose)
     print("\n".join(packages))
