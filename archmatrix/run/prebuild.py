@@ -1,8 +1,8 @@
 """Images built ahead, in the background, while the run boots the cells whose images are ready.
 
 On a cold cache the arches with no Debian kernel build theirs from source, with busybox and dropbear: minutes
-each, on every core. They start as soon as the run knows which arches its cells need, all at once, each in a
-thread of the controlling process, while the workers boot the other arches (whose images are cached or a quick download
+each, on every core. They start as soon as the run knows which arches its cells need, two at a time, in threads
+of the controlling process, while the workers boot the other arches (whose images are cached or a quick download
 away; those cells come first: archmatrix/run/pipeline.py cells_in_order). A worker that reaches a cell whose
 image is still being built waits on the run store's lock for it, then finds it built; a build that failed is
 that arch's cells' error, as a build of the worker's own would be.
@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 from archmatrix.core.arch import Arch
 from archmatrix.core.arches import ARCHES
 from archmatrix.images.image import Image, ImageError
 from archmatrix.images.kernel_build import kill_running_builds
 
-STOP_WAIT_S = 30.0  # for the thread to see its build killed and end
+STOP_WAIT_S = 30.0  # for the threads to see their builds killed and end
+SIDE_BY_SIDE = 2  # builds at once, each with make -j<cores>
 
 
 class Prebuild:
@@ -39,8 +40,9 @@ class Prebuild:
     def start(self, arch_names: Iterable[str]) -> list[str]:
         """Build, in the background, the images of these arches that are worth it; the arches it builds.
 
-        Side by side rather than one after the other: a build's single-threaded steps (configure scripts, the
-        kernel's final links) then overlap the other's compiling, instead of leaving a core idle at the end.
+        Two at a time, in the order given (longest first): a build's single-threaded steps (configure scripts, the
+        kernel's final links) then overlap the other's compiling instead of leaving a core idle, while with many
+        (`--arch all`) the first still finish early enough for their cells to boot beside the later builds.
         """
         if self._threads:
             return []
@@ -49,21 +51,27 @@ class Prebuild:
         if ahead:
             self.progress(f"building in the background while the other arches boot: "
                           f"{', '.join(arch.name for arch in ahead)}")
-            self._threads = [threading.Thread(target=self._build, args=(arch,), name=f"archmatrix-prebuild-{arch.name}",
-                                              daemon=True) for arch in ahead]
+            queue = iter(ahead)
+            taking = threading.Lock()
+            self._threads = [threading.Thread(target=self._build, args=(queue, taking), daemon=True,
+                                              name=f"archmatrix-prebuild-{number}")
+                             for number in range(min(SIDE_BY_SIDE, len(ahead)))]
             for thread in self._threads:
                 thread.start()
         return [arch.name for arch in ahead]
 
-    def _build(self, arch: Arch) -> None:
-        if self._stopping.is_set():
-            return
-        try:
-            self.image_of(arch)
-        except ImageError:
-            pass  # kept in the run store: the arch's cells report it
-        except Exception as error:  # noqa: BLE001 - a thread's exception would only be printed
-            self.progress(f"background build of {arch.name} stopped: {error}")
+    def _build(self, queue: Iterator[Arch], taking: threading.Lock) -> None:
+        while not self._stopping.is_set():
+            with taking:
+                arch = next(queue, None)
+            if arch is None:
+                return
+            try:
+                self.image_of(arch)
+            except ImageError:
+                pass  # kept in the run store: the arch's cells report it
+            except Exception as error:  # noqa: BLE001 - a thread's exception would only be printed
+                self.progress(f"background build of {arch.name} stopped: {error}")
 
     def stop(self) -> None:
         """The run is ending: kill the builds in progress (Ctrl-C, SIGTERM, or cells that no longer need them)."""
