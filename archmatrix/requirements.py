@@ -13,14 +13,13 @@ import sys
 
 from archmatrix.core.arches import ARCHES
 
-# Host tools besides the emulators: the libvirt daemon and client, what
-# pip needs to compile libvirt-python against the host's libvirt and Python
-# (python3-dev: Python.h, which a new Debian machine lacks), and Docker
-# with the image builder for container hosts (archmatrix/hosts/container.py).
-# What ./run's virtual environment is made with: python3-venv, and what compiles libvirt-python. A new machine
-# gets these first; the rest installs while pip works.
+# What ./run's virtual environment is made with: python3-venv (Nova's own environment, for --nova, too) and
+# what pip compiles libvirt-python with against the host's libvirt and Python (python3-dev: Python.h, which a
+# new Debian machine lacks). A new machine gets these first; the rest installs while pip works.
 VENV_PACKAGES = ("python3-venv", "libvirt-dev", "pkg-config", "gcc", "python3-dev")
-HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", *VENV_PACKAGES[1:],
+# Host tools besides the emulators: the libvirt daemon and client, and Docker with the image builder for
+# container hosts (archmatrix/hosts/container.py).
+HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients",
                  "docker.io", "mmdebstrap",
                  # the reaper ./run starts libvirtd under (tools/start-libvirtd), as an init system would be, and
                  # the pgrep it looks for running daemons with (a minimal Debian root has no procps)
@@ -32,8 +31,8 @@ HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", *VENV_PACKAGES[1:],
                  "qemu-utils", "grub-common", "dosfstools", "mtools", "xorriso",
                  # lab hosts (--lab-host): their root file system, and the SSH client libvirt's ext transport runs
                  "e2fsprogs", "openssh-client",
-                 # Nova's own driver (--nova): its virtual environment, and the tool its config drive builder runs
-                 VENV_PACKAGES[0], "genisoimage")
+                 # the tool the config drive builder of Nova's own driver (--nova) runs
+                 "genisoimage")
 # Only the harness's own tests need these: a real browser checks matrix.html.
 TEST_PACKAGES = ("chromium",)
 
@@ -45,7 +44,8 @@ def required_packages(purpose: str = "matrix") -> list[str]:
     # Cross compilers and C libraries for the kernels built from source, of every arch (not only the
     # default matrix): `--arch all` then works without another install.
     builds = sorted({package for arch in ARCHES.values() if arch.image for package in arch.image.debian_packages})
-    packages = emulators + list(HOST_PACKAGES) + [p for p in builds if p not in HOST_PACKAGES]
+    host = [*VENV_PACKAGES, *HOST_PACKAGES]
+    packages = emulators + host + [p for p in builds if p not in host]
     return packages + (list(TEST_PACKAGES) if purpose == "test" else [])
 
 

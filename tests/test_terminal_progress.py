@@ -8,9 +8,8 @@ import pytest
 from archmatrix.plugin.state import progress_to_terminal
 
 
-def config_of(worker=None, distributing=False):
-    plugins = SimpleNamespace(has_plugin=lambda name: distributing and name == "dsession")
-    return SimpleNamespace(pluginmanager=plugins, **({"workerinput": {"workerid": worker}} if worker else {}))
+def config_of(worker=None):
+    return SimpleNamespace(**({"workerinput": {"workerid": worker}} if worker else {}))
 
 
 def written(config, lines):
@@ -24,9 +23,8 @@ def written(config, lines):
 
 
 @pytest.mark.parametrize("config, prefix", [
-    (config_of(), ""),
+    (config_of(), ""),  # alone, or the controller's background builds under xdist
     (config_of(worker="gw1"), "[gw1] "),
-    (config_of(distributing=True), ""),  # the controller's background build under xdist
 ])
 def test_each_progress_line_starts_a_line_of_its_own(config, prefix):
     # pytest leaves its line of dots open, and the workers' and the controller's lines come in any order: a line
