@@ -18,7 +18,8 @@ OFFLINE = Path(__file__).parent / "tests"
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "exclusive_host: the test disturbs libvirtd; no other scenario may run")
+    config.addinivalue_line("markers", "exclusive_host: the test disturbs libvirtd, or needs its leftovers to "
+                                       "itself; no other scenario may run")
     config.addinivalue_line("markers", "lab_host: the test boots a lab host (a virtual aarch64 host with KVM); "
                                        "-m 'not lab_host' leaves those out")
 
