@@ -70,7 +70,8 @@ def needs_more_than_the_default(options: list[str], environ: dict[str, str] | No
 def required_packages(purpose: str = "matrix", options: list[str] | None = None) -> list[str]:
     """`matrix` with `options` that need nothing more (archmatrix's own options and pytest's): the default
     matrix's packages only. `matrix` without options, and `test`: everything, so that `--arch all`, container
-    and lab hosts and Nova then work without another install."""
+    and lab hosts and Nova then work without another install. `builds`: of those, what the kernels built from
+    source need (./run installs them before the rest, archmatrix/run/early_build.py)."""
     if purpose == "venv":
         return list(VENV_PACKAGES)
     everything = purpose == "test" or options is None or needs_more_than_the_default(options)
@@ -78,6 +79,8 @@ def required_packages(purpose: str = "matrix", options: list[str] | None = None)
     # Cross compilers and C libraries for the kernels built from source.
     arches = ARCHES.values() if everything else [ARCHES[name] for name in default_arches()]
     builds = sorted({package for arch in arches if arch.image for package in arch.image.debian_packages})
+    if purpose == "builds":
+        return builds
     host = [*VENV_PACKAGES, *HOST_PACKAGES, *(MORE_HOST_PACKAGES if everything else ())]
     packages = emulators + host + [p for p in builds if p not in host]
     return packages + (list(TEST_PACKAGES) if purpose == "test" else [])
@@ -100,9 +103,9 @@ def missing_packages(purpose: str = "matrix", options: list[str] | None = None) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--missing", action="store_true", help="list only the packages not installed")
-    parser.add_argument("--for", dest="purpose", choices=("matrix", "test", "venv"), default="matrix",
-                        help="what the packages are for: the main job, also the harness's own tests, or only "
-                             "making ./run's virtual environment")
+    parser.add_argument("--for", dest="purpose", choices=("matrix", "test", "venv", "builds"), default="matrix",
+                        help="what the packages are for: the main job, also the harness's own tests, only "
+                             "making ./run's virtual environment, or only building kernels from source")
     parser.add_argument("run_options", nargs="*", metavar="-- OPTION",
                         help="the options of the run, after --: a matrix run with only options that need nothing "
                              "more than the default matrix's packages gets only those")

@@ -25,10 +25,12 @@ SIDE_BY_SIDE = 2  # builds at once, each with make -j<cores>
 
 class Prebuild:
     def __init__(self, image_of: Callable[[Arch], Image], is_ready: Callable[[Arch], bool],
-                 progress: Callable[[str], None]):
+                 progress: Callable[[str], None],
+                 announce: str = "building in the background while the other arches boot"):
         self.image_of = image_of  # archmatrix.run.images.RunImages.of: once per run, shared through the run store
         self.is_ready = is_ready
         self.progress = progress
+        self.announce = announce
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
 
@@ -49,8 +51,7 @@ class Prebuild:
         arches = [ARCHES[name] for name in dict.fromkeys(arch_names) if name in ARCHES]
         ahead = [arch for arch in arches if self.worth_building_ahead(arch, self.is_ready)]
         if ahead:
-            self.progress(f"building in the background while the other arches boot: "
-                          f"{', '.join(arch.name for arch in ahead)}")
+            self.progress(f"{self.announce}: {', '.join(arch.name for arch in ahead)}")
             queue = iter(ahead)
             taking = threading.Lock()
             self._threads = [threading.Thread(target=self._build, args=(queue, taking), daemon=True,
@@ -72,6 +73,11 @@ class Prebuild:
                 pass  # kept in the run store: the arch's cells report it
             except Exception as error:  # noqa: BLE001 - a thread's exception would only be printed
                 self.progress(f"background build of {arch.name} stopped: {error}")
+
+    def wait(self) -> None:
+        """Until every build started has ended (archmatrix/run/early_build.py has nothing else to do)."""
+        for thread in self._threads:
+            thread.join()
 
     def stop(self) -> None:
         """The run is ending: kill the builds in progress (Ctrl-C, SIGTERM, or cells that no longer need them)."""
