@@ -16,14 +16,26 @@ ROOT = Path(__file__).resolve().parent.parent
 INNER_RUN = "ARCHMATRIX_INNER_RUN"  # the checkout's conftest.py reads it: such runs take no suite lock
 
 
+# A command started in the background of a non-interactive shell (a CI wrapper's `cmd &`) inherits SIGINT
+# ignored, and so would the runs these scenarios interrupt: Ctrl-C reaches a terminal's run, so theirs start
+# as a terminal's would, with SIGINT at its default.
+_SIGINT_AS_FROM_A_TERMINAL = ("import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                              "os.execvp(sys.argv[1], sys.argv[1:])")
+
+
+def interruptible(command: list[str]) -> list[str]:
+    """`command`, started with SIGINT at its default whatever this process ignores."""
+    return [sys.executable, "-c", _SIGINT_AS_FROM_A_TERMINAL, *command]
+
+
 def real_run(report_dir: Path, *options: str, test_path: Path | None = None, env: dict | None = None,
              **popen) -> subprocess.Popen:
     """Start `pytest` on the product's scenarios (or `test_path`) with the harness's options."""
     command = [sys.executable, "-m", "pytest", str(test_path or ROOT / "archmatrix" / "scenarios" / "test_guest.py"),
                "-p", "no:cacheprovider", "--report-dir", str(report_dir), *options]
     environment = {**os.environ, INNER_RUN: "1", **(env or {})}
-    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=environment, **popen)
+    return subprocess.Popen(interruptible(command), cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env=environment, **popen)
 
 
 def run_id_of(line: str) -> str | None:

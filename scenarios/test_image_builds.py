@@ -23,7 +23,7 @@ from archmatrix.core.arch import DebianKernel, ImageSource
 from archmatrix.core.arches import ARCHES
 from archmatrix.images.cache import ImageCache, ImageCacheWarning
 from archmatrix.paths import default_cache_dir
-from scenarios.runs import ROOT, assert_nothing_left, cells_of, finish, real_run
+from scenarios.runs import ROOT, assert_nothing_left, cells_of, finish, interruptible, real_run
 
 BROKEN_COMPILER = """#!/bin/sh
 echo "planted fault: this cross compiler is broken" >&2
@@ -88,8 +88,8 @@ def test_an_interrupted_kernel_build_leaves_no_make_and_no_scratch(tmp_path, sig
     shared_sources = default_cache_dir() / "src"
     shared_sources.mkdir(parents=True, exist_ok=True)
     (images / "src").symlink_to(shared_sources)
-    build = subprocess.Popen([sys.executable, "-m", "archmatrix", "images", "build", "--arch", "mips",
-                              "--image-cache", str(images)], cwd=ROOT, stdout=subprocess.PIPE,
+    build = subprocess.Popen(interruptible([sys.executable, "-m", "archmatrix", "images", "build", "--arch", "mips",
+                                            "--image-cache", str(images)]), cwd=ROOT, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
     seen = []
     for line in build.stdout:  # interrupt while the compiler runs, as Ctrl-C would
