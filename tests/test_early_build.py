@@ -12,8 +12,9 @@ import pytest
 
 from archmatrix.core.arches import ARCHES
 from archmatrix.images.cache import ImageCache
+from archmatrix.images.image import ImageError
 from archmatrix.images.recipe import Recipe
-from archmatrix.run.early_build import boots_the_default_matrix, build, to_build
+from archmatrix.run.early_build import Say, boots_the_default_matrix, build, to_build
 from tests.test_docs import ROOT
 
 
@@ -40,15 +41,34 @@ def test_only_the_default_matrixs_source_arches_not_cached_are_built(tmp_path):
     assert [arch.name for arch in to_build(cache)] == ["ppc64"]
 
 
-def test_a_failed_build_is_said_and_makes_the_exit_status(tmp_path, capsys):
+def test_a_failed_build_is_said_and_makes_the_exit_status(tmp_path):
+    said = []
+
     class Failing(ImageCache):
         def get_or_build(self, arch, recipe=None):
-            from archmatrix.images.image import ImageError
             raise ImageError(f"building the {arch.name} image failed: planted")
 
-    assert build([ARCHES["mips"]], Failing(tmp_path)) == 1
-    said = capsys.readouterr().out
-    assert "\nimage mips: building the mips image failed: planted (the run builds it again and reports it)" in said
+    assert build([ARCHES["mips"]], Failing(tmp_path), said.append) == 1
+    assert "image mips: building the mips image failed: planted (the run builds it again and reports it)" in said
+
+
+def test_lines_are_whole_before_pytest_and_start_their_own_line_amid_its_dots(capsys):
+    # The parent here is a real shell that execs another program, as ./run execs pytest.
+    parent = subprocess.Popen(["sh", "-c", "read go; exec sleep 30"], stdin=subprocess.PIPE, text=True)
+    try:
+        say = Say(parent.pid)
+        say("image mips [    0 s] building from source")
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
+        deadline = time.monotonic() + 10
+        while say._parent_program() == say.parent_was and time.monotonic() < deadline:
+            time.sleep(0.05)
+        say("image mips [   30 s] mips kernel make vmlinux: 30 s, 61 files compiled")
+    finally:
+        parent.kill()
+        parent.wait()
+    assert capsys.readouterr().out == ("image mips [    0 s] building from source\n"
+                                       "\nimage mips [   30 s] mips kernel make vmlinux: 30 s, 61 files compiled")
 
 
 def test_it_ends_when_the_process_that_started_it_ends():

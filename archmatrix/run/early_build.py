@@ -18,6 +18,7 @@ import ctypes
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 from archmatrix.core.arch import Arch
 from archmatrix.core.arches import ARCHES, default_arches
@@ -46,10 +47,26 @@ def to_build(cache: ImageCache) -> list[Arch]:
             if ARCHES[name].builds_from_source and not cache.is_cached(ARCHES[name])]
 
 
-def say(line: str) -> None:
-    # A line of its own, also amid pytest's progress dots (as archmatrix/plugin/state.py writes its lines).
-    sys.stdout.write(f"\n{line}")
-    sys.stdout.flush()
+class Say:
+    """Progress lines on the terminal the run shares: whole lines while ./run installs and starts daemons (whose
+    lines follow), then, once ./run has become pytest, each on a line of its own amid pytest's progress dots,
+    as archmatrix/plugin/state.py writes its lines."""
+
+    def __init__(self, parent: int):
+        self.parent = parent
+        self.parent_was = self._parent_program()
+
+    def _parent_program(self) -> str:
+        try:
+            with open(f"/proc/{self.parent}/comm") as comm:
+                return comm.read().strip()
+        except OSError:
+            return ""
+
+    def __call__(self, line: str) -> None:
+        before_pytest = self._parent_program() == self.parent_was
+        sys.stdout.write(f"{line}\n" if before_pytest else f"\n{line}")
+        sys.stdout.flush()
 
 
 def end_with(parent: int) -> bool:
@@ -59,7 +76,7 @@ def end_with(parent: int) -> bool:
     return os.getppid() == parent
 
 
-def build(arches: list[Arch], cache: ImageCache) -> int:
+def build(arches: list[Arch], cache: ImageCache, say: Callable[[str], None]) -> int:
     failed: list[str] = []
 
     def image_of(arch: Arch):
@@ -86,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not boots_the_default_matrix(args.run_options) or not end_with(args.parent):
         return 0
+    say = Say(args.parent)
     cache = ImageCache(progress=say)
     arches = to_build(cache)
-    return build(arches, cache) if arches else 0
+    return build(arches, cache, say) if arches else 0
 
 
 if __name__ == "__main__":
