@@ -1,5 +1,7 @@
 """Background builds: which arches are built ahead, and a build step killed from another thread when the run ends."""
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -7,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from archmatrix.core.arches import ARCHES
+from archmatrix.images.cache import ImageCache
 from archmatrix.images.image import ImageError
 from archmatrix.images.kernel_build import KernelBuildError, kill_running_builds, run_logged
 from archmatrix.run.prebuild import Prebuild
@@ -85,3 +88,28 @@ def test_a_build_steps_temporary_files_stay_in_its_scratch_and_so_go_with_it(tmp
                "a step that makes a temporary file", lambda line: None, scratch)
     made = Path((tmp_path / "made").read_text().strip())
     assert made.is_file() and made.is_relative_to(scratch), made
+
+
+def test_an_arch_another_process_is_building_is_left_to_it_and_said():
+    said, asked = [], []
+    prebuild = Prebuild(lambda arch: asked.append(arch.name), lambda arch: False, said.append,
+                        elsewhere=lambda arch: arch.name == "ppc64")
+    assert prebuild.start(["ppc64", "mips"]) == ["mips"]
+    prebuild.wait()
+    assert asked == ["mips"], "no thread waits on the other process's lock: a run that ends need not wait for it"
+    assert said[0] == "being built by another process, which the cells wait for: ppc64"
+
+
+def test_the_cache_sees_a_build_lock_another_process_holds(tmp_path):
+    cache = ImageCache(tmp_path)
+    assert not cache.is_being_built(ARCHES["mips"])
+    holder = subprocess.Popen([sys.executable, "-c", "import fcntl, sys, time; f = open(sys.argv[1], 'a'); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); time.sleep(30)",
+                               str(cache.scratch.lock_path("mips"))], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert cache.is_being_built(ARCHES["mips"]) and not cache.is_being_built(ARCHES["ppc64"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not cache.is_being_built(ARCHES["mips"])

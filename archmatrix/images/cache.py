@@ -16,7 +16,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from archmatrix.cleanup.scratch import ScratchArea
+from archmatrix.cleanup.scratch import ScratchArea, lock_is_free
 from archmatrix.core.arch import Arch, DebianKernel
 from archmatrix.files import sha256_of, write_atomically
 from archmatrix.images.apt_sources import SourcesError, configured_sources
@@ -87,6 +87,10 @@ class ImageCache:
     def is_cached(self, arch: Arch) -> bool:
         """Cheap: a manifest exists (its objects are verified when the image is used)."""
         return arch.has_builtin_image and self._manifest_path(arch, Recipe.for_arch(arch).key(arch)).is_file()
+
+    def is_being_built(self, arch: Arch) -> bool:
+        """Another process holds the arch's build lock now (./run's early build, another run, a worker)."""
+        return not lock_is_free(self.scratch.lock_path(arch.name))
 
     def lookup(self, arch: Arch, recipe: Recipe | None = None) -> Image | None:
         """A cached image whose files still hash to what the manifest says, or None."""

@@ -45,7 +45,8 @@ class PluginState:
             return  # nothing is made for a run that needs no build ahead
         if self.prebuild is None:
             run = self.the_run()
-            self.prebuild = Prebuild(run.images.of, run.images.is_ready, self.progress)
+            self.prebuild = Prebuild(run.images.of, run.images.is_ready, self.progress,
+                                     elsewhere=run.images.is_being_built)
         self.prebuild.start(arches)
 
 

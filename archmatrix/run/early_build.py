@@ -18,11 +18,13 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 
 from archmatrix.core.arch import Arch
 from archmatrix.core.arches import ARCHES, default_arches
 from archmatrix.images.cache import ImageCache, ImageError
+from archmatrix.interrupts import interrupt_on_sigterm
 from archmatrix.run.prebuild import Prebuild
 
 # Options after which the run may boot other images than the default matrix's built-in ones from the default
@@ -48,24 +50,21 @@ def to_build(cache: ImageCache) -> list[Arch]:
 
 
 class Say:
-    """Progress lines on the terminal the run shares: whole lines while ./run installs and starts daemons (whose
-    lines follow), then, once ./run has become pytest, each on a line of its own amid pytest's progress dots,
-    as archmatrix/plugin/state.py writes its lines."""
+    """Progress lines on the terminal the run shares: whole lines while ./run (a shell) installs and starts
+    daemons, whose lines follow; once ./run has become pytest (a Python), each on a line of its own amid pytest's
+    progress dots, as archmatrix/plugin/state.py writes its lines."""
 
     def __init__(self, parent: int):
         self.parent = parent
-        self.parent_was = self._parent_program()
 
-    def _parent_program(self) -> str:
+    def parent_is_python(self) -> bool:
         try:
-            with open(f"/proc/{self.parent}/comm") as comm:
-                return comm.read().strip()
+            return os.path.basename(os.readlink(f"/proc/{self.parent}/exe")).startswith("python")
         except OSError:
-            return ""
+            return True  # gone: nobody's lines follow
 
     def __call__(self, line: str) -> None:
-        before_pytest = self._parent_program() == self.parent_was
-        sys.stdout.write(f"{line}\n" if before_pytest else f"\n{line}")
+        sys.stdout.write(f"\n{line}" if self.parent_is_python() else f"{line}\n")
         sys.stdout.flush()
 
 
@@ -84,13 +83,21 @@ def build(arches: list[Arch], cache: ImageCache, say: Callable[[str], None]) -> 
             return cache.get_or_build(arch)
         except ImageError as error:
             failed.append(arch.name)
-            say(f"image {arch.name}: {error} (the run builds it again and reports it)")
+            if not ending.is_set():  # killed because the run ended: no failure to report
+                say(f"image {arch.name}: {error} (the run builds it again and reports it)")
             raise
+
+    ending = threading.Event()
 
     prebuild = Prebuild(image_of, cache.is_cached, say, announce="run: building from source while the rest gets "
                         f"ready (logs: {cache.root / 'logs'})")
     prebuild.start(arch.name for arch in arches)
-    prebuild.wait()
+    try:
+        prebuild.wait()
+    except KeyboardInterrupt:  # SIGTERM: the run ended; its builds are killed and their scratch removed
+        ending.set()
+        prebuild.stop()
+        return 128 + signal.SIGTERM
     return 1 if failed else 0
 
 
@@ -103,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not boots_the_default_matrix(args.run_options) or not end_with(args.parent):
         return 0
+    interrupt_on_sigterm()
     say = Say(args.parent)
     cache = ImageCache(progress=say)
     arches = to_build(cache)

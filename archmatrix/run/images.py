@@ -41,6 +41,10 @@ class RunImages:
         """Cheap: booting it needs no build (a user's image, no built-in one, or a cached one)."""
         return arch.name in self.user_images or not arch.has_builtin_image or self.cache.is_cached(arch)
 
+    def is_being_built(self, arch: Arch) -> bool:
+        """Its built-in image is being built by another process now: a run that ends need not wait for it."""
+        return arch.name not in self.user_images and arch.has_builtin_image and self.cache.is_being_built(arch)
+
     def _built_once(self, key: str, build: Callable[[], Image]) -> Image:
         if key not in self._images:
             outcome = self.once(f"image-{key}", lambda: self._outcome(key, build))

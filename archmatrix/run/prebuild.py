@@ -26,13 +26,18 @@ SIDE_BY_SIDE = 2  # builds at once, each with make -j<cores>
 class Prebuild:
     def __init__(self, image_of: Callable[[Arch], Image], is_ready: Callable[[Arch], bool],
                  progress: Callable[[str], None],
-                 announce: str = "building in the background while the other arches boot"):
+                 announce: str = "building in the background while the other arches boot",
+                 elsewhere: Callable[[Arch], bool] = lambda arch: False):
         self.image_of = image_of  # archmatrix.run.images.RunImages.of: once per run, shared through the run store
         self.is_ready = is_ready
         self.progress = progress
         self.announce = announce
+        # Being built by another process now (./run's early build, archmatrix/run/early_build.py): a thread here
+        # would only wait on its lock, and a run that ends would wait for it.
+        self.elsewhere = elsewhere
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._started = False
 
     @staticmethod
     def worth_building_ahead(arch: Arch, is_ready: Callable[[Arch], bool]) -> bool:
@@ -46,10 +51,16 @@ class Prebuild:
         kernel's final links) then overlap the other's compiling instead of leaving a core idle, while with many
         (`--arch all`) the first still finish early enough for their cells to boot beside the later builds.
         """
-        if self._threads:
+        if self._started:
             return []
+        self._started = True
         arches = [ARCHES[name] for name in dict.fromkeys(arch_names) if name in ARCHES]
         ahead = [arch for arch in arches if self.worth_building_ahead(arch, self.is_ready)]
+        elsewhere = [arch for arch in ahead if self.elsewhere(arch)]
+        if elsewhere:
+            self.progress(f"being built by another process, which the cells wait for: "
+                          f"{', '.join(arch.name for arch in elsewhere)}")
+            ahead = [arch for arch in ahead if arch not in elsewhere]
         if ahead:
             self.progress(f"{self.announce}: {', '.join(arch.name for arch in ahead)}")
             queue = iter(ahead)
@@ -75,9 +86,14 @@ class Prebuild:
                 self.progress(f"background build of {arch.name} stopped: {error}")
 
     def wait(self) -> None:
-        """Until every build started has ended (archmatrix/run/early_build.py has nothing else to do)."""
-        for thread in self._threads:
-            thread.join()
+        """Until every build started has ended (archmatrix/run/early_build.py has nothing else to do).
+
+        It polls rather than joins: a SIGTERM that interrupts Thread.join() can leave that thread marked as ended
+        while it still builds (CPython 3.11), and stop() would then not wait for its scratch to go (seen: a ppc64
+        scratch left behind each time the run ended while the early build waited on ppc64's thread).
+        """
+        while any(thread.is_alive() for thread in self._threads):
+            time.sleep(0.2)
 
     def stop(self) -> None:
         """The run is ending: kill the builds in progress (Ctrl-C, SIGTERM, or cells that no longer need them)."""
