@@ -24,17 +24,20 @@ VENV_PACKAGES = ("python3-venv", "libvirt-dev", "pkg-config", "gcc", "python3-de
 # looks for running daemons with (a minimal Debian root has no procps).
 HOST_PACKAGES = ("libvirt-daemon-system", "libvirt-clients", "tini", "procps")
 # What the rest needs: other hosts, lab hosts, Nova, firmware and disks (the other arches' cross compilers come
-# from the catalog). Docker with the image builder for container hosts (archmatrix/hosts/container.py),
-MORE_HOST_PACKAGES = ("docker.io", "mmdebstrap",
-                 # UEFI firmware, which Nova forces for aarch64 (--image-property, harness nova-plan), and OVMF
-                 "qemu-efi-aarch64", "ovmf",
-                 # disks: qemu-img checks a user's; the firmware disks are made with GRUB's grub-mkimage, a FAT
-                 # file system (dosfstools, mtools) and, for s390x, an ISO image (xorriso)
-                 "qemu-utils", "grub-common", "dosfstools", "mtools", "xorriso",
-                 # lab hosts (--lab-host): their root file system, and the SSH client libvirt's ext transport runs
-                 "e2fsprogs", "openssh-client",
-                 # the tool the config drive builder of Nova's own driver (--nova) runs
-                 "genisoimage")
+# from the catalog).
+MORE_HOST_PACKAGES = (
+    # Docker with the image builder for container hosts (archmatrix/hosts/container.py)
+    "docker.io", "mmdebstrap",
+    # UEFI firmware, which Nova forces for aarch64 (--image-property, harness nova-plan), and OVMF
+    "qemu-efi-aarch64", "ovmf",
+    # disks: qemu-img checks a user's; the firmware disks are made with GRUB's grub-mkimage, a FAT
+    # file system (dosfstools, mtools) and, for s390x, an ISO image (xorriso)
+    "qemu-utils", "grub-common", "dosfstools", "mtools", "xorriso",
+    # lab hosts (--lab-host): their root file system, and the SSH client libvirt's ext transport runs
+    "e2fsprogs", "openssh-client",
+    # the tool the config drive builder of Nova's own driver (--nova) runs
+    "genisoimage",
+)
 # Options of a matrix run that may need more than the default matrix's packages (MORE_HOST_PACKAGES, the other
 # arches' cross compilers): with any of them, every package is installed. --arch only when it names an arch
 # outside the default matrix. ARCHMATRIX_LIBVIRT_URI, a remote host by default, counts as --libvirt-uri.
@@ -42,8 +45,8 @@ OPTIONS_NEEDING_MORE = ("--arch", "--libvirt-uri", "--hosts-file", "--host-ssh",
                         "--lab-host-without-kvm", "--nova", "--nova-version", "--nova-conf",
                         "--nova-without-config-drive", "--image", "--boot-from", "--image-property",
                         "--image-properties")
-# The other options of the harness tune the default matrix's run and need nothing more (tests/test_arches.py
-# holds every option of the plugin to one of the two lists).
+# The other options of the harness tune the default matrix's run and need nothing more
+# (tests/test_requirements.py holds every option of the plugin to one of the two lists).
 OPTIONS_NEEDING_NOTHING_MORE = ("--accel", "--image-cache", "--success-pattern", "--machine", "--kvm-probe-timeout",
                                 "--kvm-probe-first-output", "--timeout-factor", "--boot-timeout", "--kernel-args",
                                 "--console-cap", "--tb-cache", "--report-dir")

@@ -77,6 +77,7 @@ def end_with(parent: int) -> bool:
 
 def build(arches: list[Arch], cache: ImageCache, say: Callable[[str], None]) -> int:
     failed: list[str] = []
+    ending = threading.Event()
 
     def image_of(arch: Arch):
         try:
@@ -86,8 +87,6 @@ def build(arches: list[Arch], cache: ImageCache, say: Callable[[str], None]) -> 
             if not ending.is_set():  # killed because the run ended: no failure to report
                 say(f"image {arch.name}: {error} (the run builds it again and reports it)")
             raise
-
-    ending = threading.Event()
 
     prebuild = Prebuild(image_of, cache.is_cached, say, announce="run: building from source while the rest gets "
                         f"ready (logs: {cache.root / 'logs'})")

@@ -89,8 +89,8 @@ class Prebuild:
         """Until every build started has ended (archmatrix/run/early_build.py has nothing else to do).
 
         It polls rather than joins: a SIGTERM that interrupts Thread.join() can leave that thread marked as ended
-        while it still builds (CPython 3.11), and stop() would then not wait for its scratch to go (seen: a ppc64
-        scratch left behind each time the run ended while the early build waited on ppc64's thread).
+        while it still builds (CPython 3.11), and stop() would then not wait for its scratch to go (seen twice: a
+        ppc64 scratch left behind when the run ended while the early build waited on ppc64's thread).
         """
         while any(thread.is_alive() for thread in self._threads):
             time.sleep(0.2)
