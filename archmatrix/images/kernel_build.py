@@ -130,8 +130,9 @@ REPRODUCIBLE_ENV = {"KBUILD_BUILD_TIMESTAMP": "@0", "KBUILD_BUILD_USER": "archma
 _SUPERVISOR = 'trap "kill -KILL 0" TERM; "$@" & wait $!'
 
 
-def _term_with_parent() -> None:
-    """In the child, before exec: SIGTERM when the harness process dies (Linux prctl)."""
+def term_with_parent() -> None:
+    """SIGTERM when this process's parent dies (Linux prctl): a build step's child, before exec, and ./run's
+    early build (archmatrix/run/early_build.py)."""
     import ctypes
 
     PR_SET_PDEATHSIG = 1
@@ -169,7 +170,7 @@ def run_logged(command: list[str], cwd: Path, log_path: Path, step: str, progres
         process = subprocess.Popen(["sh", "-c", _SUPERVISOR, "sh", *command], cwd=cwd, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True,
                                    env={**os.environ, **REPRODUCIBLE_ENV, "TMPDIR": str(tmp)},
-                                   preexec_fn=_term_with_parent)
+                                   preexec_fn=term_with_parent)
     started = time.monotonic()
     with _RUNNING_LOCK:
         _RUNNING.add(process.pid)

@@ -14,7 +14,6 @@ these builds too (PR_SET_PDEATHSIG; the builds' own process groups follow, archm
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import signal
 import sys
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from archmatrix.core.arch import Arch
 from archmatrix.core.arches import ARCHES, default_arches
 from archmatrix.images.cache import ImageCache, ImageError
+from archmatrix.images.kernel_build import term_with_parent
 from archmatrix.interrupts import interrupt_on_sigterm
 from archmatrix.run.prebuild import Prebuild
 
@@ -70,8 +70,7 @@ class Say:
 
 def end_with(parent: int) -> bool:
     """SIGTERM when the parent dies; False when it already has (this process was orphaned before asking)."""
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    term_with_parent()
     return os.getppid() == parent
 
 
