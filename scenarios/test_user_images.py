@@ -7,6 +7,7 @@ made by Debian's `grub-mkrescue` (a hybrid ISO with GRUB for arm64 UEFI) through
 """
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -110,8 +111,10 @@ def test_a_success_pattern_that_never_shows_fails_boot_and_names_it(tmp_path, de
     # The installer shows its menu (about 21 s in) and waits there, redrawing only its clock: it had stopped
     # printing when the bound ran out, a failure. A bound that runs out while it still boots (5 s: it was quiet
     # from 3 s to 5 s in one run, printing in another) is inconclusive instead.
-    assert boot["outcome"] == "fail" and boot["detail"].startswith(
-        f"success pattern 'Bienvenue' not seen: timeout after {bound} s; the guest had stopped printing "), boot
+    # On a host the speed probe finds slow, the harness scales the bound (64 s read as 128 s once): the verdict
+    # and its reason are what is judged, not the bound's figure.
+    assert boot["outcome"] == "fail" and re.match(
+        r"success pattern 'Bienvenue' not seen: timeout after \d+ s; the guest had stopped printing ", boot["detail"]), boot
     assert_nothing_left(run_id)
 
 
