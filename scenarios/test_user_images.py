@@ -114,7 +114,8 @@ def test_a_success_pattern_that_never_shows_fails_boot_and_names_it(tmp_path, de
     # On a host the speed probe finds slow, the harness scales the bound (64 s read as 128 s once): the verdict
     # and its reason are what is judged, not the bound's figure.
     assert boot["outcome"] == "fail" and re.match(
-        r"success pattern 'Bienvenue' not seen: timeout after \d+ s; the guest had stopped printing ", boot["detail"]), boot
+        r"success pattern 'Bienvenue' not seen: timeout after \d+ s; the guest had stopped printing ",
+        boot["detail"]), boot
     assert_nothing_left(run_id)
 
 
